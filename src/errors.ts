@@ -1,0 +1,40 @@
+/**
+ * One base error for everything promshard reports to a user. `code` is stable (tests
+ * and callers switch on it); `message` names the object or field and says what to do.
+ */
+export type ErrorCode =
+  | "config_invalid"
+  | "config_unreadable"
+  | "regex_invalid"
+  | "relabel_invalid"
+  | "label_invalid"
+  | "target_invalid"
+  | "exposition_invalid"
+  | "discovery_failed"
+  | "flag_invalid"
+  | "version_invalid";
+
+export class PromshardError extends Error {
+  readonly code: ErrorCode;
+  /** Where the problem is, as a dotted path or object name (e.g. `scrape_configs[2].relabel_configs[0].regex`). */
+  readonly path: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
+    super(options?.path ? `${options.path}: ${message}` : message, { cause: options?.cause });
+    this.name = "PromshardError";
+    this.code = code;
+    this.path = options?.path;
+  }
+}
+
+/** Several errors found in one pass (a config check reports them all, like promtool). */
+export class PromshardErrors extends PromshardError {
+  readonly errors: readonly PromshardError[];
+
+  constructor(errors: readonly PromshardError[]) {
+    const first = errors[0];
+    super(first?.code ?? "config_invalid", errors.map((e) => e.message).join("\n"));
+    this.name = "PromshardErrors";
+    this.errors = errors;
+  }
+}
