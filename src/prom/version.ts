@@ -8,6 +8,7 @@ import { PromshardError } from "../errors.ts";
 export interface PromDialect {
   /** Major.minor as given, for messages. */
   readonly version: string;
+  readonly major: number;
   /** Prometheus 3.0 made relabel regexes dot-all: `^(?s:…)$` instead of `^(?:…)$`. */
   readonly dotAll: boolean;
   /**
@@ -38,7 +39,13 @@ export function dialectFor(version: string = DEFAULT_PROMETHEUS_VERSION): PromDi
     });
   }
   const v3 = major >= 3;
-  return { version: m[2] === undefined ? `${major}` : `${major}.${m[2]}`, dotAll: v3, utf8Names: v3, perlNamedGroups: v3 };
+  return {
+    version: m[2] === undefined ? `${major}` : `${major}.${m[2]}`,
+    major,
+    dotAll: v3,
+    utf8Names: v3,
+    perlNamedGroups: v3,
+  };
 }
 
 /** The dialect with UTF-8 names switched off, for `metric_name_validation_scheme: legacy`. */

@@ -1,0 +1,129 @@
+import { parseArgs } from "node:util";
+import { PromshardError } from "../errors.ts";
+
+/** A flag as both the parser and the generated help need it. */
+export interface Flag {
+  readonly type: "string" | "boolean";
+  readonly description: string;
+  readonly default?: string;
+  readonly multiple?: boolean;
+  readonly short?: string;
+  readonly placeholder?: string;
+}
+export type Flags = Readonly<Record<string, Flag>>;
+
+export interface Command<F extends Flags = Flags> {
+  readonly name: string;
+  readonly summary: string;
+  /** Positional arguments, for the usage line only. */
+  readonly args?: string;
+  readonly flags: F;
+  readonly subcommands?: readonly Command[];
+  readonly run?: (ctx: RunContext) => Promise<number>;
+}
+
+export interface RunContext {
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly positionals: string[];
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** Shared flag groups: one definition wherever the same setting appears. */
+export const prometheusVersionFlag: Flags = {
+  "prometheus-version": {
+    type: "string",
+    description:
+      "Prometheus version whose semantics to follow (relabel regexes, label names, default ports): 2.x or 3.x",
+    default: "3.16",
+    placeholder: "VERSION",
+  },
+};
+
+export const helpFlag: Flags = { help: { type: "boolean", short: "h", description: "Show help for this command" } };
+
+export function usage(cmd: Command, path: string[]): string {
+  const lines = [
+    `Usage: ${[...path, cmd.name].join(" ")}${cmd.subcommands ? " COMMAND" : ""}${cmd.args ? ` ${cmd.args}` : ""}`,
+  ];
+  lines.push("", cmd.summary);
+  if (cmd.subcommands?.length) {
+    lines.push("", "Commands:");
+    const w = Math.max(...cmd.subcommands.map((c) => c.name.length));
+    for (const c of cmd.subcommands) lines.push(`  ${c.name.padEnd(w)}  ${c.summary}`);
+  }
+  const flags = { ...cmd.flags, ...helpFlag };
+  lines.push("", "Flags:");
+  const names = Object.entries(flags).map(([n, f]) => {
+    const head = `${f.short ? `-${f.short}, ` : ""}--${n}${f.type === "string" ? ` ${f.placeholder ?? "VALUE"}` : ""}`;
+    return [head, f] as const;
+  });
+  const w = Math.max(...names.map(([h]) => h.length));
+  for (const [head, f] of names) {
+    const def = f.default !== undefined ? ` (default: ${f.default})` : "";
+    lines.push(`  ${head.padEnd(w)}  ${f.description}${f.multiple ? " (repeatable)" : ""}${def}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export class UsageError extends PromshardError {
+  constructor(message: string) {
+    super("flag_invalid", message);
+  }
+}
+
+/**
+ * Runs a command tree: picks the subcommand, parses its flags strictly, prints help on
+ * --help, and turns every flag mistake into exit code 2 with a one-line reason.
+ */
+export async function runCommand(
+  root: Command,
+  argv: string[],
+  io: { stdout: RunContext["stdout"]; stderr: RunContext["stderr"] },
+): Promise<number> {
+  const path: string[] = [];
+  let cmd = root;
+  let rest = argv;
+  while (cmd.subcommands && rest.length > 0 && !rest[0]!.startsWith("-")) {
+    const next = cmd.subcommands.find((c) => c.name === rest[0]);
+    if (!next) {
+      io.stderr.write(`${[...path, cmd.name].join(" ")}: unknown command "${rest[0]}"; see --help\n`);
+      return 2;
+    }
+    path.push(cmd.name);
+    cmd = next;
+    rest = rest.slice(1);
+  }
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
+  for (const [n, f] of Object.entries({ ...cmd.flags, ...helpFlag })) {
+    options[n] = { type: f.type, ...(f.multiple ? { multiple: true } : {}), ...(f.short ? { short: f.short } : {}) };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr.write(`${[...path, cmd.name].join(" ")}: ${firstLine((err as Error).message)}; see --help\n`);
+    return 2;
+  }
+  if (parsed.values.help || !cmd.run) {
+    (parsed.values.help ? io.stdout : io.stderr).write(usage(cmd, path));
+    return parsed.values.help ? 0 : 2;
+  }
+  const values = { ...parsed.values } as RunContext["values"];
+  for (const [n, f] of Object.entries(cmd.flags))
+    if (values[n] === undefined && f.default !== undefined) values[n] = f.default;
+  try {
+    return await cmd.run({ values, positionals: parsed.positionals, ...io });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${[...path, cmd.name].join(" ")}: ${err.message}; see --help\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** parseArgs explains at length; the first sentence is the reason. */
+function firstLine(s: string): string {
+  return s.split("\n")[0]!.split(". ")[0]!.replace(/\.$/, "");
+}

@@ -1,0 +1,11 @@
+import { checkCommand } from "./check.ts";
+import type { Command } from "./command.ts";
+import { targetsCommand } from "./targets.ts";
+
+/** Every mode of the one binary. */
+export const root: Command = {
+  name: "promshard",
+  summary: "Automatic, series-aware horizontal sharding for Prometheus",
+  flags: {},
+  subcommands: [checkCommand, targetsCommand],
+};

@@ -1,0 +1,3 @@
+module promshard.local/tools/gocase
+
+go 1.22
