@@ -38,15 +38,44 @@ export function isValidLabelValue(value: string): boolean {
 
 /** The same labels with keys in byte order (Prometheus sorts label sets that way). */
 export function sortLabels(labels: Labels): Labels {
-  const names = Object.keys(labels).sort(compareNames);
+  const names = sortNames(Object.keys(labels));
   const out: Record<string, string> = {};
   for (const n of names) out[n] = labels[n]!;
   return Object.freeze(out);
 }
 
+/** Code units at or above U+D800 are where UTF-16 order and code-point order can part. */
+const BEYOND_BMP_ORDER = /[\uD800-\uFFFF]/;
+
+/**
+ * Sorts in place in Go's byte order. JavaScript's default sort compares UTF-16 code units,
+ * which agrees with UTF-8 byte order unless a surrogate meets a code unit above U+DFFF; only
+ * then the slower code-point comparison runs.
+ */
+export function sortNames(names: string[]): string[] {
+  names.sort();
+  for (const n of names) {
+    if (!isPlain(n)) return names.sort(compareNames);
+  }
+  return names;
+}
+
+/** Label names come from a small vocabulary: remember which ones need no code-point care. */
+const plainNames = new Map<string, boolean>();
+function isPlain(name: string): boolean {
+  let plain = plainNames.get(name);
+  if (plain === undefined) {
+    plain = !BEYOND_BMP_ORDER.test(name);
+    if (plainNames.size > 100_000) plainNames.clear();
+    plainNames.set(name, plain);
+  }
+  return plain;
+}
+
 /** Go compares strings bytewise; for UTF-16 strings that is code-point order. */
 export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
+  if (isPlain(a) && isPlain(b)) return a < b ? -1 : 1;
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const ca = a.codePointAt(i)!;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { PromshardError } from "../errors.ts";
 import { goToLower, goToUpper } from "./gocase.ts";
-import { compareNames, isLegacyLabelName, isValidLabelName, type Labels } from "./labels.ts";
+import { compareNames, isLegacyLabelName, isValidLabelName, type Labels, sortNames } from "./labels.ts";
 import { compileRelabelRegex, type PromRegex } from "./regex.ts";
 import type { PromDialect } from "./version.ts";
 
@@ -233,11 +233,6 @@ function sourceValue(lb: Map<string, string>, names: readonly string[], separato
   return out;
 }
 
-/** Label names in Go's byte order: both Prometheus versions walk label sets that way. */
-function sortedNames(lb: Map<string, string>): string[] {
-  return [...lb.keys()].sort(compareNames);
-}
-
 function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDialect): boolean {
   const val = sourceValue(lb, rule.sourceLabels, rule.separator);
   switch (rule.action) {
@@ -278,12 +273,19 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
       set(lb, rule.targetLabel, (hash.readBigUInt64BE(8) % rule.modulus).toString());
       return true;
     }
-    case "labelmap":
-      // Walk a snapshot: a rename earlier in the loop must not change what later names map from.
-      for (const [name, value] of [...lb].sort((a, b) => compareNames(a[0], b[0]))) {
-        if (rule.regex.matches(name)) set(lb, rule.regex.replaceAll(name, rule.replacement), value);
+    case "labelmap": {
+      // Prometheus walks a snapshot in name order, so a rename cannot feed a later one and,
+      // where two names map to the same new name, the one sorting last wins.
+      const renames = new Map<string, [from: string, value: string]>();
+      for (const [name, value] of lb) {
+        if (!rule.regex.matches(name)) continue;
+        const to = rule.regex.replaceAll(name, rule.replacement);
+        const prev = renames.get(to);
+        if (!prev || compareNames(name, prev[0]) > 0) renames.set(to, [name, value]);
       }
+      for (const [to, [, value]] of renames) set(lb, to, value);
       return true;
+    }
     case "labeldrop":
       for (const name of [...lb.keys()]) if (rule.regex.matches(name)) lb.delete(name);
       return true;
@@ -295,6 +297,6 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
 
 function fromMap(lb: Map<string, string>): Labels {
   const out: Record<string, string> = {};
-  for (const name of sortedNames(lb)) out[name] = lb.get(name)!;
+  for (const name of sortNames([...lb.keys()])) out[name] = lb.get(name)!;
   return Object.freeze(out);
 }

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { ScrapeJob } from "./config.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import {
   ADDRESS,
-  compareNames,
   INSTANCE,
   isValidLabelValue,
   JOB,
@@ -15,6 +14,7 @@ import {
   SCHEME,
   SCRAPE_INTERVAL,
   SCRAPE_TIMEOUT,
+  sortNames,
 } from "./labels.ts";
 import { applyRules } from "./relabel.ts";
 
@@ -103,9 +103,16 @@ function setOrDelete(lb: Map<string, string>, n: string, v: string): void {
   else lb.set(n, v);
 }
 
-function sorted(lb: Map<string, string>, keep?: (name: string) => boolean): Labels {
+function sorted(lb: Map<string, string>): Labels {
   const out: Record<string, string> = {};
-  for (const n of [...lb.keys()].sort(compareNames)) if (!keep || keep(n)) out[n] = lb.get(n)!;
+  for (const n of sortNames([...lb.keys()])) out[n] = lb.get(n)!;
+  return Object.freeze(out);
+}
+
+/** The public labels of a sorted set: those not starting with `__`, order kept. */
+function publicLabels(all: Labels): Labels {
+  const out: Record<string, string> = {};
+  for (const n in all) if (!n.startsWith(RESERVED_PREFIX)) out[n] = all[n]!;
   return Object.freeze(out);
 }
 
@@ -195,7 +202,7 @@ function populate(lb: Map<string, string>, job: ScrapeJob): Populated | null | s
   return {
     id: targetId(job.jobName, internalLabels),
     scrapePool: job.jobName,
-    labels: sorted(lb, (n) => !n.startsWith(RESERVED_PREFIX)),
+    labels: publicLabels(internalLabels),
     internalLabels,
     scrapeUrl: scrapeUrl(internalLabels, job.params),
     scrapeIntervalMs: intervalMs,
@@ -237,10 +244,9 @@ export function splitHostPort(s: string): boolean {
 }
 
 export function targetId(job: string, labels: Labels): string {
-  const h = createHash("sha256");
-  h.update(job);
-  for (const n in labels) h.update(`\xff${n}\xfe${labels[n]}`);
-  return h.digest("hex").slice(0, 16);
+  let text = job;
+  for (const n in labels) text += `\xff${n}\xfe${labels[n]}`;
+  return hash("sha256", text, "hex").slice(0, 16);
 }
 
 /** Target.URL(): params from the job, first value overridden by `__param_*` labels. */
@@ -254,8 +260,7 @@ export function scrapeUrl(labels: Labels, jobParams: Readonly<Record<string, rea
     if (vs && vs.length > 0) vs[0] = labels[n]!;
     else params.set(key, [labels[n]!]);
   }
-  const query = [...params.keys()]
-    .sort(compareNames)
+  const query = sortNames([...params.keys()])
     .flatMap((k) => params.get(k)!.map((v) => `${goEscape(k, "query")}=${goEscape(v, "query")}`))
     .join("&");
   const scheme = labels[SCHEME] ?? "";
