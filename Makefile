@@ -23,7 +23,7 @@ PROMETHEUS3_DIR := $(TOOLS_CACHE)/prometheus-$(PROMETHEUS3_VERSION)/bin
 # Every Prometheus the tests run against, colon-separated; a user may point it elsewhere.
 export PROMSHARD_PROMETHEUS_BINS ?= /usr/bin/prometheus:$(PROMETHEUS3_DIR)/prometheus
 
-.PHONY: setup tools node build typecheck lint test bench clean format
+.PHONY: setup tools node build typecheck lint test bench clean format docs
 
 node: $(NODE_STAMP)
 
@@ -73,6 +73,10 @@ format: setup
 
 test: setup tools typecheck lint
 	node --test --test-concurrency=2 'test/**/*.test.ts'
+
+# docs/flags.md comes from the commands' --help; a test fails when it is stale.
+docs: setup
+	node scripts/flags-doc.ts
 
 bench: setup tools
 	node bench/run.ts

@@ -1,8 +1,7 @@
 import { checkReferencedFiles } from "../config/check.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { PromshardError } from "../errors.ts";
-import { dialectFor } from "../prom/version.ts";
-import { type Command, prometheusVersionFlag, UsageError } from "./command.ts";
+import { type Command, dialectFromFlag, prometheusVersionFlag, UsageError } from "./command.ts";
 import { printErrors } from "./targets.ts";
 
 const checkConfigCommand: Command = {
@@ -20,7 +19,7 @@ const checkConfigCommand: Command = {
   },
   async run(ctx) {
     if (ctx.positionals.length === 0) throw new UsageError("give at least one config FILE");
-    const dialect = dialectFor(String(ctx.values["prometheus-version"]));
+    const dialect = dialectFromFlag(ctx.values);
     let failed = 0;
     for (const file of ctx.positionals) {
       ctx.stdout.write(`Checking ${file}\n`);

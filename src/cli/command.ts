@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { PromshardError } from "../errors.ts";
+import { dialectFor, type PromDialect } from "../prom/version.ts";
 
 /** A flag as both the parser and the generated help need it. */
 export interface Flag {
@@ -39,6 +40,16 @@ export const prometheusVersionFlag: Flags = {
     placeholder: "VERSION",
   },
 };
+
+/** The dialect named by --prometheus-version; a bad value is a flag error (exit 2). */
+export function dialectFromFlag(values: RunContext["values"]): PromDialect {
+  try {
+    return dialectFor(String(values["prometheus-version"]));
+  } catch (err) {
+    if (err instanceof PromshardError) throw new UsageError(err.message);
+    throw err;
+  }
+}
 
 export const helpFlag: Flags = { help: { type: "boolean", short: "h", description: "Show help for this command" } };
 
@@ -126,4 +137,15 @@ export async function runCommand(
 /** parseArgs explains at length; the first sentence is the reason. */
 function firstLine(s: string): string {
   return s.split("\n")[0]!.split(". ")[0]!.replace(/\.$/, "");
+}
+
+/** Every command's help as one Markdown page: docs/flags.md is this output, and a test keeps it so. */
+export function flagsDoc(root: Command): string {
+  const out = ["# promshard commands and flags", "", "Generated from `--help` by `make docs`; do not edit by hand.", ""];
+  const walk = (cmd: Command, path: string[]) => {
+    out.push(`## ${[...path, cmd.name].join(" ")}`, "", "```", usage(cmd, path).trimEnd(), "```", "");
+    for (const sub of cmd.subcommands ?? []) walk(sub, [...path, cmd.name]);
+  };
+  walk(root, []);
+  return out.join("\n");
 }

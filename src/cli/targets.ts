@@ -4,8 +4,7 @@ import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { compareNames, type Labels } from "../prom/labels.ts";
 import { type DroppedTarget, type Target, type TargetFailure, targetsForJob } from "../prom/targets.ts";
-import { dialectFor } from "../prom/version.ts";
-import { type Command, prometheusVersionFlag, type RunContext, UsageError } from "./command.ts";
+import { type Command, dialectFromFlag, prometheusVersionFlag, type RunContext, UsageError } from "./command.ts";
 
 /** The `/api/v1/targets` data shape, plus the targets Prometheus would refuse (it only logs those). */
 export interface TargetsReport {
@@ -120,7 +119,7 @@ export const targetsCommand: Command = {
     const output = ctx.values.output ?? (ctx.stdout.isTTY ? "table" : "json");
     if (output !== "table" && output !== "json")
       throw new UsageError(`--output must be table or json, got "${output}"`);
-    const dialect = dialectFor(String(ctx.values["prometheus-version"]));
+    const dialect = dialectFromFlag(ctx.values);
     let config: PromConfig;
     try {
       config = loadConfigFile(file, dialect);

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { flagsDoc } from "../../src/cli/command.ts";
+import { root } from "../../src/cli/root.ts";
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const cli = join(repo, "src/cli.ts");
+
+function promshard(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: repo, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("promshard command line", () => {
+  for (const path of [[], ["check"], ["check", "config"], ["targets"]]) {
+    it(`${["promshard", ...path].join(" ")} --help prints usage and exits 0`, () => {
+      const r = promshard(...path, "--help");
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /^Usage: promshard/);
+      assert.match(r.stdout, /--help/);
+    });
+  }
+
+  const bad: [string[], RegExp][] = [
+    [["targets", "--bogus"], /^promshard targets: Unknown option '--bogus'; see --help\n$/],
+    [["nosuch"], /^promshard: unknown command "nosuch"; see --help\n$/],
+    [["targets"], /^promshard targets: --config FILE is required; see --help\n$/],
+    [["targets", "--config", "examples/prometheus.yml", "--output", "xml"], /--output must be table or json/],
+    [["targets", "--config", "examples/prometheus.yml", "--prometheus-version", "two"], /"two" is not a Prometheus version/],
+    [["targets", "--config", "examples/prometheus.yml", "--job", "nope"], /--job "nope" is not a job/],
+    [["check", "config"], /give at least one config FILE/],
+  ];
+  for (const [args, message] of bad) {
+    it(`${args.join(" ")} exits 2 with a one-line reason`, () => {
+      const r = promshard(...args);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1);
+    });
+  }
+
+  it("targets prints Prometheus's /api/v1/targets shape for the example config", () => {
+    const r = promshard("targets", "--config", "examples/prometheus.yml", "--output", "json");
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(out).sort(), ["activeTargets", "collapsedTargets", "droppedTargets", "failedTargets"]);
+    assert.equal(out.activeTargets.length, 5);
+    assert.equal(out.droppedTargets.length, 1);
+    const node = out.activeTargets.find((t: { labels: Record<string, string> }) => t.labels.instance === "10.0.0.1:9100");
+    assert.deepEqual(node.labels, { host: "10.0.0.1", instance: "10.0.0.1:9100", job: "node", team: "infra", zone: "a" });
+    assert.equal(node.scrapeUrl, "http://10.0.0.1:9100/metrics");
+    assert.equal(node.discoveredLabels.__meta_filepath, "examples/targets/nodes.json");
+  });
+
+  it("targets prints a table on request, with a summary line", () => {
+    const r = promshard("targets", "--config", "examples/prometheus.yml", "--output", "table", "--job", "node");
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^POOL +STATE +URL \/ ERROR +LABELS\n/);
+    assert.match(r.stdout, /2 active, 1 dropped, 0 failed\n$/);
+  });
+
+  it("check config lists every error and exits 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "promshard-cli-"));
+    const file = join(dir, "bad.yml");
+    writeFileSync(
+      file,
+      "scrape_configs:\n- job_name: a\n  scrape_interval: soon\n- job_name: a\n- job_name: b\n  relabel_configs: [{action: explode}]\n",
+    );
+    const r = promshard("check", "config", file);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /FAILED/);
+    const errors = r.stderr.trimEnd().split("\n");
+    assert.equal(errors.length, 3, r.stderr);
+    assert.match(errors[0]!, /scrape_interval: not a valid duration/);
+    assert.match(errors[1]!, /job "a" is already defined/);
+    assert.match(errors[2]!, /unknown relabel action "explode"/);
+  });
+
+  it("check config reads the files a config names, unless --syntax-only", () => {
+    const dir = mkdtempSync(join(tmpdir(), "promshard-cli-"));
+    const file = join(dir, "p.yml");
+    writeFileSync(file, "rule_files: [missing.rules.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t.json]}]\n");
+    writeFileSync(join(dir, "t.json"), '[{"targets": ["a:1"], "labels": {"bad-name": "x"}}]');
+    const full = promshard("check", "config", file, "--prometheus-version", "2.42");
+    assert.equal(full.code, 1);
+    assert.match(full.stderr, /rule_files\[0\]: ".*missing.rules.yml" does not point to an existing file/);
+    assert.match(full.stderr, /t.json: group 0: "bad-name" is not a valid label name/);
+    assert.equal(promshard("check", "config", file, "--syntax-only").code, 0);
+  });
+
+  it("check config passes the example config", () => {
+    const r = promshard("check", "config", "examples/prometheus.yml");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /SUCCESS: 3 scrape job\(s\) found/);
+  });
+
+  it("docs/flags.md matches --help (run `make docs` after changing flags)", () => {
+    assert.equal(readFileSync(join(repo, "docs/flags.md"), "utf8"), flagsDoc(root));
+  });
+});
