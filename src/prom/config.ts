@@ -281,8 +281,31 @@ export function buildConfig(
       jobs.push(job);
     });
   }
+  for (const key of ["remote_write", "remote_read"] as const) validateRemote(doc[key], key, p);
   if (p.list.length > 0) throw new PromshardErrors(p.list);
   return { dialect, directory: opts.directory, global, scrapeConfigs: jobs, raw: doc };
+}
+
+/** remote_write/remote_read: kept as written, checked for what Prometheus refuses at load. */
+function validateRemote(raw: unknown, key: string, p: Problems): void {
+  if (raw === undefined || raw === null) return;
+  if (!Array.isArray(raw)) {
+    p.add(key, `must be a list, got ${describe(raw)}`);
+    return;
+  }
+  const names = new Map<string, number>();
+  raw.forEach((item, i) => {
+    if (!isObj(item)) {
+      p.add(`${key}[${i}]`, "empty or null entry; remove it or give it a url");
+      return;
+    }
+    if (typeof item.url !== "string" || item.url === "") p.add(`${key}[${i}].url`, "url is required");
+    if (typeof item.name === "string" && item.name !== "") {
+      const first = names.get(item.name);
+      if (first !== undefined) p.add(`${key}[${i}].name`, `name "${item.name}" is already used by ${key}[${first}]`);
+      else names.set(item.name, i);
+    }
+  });
 }
 
 function unknownKeys(

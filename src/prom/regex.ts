@@ -126,7 +126,8 @@ function build(source: string, flavor: Flavor): PromRegex {
   const scan = scanRegex(full, prefix.length);
   const edits: Edit[] = [];
 
-  // Errors Go reports that re2js would not; the leftmost one is the one Go's parser meets first.
+  // Errors Go reports that re2js would not. Go reports the first error its parser meets, so
+  // such an error only wins if the text before it parses (see earlierEngineError).
   let problem: { at: number; error: GoRegexpError } | null = null;
   if (!flavor.modernGo) {
     // Go before 1.22 parses `(?<` as flags and fails at `<`.
@@ -135,28 +136,32 @@ function build(source: string, flavor: Flavor): PromRegex {
       problem = { at: angle.nameStart - 3, error: new GoRegexpError("invalid or unsupported Perl syntax", "(?<") };
     }
   }
+  for (const f of scan.fixes) {
+    edits.push({ start: f.at, end: f.at + 1, text: "\\[" }); // the same literal [, to re2js too
+    if (f.error !== null && (problem === null || f.at < problem.at)) problem = { at: f.at, error: f.error };
+  }
   // \p{…} names as the Go in question resolves them.
   for (const t of scan.classes) {
-    if (problem !== null && problem.at < t.start) break;
     const written = full.slice(t.start, t.end);
     const text = rewriteClass(t, flavor);
     if (text === null) {
-      problem = { at: t.start, error: new GoRegexpError("invalid character class range", written) };
-      break;
+      if (problem === null || t.start < problem.at) {
+        problem = { at: t.start, error: new GoRegexpError("invalid character class range", written) };
+      }
+      edits.push({ start: t.start, end: t.end, text: "\\p{Any}" }); // neutral stand-in
+    } else if (text !== written) {
+      edits.push({ start: t.start, end: t.end, text });
     }
-    if (text !== written) edits.push({ start: t.start, end: t.end, text });
   }
-  if (problem !== null) throw problem.error;
 
   // Go allows duplicate group names (Regexp.SubexpNames keeps both; Expand uses the first that
   // took part); re2js rejects them, so later duplicates get fresh names of the same length.
   const names: string[] = [""];
-  const seen = new Set<string>();
+  const used = new Set<string>();
   for (const c of scan.captures) {
     names.push(c.name);
-    if (c.name !== "") seen.add(c.name);
+    if (c.name !== "") used.add(c.name);
   }
-  const used = new Set(seen);
   const first = new Set<string>();
   for (const c of scan.captures) {
     if (c.name === "") continue;
@@ -171,16 +176,8 @@ function build(source: string, flavor: Flavor): PromRegex {
   }
 
   const rewritten = applyEdits(full, edits);
-  let compiled: RE2JS;
-  try {
-    compiled = RE2JS.compile(rewritten);
-  } catch (e) {
-    if (e instanceof RE2JSSyntaxException) {
-      // re2js omits the expression for the size and depth limits; Go quotes the whole regex.
-      throw new GoRegexpError(e.error, e.input === null ? full : originalText(e.input, full, rewritten, edits));
-    }
-    throw e;
-  }
+  if (problem !== null) throw earlierEngineError(full, problem.at, edits) ?? problem.error;
+  const compiled = compileEngine(full, rewritten, edits);
   const re2 = compiled.re2();
   const ngroups = re2.numberOfCapturingGroups();
   let groupNames: readonly string[] = names;
@@ -194,25 +191,92 @@ function build(source: string, flavor: Flavor): PromRegex {
   return new EngineRegex(source, re2, ngroups, groupNames, scan.breakout);
 }
 
+function compileEngine(full: string, rewritten: string, edits: readonly Edit[]): RE2JS {
+  try {
+    return RE2JS.compile(rewritten);
+  } catch (e) {
+    if (e instanceof RE2JSSyntaxException) {
+      // re2js omits the expression for the size and depth limits; Go quotes the whole regex.
+      throw new GoRegexpError(e.error, e.input === null ? full : originalText(e.input, full, rewritten, edits));
+    }
+    throw e;
+  }
+}
+
 /**
- * The user's spelling of a piece of the rewritten regex that an engine error quotes: the whole
- * regex, or a suffix of it (Go quotes "the rest" for several errors), mapped back through the
- * edits; any other piece as it is.
+ * The error Go's parser meets before it reaches position `at` of `full`, if any. The text before
+ * `at` (with the edits before it) is parsed alone; its only acceptable complaints are the unclosed
+ * groups and brackets that cutting it there leaves. If it fails, the same text followed by the
+ * user's own rest gives the error as Go words it (the parser stops before the rest).
+ */
+function earlierEngineError(full: string, at: number, edits: readonly Edit[]): GoRegexpError | null {
+  // Only the edits before `at` matter: Go stops before reaching the rest.
+  const before = edits.filter((e) => e.end <= at);
+  const text = applyEdits(full, before);
+  let cut = at;
+  for (const e of before) cut += e.text.length - (e.end - e.start);
+  try {
+    RE2JS.compile(text.slice(0, cut));
+    return null;
+  } catch (e) {
+    if (!(e instanceof RE2JSSyntaxException)) throw e;
+    if (e.error === "missing closing )" || e.error === "missing closing ]") return null;
+  }
+  try {
+    compileEngine(full, text, before);
+  } catch (e) {
+    if (e instanceof GoRegexpError) return e;
+    throw e;
+  }
+  return null;
+}
+
+/**
+ * The user's spelling of the piece of the rewritten regex an engine error quotes (the whole
+ * regex, the rest of it from the error, or the bad token), mapped back through the edits.
  */
 function originalText(quoted: string, full: string, rewritten: string, edits: readonly Edit[]): string {
   if (quoted === rewritten) return full;
-  if (!rewritten.endsWith(quoted)) return quoted;
-  let at = rewritten.length - quoted.length;
+  if (edits.length === 0) return quoted;
+  let start = rewritten.endsWith(quoted) ? rewritten.length - quoted.length : -1;
+  if (start < 0) {
+    // A token: where it occurs outside the edits (our rewrites are not what the user wrote).
+    for (let at = rewritten.indexOf(quoted); at >= 0; at = rewritten.indexOf(quoted, at + 1)) {
+      if (start < 0) start = at;
+      if (!overlapsEdit(at, at + quoted.length, edits)) {
+        start = at;
+        break;
+      }
+    }
+  }
+  if (start < 0) return quoted;
+  const end = originalPosition(start + quoted.length, edits);
+  start = originalPosition(start, edits);
+  return full.slice(start, end);
+}
+
+/** Whether [from, to) of the rewritten text overlaps the text of an edit. */
+function overlapsEdit(from: number, to: number, edits: readonly Edit[]): boolean {
   let shift = 0;
   for (const e of edits) {
     const newStart = e.start + shift;
     const newEnd = newStart + e.text.length;
-    if (at < newStart) break;
-    if (at < newEnd) return quoted; // starts inside an edit: nothing better to say
+    if (from < newEnd && newStart < to) return true;
     shift += e.text.length - (e.end - e.start);
   }
-  at -= shift;
-  return full.slice(at);
+  return false;
+}
+
+/** A position in the rewritten text as a position in the original (edits sorted, disjoint). */
+function originalPosition(p: number, edits: readonly Edit[]): number {
+  let shift = 0;
+  for (const e of edits) {
+    const newStart = e.start + shift;
+    if (p < newStart) break;
+    if (p < newStart + e.text.length) return e.start + Math.min(p - newStart, e.end - e.start);
+    shift += e.text.length - (e.end - e.start);
+  }
+  return p - shift;
 }
 
 function firstIllFormed(s: string): number {
@@ -294,6 +358,8 @@ interface ClassToken {
 interface Scan {
   readonly captures: CaptureToken[];
   readonly classes: ClassToken[];
+  /** Bracket texts re2js reads differently from Go (see scanClass), as Go reads them. */
+  readonly fixes: { at: number; error: GoRegexpError | null }[];
   /** The user's text closes the `(?:` Prometheus opened (`a)|(b`): the regex is not anchored. */
   readonly breakout: boolean;
 }
@@ -303,6 +369,7 @@ const FLAG_CHARS = new Set(["i", "m", "s", "U", "-"]);
 function scanRegex(re: string, prefixLength: number): Scan {
   const captures: CaptureToken[] = [];
   const classes: ClassToken[] = [];
+  const fixes: Scan["fixes"] = [];
   const n = re.length;
   const lastParen = n - 2;
   let depth = 0;
@@ -314,8 +381,12 @@ function scanRegex(re: string, prefixLength: number): Scan {
       if (re.startsWith("(?P<", i) || (re.startsWith("(?<", i) && n - i > 3)) {
         const begin = re[i + 2] === "P" ? i + 4 : i + 3;
         const end = re.indexOf(">", i);
-        if (end < 0) break;
-        captures.push({ syntax: begin === i + 4 ? "P" : "angle", name: re.slice(begin, end), nameStart: begin });
+        const syntax = begin === i + 4 ? "P" : "angle";
+        if (end < 0) {
+          captures.push({ syntax, name: "", nameStart: begin }); // invalid anyway; Go 1.19 stops at `(?<`
+          break;
+        }
+        captures.push({ syntax, name: re.slice(begin, end), nameStart: begin });
         depth++;
         i = end + 1;
       } else if (re.startsWith("(?", i)) {
@@ -346,38 +417,76 @@ function scanRegex(re: string, prefixLength: number): Scan {
         i += 2;
       }
     } else if (c === "[") {
-      let j = i + 1;
-      if (re[j] === "^") j++;
-      let first = true;
-      while (j < n && (re[j] !== "]" || first)) {
-        first = false;
-        if (re.startsWith("[:", j)) {
-          const e = re.indexOf(":]", j + 2);
-          if (e >= 0) {
-            j = e + 2;
-            continue;
-          }
-        }
-        if (re[j] === "\\") {
-          const d = re[j + 1];
-          if (d === "p" || d === "P") {
-            const t = classToken(re, j, true);
-            if (t === null) return { captures, classes, breakout };
-            classes.push(t);
-            j = t.end;
-          } else {
-            j += 2;
-          }
-          continue;
-        }
-        j++;
-      }
-      i = j + 1;
+      i = scanClass(re, i, classes, fixes);
     } else {
       i++;
     }
   }
-  return { captures, classes, breakout };
+  return { captures, classes, fixes, breakout };
+}
+
+/** Go's parseClass, from the `[` at `at`; returns the index after the closing `]`. */
+function scanClass(re: string, at: number, classes: ClassToken[], fixes: Scan["fixes"]): number {
+  const n = re.length;
+  let j = at + 1;
+  if (re[j] === "^") j++;
+  let first = true;
+  while (j < n && (re[j] !== "]" || first)) {
+    first = false;
+    if (re.startsWith("[:", j)) {
+      // Go looks for the closing `:]` after the `[:`; re2js from the `:` on, so it reads `[:]`
+      // as a (bad) class name where Go reads a literal `[` or a longer name.
+      const e = re.indexOf(":]", j + 2);
+      if (re[j + 2] === "]") {
+        fixes.push({
+          at: j,
+          error: e < 0 ? null : new GoRegexpError("invalid character class range", re.slice(j, e + 2)),
+        });
+        if (e < 0) {
+          j++; // a literal [
+          continue;
+        }
+      }
+      if (e >= 0) {
+        j = e + 2; // [:alpha:] (or an error the engine reports)
+        continue;
+      }
+    }
+    if (re[j] === "\\" && (re[j + 1] === "p" || re[j + 1] === "P")) {
+      const t = classToken(re, j, true);
+      if (t === null) return n;
+      classes.push(t);
+      j = t.end;
+      continue;
+    }
+    if (re[j] === "\\" && "dDsSwW".includes(re[j + 1] ?? "")) {
+      j += 2;
+      continue;
+    }
+    // A character or a range lo-hi; hi is a character too (`\p` there is an invalid escape).
+    j = classChar(re, j);
+    if (re[j] === "-" && j + 1 < n && re[j + 1] !== "]") j = classChar(re, j + 1);
+  }
+  return j + 1;
+}
+
+/** Go's parseClassChar: one character or escape at i; returns the index after it. */
+function classChar(re: string, i: number): number {
+  if (re[i] !== "\\") return i + runeWidth(re, i);
+  const d = re[i + 1];
+  if (d === "x") {
+    if (re[i + 2] === "{") {
+      const e = re.indexOf("}", i + 3);
+      return e < 0 ? re.length : e + 1;
+    }
+    return i + 4;
+  }
+  if (d !== undefined && d >= "0" && d <= "7") {
+    let k = i + 2;
+    while (k < i + 4 && re[k] !== undefined && (re[k] as string) >= "0" && (re[k] as string) <= "7") k++;
+    return k;
+  }
+  return i + 1 + Math.max(1, runeWidth(re, i + 1));
 }
 
 function classToken(re: string, at: number, inBrackets: boolean): ClassToken | null {
@@ -539,6 +648,8 @@ function rewriteClass(t: ClassToken, flavor: Flavor): string | null {
     // Go has no fold table for LC, so (?i) does not widen it; re2js would add U+0345.
     return `(?-i:\\${p}{LC})`;
   }
+  // Leave what re2js reads as Go does untouched (so errors quote the user's text).
+  if (table === name) return `\\${t.sign > 0 ? "p" : "P"}${t.name.length === 1 ? t.name : `{${t.name}}`}`;
   return `\\${p}{${table}}`;
 }
 

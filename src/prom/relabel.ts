@@ -118,7 +118,12 @@ export function parseRelabelConfig(raw: unknown, dialect: PromDialect, path: str
     if (!Array.isArray(src)) fail(`${path}.source_labels`, `must be a list of label names, got ${describe(src)}`);
     sourceLabels = src.map((n, i) => {
       const name = typeof n === "string" ? n : typeof n === "number" || typeof n === "boolean" ? String(n) : undefined;
-      if (name === undefined || !isValidLabelName(name, dialect)) {
+      // model.LabelName checks against the binary's global scheme (UTF-8 in 3.x), not the job's.
+      const valid =
+        dialect.major >= 3
+          ? name !== undefined && name.length > 0 && name.isWellFormed()
+          : isLegacyLabelName(name ?? "");
+      if (name === undefined || !valid) {
         fail(`${path}.source_labels[${i}]`, `"${String(n)}" is not a valid label name`);
       }
       return name;
@@ -276,14 +281,15 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
     case "labelmap": {
       // Prometheus walks a snapshot in name order, so a rename cannot feed a later one and,
       // where two names map to the same new name, the one sorting last wins.
-      const renames = new Map<string, [from: string, value: string]>();
+      let renames: Map<string, [from: string, value: string]> | undefined;
       for (const [name, value] of lb) {
         if (!rule.regex.matches(name)) continue;
         const to = rule.regex.replaceAll(name, rule.replacement);
+        renames ??= new Map();
         const prev = renames.get(to);
         if (!prev || compareNames(name, prev[0]) > 0) renames.set(to, [name, value]);
       }
-      for (const [to, [, value]] of renames) set(lb, to, value);
+      if (renames) for (const [to, [, value]] of renames) set(lb, to, value);
       return true;
     }
     case "labeldrop":
