@@ -1,3 +1,4 @@
+import { posix } from "node:path";
 import { CORE_SCHEMA, loadAll, mergeTag, YAMLException } from "js-yaml";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
@@ -664,8 +665,12 @@ function parseFileSd(
   };
 }
 
-/** config.JoinDir: relative paths resolve against the config file's directory; pure string work. */
+/**
+ * prometheus/common's config.JoinDir: a relative path joins the config file's directory, and
+ * filepath.Join cleans the result ("./a/../b" becomes "b"; no trailing slash). Pure string work.
+ */
 export function joinDir(directory: string, file: string): string {
-  if (file === "" || file.startsWith("/") || directory === "" || directory === ".") return file;
-  return `${directory.replace(/\/+$/, "")}/${file}`;
+  if (file === "" || file.startsWith("/")) return file;
+  const joined = posix.normalize(directory === "" ? file : `${directory}/${file}`);
+  return joined.length > 1 && joined.endsWith("/") ? joined.slice(0, -1) : joined;
 }

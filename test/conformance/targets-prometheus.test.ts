@@ -41,7 +41,8 @@ function configFor(
     const name = String(job.job_name);
     if (g.fileGroups.length > 0) {
       files[`sd/${name}.json`] = JSON.stringify(g.fileGroups);
-      job.file_sd_configs = [{ files: [`sd/${name}.json`] }];
+      // Every third job names its file with a "./" and "..", which __meta_filepath shows cleaned.
+      job.file_sd_configs = [{ files: [jobs.indexOf(g) % 3 === 0 ? `./sd/../sd/${name}.json` : `sd/${name}.json`] }];
     }
     if (g.staticGroups.length > 0 && staticAsFile.has(name)) {
       files[`sd/${name}-static.json`] = JSON.stringify(g.staticGroups);

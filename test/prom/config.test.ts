@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { PromshardErrors } from "../../src/errors.ts";
-import { parseConfig } from "../../src/prom/config.ts";
+import { joinDir, parseConfig } from "../../src/prom/config.ts";
 import { formatDuration, parseDuration } from "../../src/prom/duration.ts";
 import { dialectFor } from "../../src/prom/version.ts";
 
@@ -146,6 +146,18 @@ describe("config validation names the field and lists every error", () => {
       for (const [i, re] of c.want.entries()) assert.match(errs[i]!, re);
     });
   }
+});
+
+describe("relative paths join the config's directory as Go's filepath.Join does", () => {
+  const cases: [string, string, string][] = [
+    ["/etc/prometheus", "targets/a.json", "/etc/prometheus/targets/a.json"],
+    ["/etc/prometheus", "./targets/../b.json", "/etc/prometheus/b.json"],
+    ["/etc/prometheus", "/abs/c.json", "/abs/c.json"],
+    [".", "d.json", "d.json"],
+    ["conf", "./e/", "conf/e"],
+    ["/etc/prometheus", "", ""],
+  ];
+  for (const [dir, file, want] of cases) it(`${dir} + ${file} = ${want}`, () => assert.equal(joinDir(dir, file), want));
 });
 
 describe("durations", () => {
