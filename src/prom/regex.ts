@@ -1,10 +1,22 @@
 /**
  * Relabel regular expressions with the semantics of Go's `regexp` package, as Prometheus
  * compiles them (`relabel.NewRegexp`): 2.x wraps the user's text in `^(?:…)$`, 3.x in
- * `^(?s:…)$`. The engine is re2js (a port of Go's regexp/RE2); this module adds what re2js
- * does differently from the Go that builds each Prometheus (see the notes at each rule), Go's
- * `Regexp.Expand` and `ReplaceAllString` (re2js's replacement syntax is JavaScript's), and fast
- * paths for the common relabel regexes.
+ * `^(?s:…)$`. The engine is re2js (a port of Go's regexp); this module adds what re2js does
+ * differently from the Go that builds each Prometheus, Go's `Regexp.Expand` and
+ * `ReplaceAllString` (re2js's replacement syntax is JavaScript's), and fast paths for the common
+ * relabel regexes. test/prom/regex.test.ts checks all of it against Go itself.
+ *
+ * Go releases: 2.x is Go 1.19 (Debian's 2.42): no `(?<name>…)` (Go 1.22), `\p{…}` by exact
+ * name, Unicode 13. 3.x is Go 1.25+ (3.16 is built with 1.26): `(?<name>…)`, `\p{…}` names
+ * canonicalized with aliases, `Cn`/`LC`/`ASCII`/`Assigned`, and `C` including unassigned code
+ * points. (Earlier 3.x releases built with Go 1.22–1.24 read `\p` names and `C` as 2.x does;
+ * PromDialect does not tell them apart, so they get 3.16's rules.)
+ *
+ * Rewrites so that re2js reads the regex as Go does: `\p` names resolved per Go release (and
+ * rejected as Go rejects them); duplicate group names (Go allows them) renamed for re2js while
+ * `Expand` keeps Go's first-participating-group rule; `[:]` inside brackets (re2js misreads it as
+ * a class name); `(?i)\p{LC}` outside brackets kept unfolded. Go's own error messages are kept,
+ * including which error comes first.
  *
  * Strings: Go matches UTF-8 bytes, JS strings are UTF-16. re2js walks code points, so `.` and
  * classes take an astral character (an emoji) as one rune, as Go does. A JS string that is not
@@ -13,12 +25,11 @@
  * decoded from JSON), and a regex containing one is rejected as Go rejects invalid UTF-8.
  *
  * Known divergences (asserted in test/prom/regex.test.ts):
- * - Unicode tables: re2js carries Unicode 17 data; Go 1.21–1.26 (Prometheus 3.x) carries Unicode
- *   15.0 and Go 1.19 (Debian's Prometheus 2.42) Unicode 13.0. `\p{…}` classes and `(?i)` folding
- *   can therefore differ for code points assigned after those versions. Which class *names* are
- *   valid is emulated exactly (see `resolveClassName`).
- * - `(?i)` with `\p{LC}` (`\p{Cased_Letter}`, 3.x only) *inside brackets*: Go does not fold LC,
- *   re2js adds U+0345 (COMBINING GREEK YPOGEGRAMMENI). Outside brackets it is emulated exactly.
+ * - Unicode tables: re2js carries Unicode 17 data; Go 1.21–1.26 Unicode 15.0, Go 1.19 Unicode
+ *   13.0. `\p{…}` classes and `(?i)` folding (and letters in `$name` templates, read with the JS
+ *   engine's tables) can differ for code points assigned after those versions.
+ * - `(?i)` with `\p{LC}` (`\p{Cased_Letter}`, 3.x only) inside brackets: Go does not fold LC,
+ *   re2js adds U+0345 (COMBINING GREEK YPOGEGRAMMENI).
  * - Size limit: Go rejects a regex whose program would exceed 3,355,443 instructions, re2js one
  *   above 1,398,101 ("expression too large"); regexes between the two are rejected here only.
  */
@@ -738,6 +749,7 @@ class EngineRegex extends BaseRegex {
   }
 
   #at(src: string, pos: number): number[] | null {
+    if (pos === 0) return this.#re2.findSubmatchIndex(src) as number[] | null;
     const [ok, idx] = this.#re2.matchWithGroup(src, pos, src.length, UNANCHORED, this.#ngroups + 1) as [
       boolean,
       number[] | null,

@@ -1,0 +1,3 @@
+module promshard/tools/regexoracle
+
+go 1.22
