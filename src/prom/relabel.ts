@@ -31,6 +31,8 @@ export interface RelabelRule {
   readonly modulus: bigint;
   readonly targetLabel: string;
   readonly replacement: string;
+  /** Whether target_label or replacement has a `$` reference to expand. */
+  readonly templated: boolean;
 }
 
 const DEFAULT_SEPARATOR = ";";
@@ -180,7 +182,8 @@ export function parseRelabelConfig(raw: unknown, dialect: PromDialect, path: str
     fail(path, `the ${action} action takes only regex, no other fields`);
   }
 
-  return { action, sourceLabels, separator, regex, regexIsDefault, modulus, targetLabel, replacement };
+  const templated = targetLabel.includes("$") || replacement.includes("$");
+  return { action, sourceLabels, separator, regex, regexIsDefault, modulus, targetLabel, replacement, templated };
 }
 
 function isValidTemplateName(name: string, dialect: PromDialect): boolean {
@@ -250,6 +253,11 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
     case "keepequal":
       return (lb.get(rule.targetLabel) ?? "") === val;
     case "replace": {
+      // Templates without "$" expand to themselves, and a literal target was validated at load.
+      if (!rule.templated) {
+        if (rule.regex.matches(val)) set(lb, rule.targetLabel, rule.replacement);
+        return true;
+      }
       const m = rule.regex.match(val);
       if (m === null) return true;
       const target = rule.regex.expand(rule.targetLabel, m);
