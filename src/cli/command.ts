@@ -141,7 +141,12 @@ function firstLine(s: string): string {
 
 /** Every command's help as one Markdown page: docs/flags.md is this output, and a test keeps it so. */
 export function flagsDoc(root: Command): string {
-  const out = ["# promshard commands and flags", "", "Generated from `--help` by `make docs`; do not edit by hand.", ""];
+  const out = [
+    "# promshard commands and flags",
+    "",
+    "Generated from `--help` by `make docs`; do not edit by hand.",
+    "",
+  ];
   const walk = (cmd: Command, path: string[]) => {
     out.push(`## ${[...path, cmd.name].join(" ")}`, "", "```", usage(cmd, path).trimEnd(), "```", "");
     for (const sub of cmd.subcommands ?? []) walk(sub, [...path, cmd.name]);

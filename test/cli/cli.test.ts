@@ -31,7 +31,10 @@ describe("promshard command line", () => {
     [["nosuch"], /^promshard: unknown command "nosuch"; see --help\n$/],
     [["targets"], /^promshard targets: --config FILE is required; see --help\n$/],
     [["targets", "--config", "examples/prometheus.yml", "--output", "xml"], /--output must be table or json/],
-    [["targets", "--config", "examples/prometheus.yml", "--prometheus-version", "two"], /"two" is not a Prometheus version/],
+    [
+      ["targets", "--config", "examples/prometheus.yml", "--prometheus-version", "two"],
+      /"two" is not a Prometheus version/,
+    ],
     [["targets", "--config", "examples/prometheus.yml", "--job", "nope"], /--job "nope" is not a job/],
     [["check", "config"], /give at least one config FILE/],
   ];
@@ -51,8 +54,16 @@ describe("promshard command line", () => {
     assert.deepEqual(Object.keys(out).sort(), ["activeTargets", "collapsedTargets", "droppedTargets", "failedTargets"]);
     assert.equal(out.activeTargets.length, 5);
     assert.equal(out.droppedTargets.length, 1);
-    const node = out.activeTargets.find((t: { labels: Record<string, string> }) => t.labels.instance === "10.0.0.1:9100");
-    assert.deepEqual(node.labels, { host: "10.0.0.1", instance: "10.0.0.1:9100", job: "node", team: "infra", zone: "a" });
+    const node = out.activeTargets.find(
+      (t: { labels: Record<string, string> }) => t.labels.instance === "10.0.0.1:9100",
+    );
+    assert.deepEqual(node.labels, {
+      host: "10.0.0.1",
+      instance: "10.0.0.1:9100",
+      job: "node",
+      team: "infra",
+      zone: "a",
+    });
     assert.equal(node.scrapeUrl, "http://10.0.0.1:9100/metrics");
     assert.equal(node.discoveredLabels.__meta_filepath, "examples/targets/nodes.json");
   });
@@ -84,7 +95,10 @@ describe("promshard command line", () => {
   it("check config reads the files a config names, unless --syntax-only", () => {
     const dir = mkdtempSync(join(tmpdir(), "promshard-cli-"));
     const file = join(dir, "p.yml");
-    writeFileSync(file, "rule_files: [missing.rules.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t.json]}]\n");
+    writeFileSync(
+      file,
+      "rule_files: [missing.rules.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t.json]}]\n",
+    );
     writeFileSync(join(dir, "t.json"), '[{"targets": ["a:1"], "labels": {"bad-name": "x"}}]');
     const full = promshard("check", "config", file, "--prometheus-version", "2.42");
     assert.equal(full.code, 1);
