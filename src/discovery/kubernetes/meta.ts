@@ -92,28 +92,6 @@ export function sanitizeLabelName(name: string): string {
   return name.replace(/[^a-zA-Z0-9_]/gu, "_");
 }
 
-/**
- * Go's strings.ToLower: simple per-code-point mapping. JavaScript's toLowerCase applies
- * full and context-dependent mappings (final sigma, U+0130), which Go does not.
- */
-export function goToLower(s: string): string {
-  if (isAscii(s)) return s.toLowerCase();
-  let out = "";
-  for (const ch of s) {
-    if (ch === "\u0130") out += "i";
-    else {
-      const lower = ch.toLowerCase();
-      out += [...lower].length === 1 ? lower : ch;
-    }
-  }
-  return out;
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
 /** net.JoinHostPort: brackets a host that contains a colon. */
 export function joinHostPort(host: string, port: string): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;

@@ -1,9 +1,9 @@
+import { goToLower } from "../../prom/gocase.ts";
 import { ADDRESS, INSTANCE } from "../../prom/labels.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
 import {
   addObjectMetaLabels,
   formatPortInt,
-  goToLower,
   group,
   joinHostPort,
   type KubeNode,

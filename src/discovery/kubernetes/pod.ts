@@ -1,3 +1,4 @@
+import { goToLower } from "../../prom/gocase.ts";
 import { ADDRESS } from "../../prom/labels.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
 import {
@@ -9,7 +10,6 @@ import {
   emptyGroup,
   formatBool,
   formatPortUint,
-  goToLower,
   group,
   joinHostPort,
   type KubePod,
