@@ -1,5 +1,5 @@
 import { loadConfigFile } from "../config/load.ts";
-import { discoverOnce } from "../discovery/once.ts";
+import { discoverOnce, type OnceOptions } from "../discovery/once.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { compareNames, type Labels } from "../prom/labels.ts";
@@ -16,10 +16,11 @@ export interface TargetsReport {
 }
 
 /** Discovery plus relabeling for every job (or the named ones), in a stable order. */
-export function buildReport(
+export async function buildReport(
   config: PromConfig,
   jobs?: readonly string[],
-): { report: TargetsReport; errors: PromshardError[]; warnings: PromshardError[] } {
+  opts: OnceOptions = {},
+): Promise<{ report: TargetsReport; errors: PromshardError[]; warnings: PromshardError[] }> {
   const active: Target[] = [];
   const dropped: DroppedTarget[] = [];
   const failed: TargetFailure[] = [];
@@ -28,7 +29,7 @@ export function buildReport(
   const collapsed: Record<string, number> = {};
   for (const job of config.scrapeConfigs) {
     if (jobs && jobs.length > 0 && !jobs.includes(job.jobName)) continue;
-    const found = discoverOnce(job);
+    const found = await discoverOnce(job, { directory: config.directory, ...opts });
     errors.push(...found.errors);
     warnings.push(...found.unsupported);
     const set = targetsForJob(found.groups, job);
@@ -106,6 +107,12 @@ export const targetsCommand: Command = {
   flags: {
     config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
     job: { type: "string", multiple: true, description: "Only this job", placeholder: "NAME" },
+    kubeconfig: {
+      type: "string",
+      description:
+        "kubeconfig for kubernetes_sd_configs that name neither api_server nor kubeconfig_file (default: in-cluster)",
+      placeholder: "FILE",
+    },
     output: {
       type: "string",
       description: "table or json; table on a terminal, json otherwise",
@@ -134,7 +141,12 @@ export const targetsCommand: Command = {
         throw new UsageError(`--job "${j}" is not a job in ${file}`);
       }
     }
-    const { report, errors, warnings } = buildReport(config, jobs);
+    const kubeconfig = ctx.values.kubeconfig;
+    const { report, errors, warnings } = await buildReport(
+      config,
+      jobs,
+      typeof kubeconfig === "string" ? { kubeconfig } : {},
+    );
     ctx.stdout.write(output === "json" ? `${JSON.stringify(report, null, 2)}\n` : table(report));
     printErrors(ctx.stderr, warnings, "warning");
     printErrors(ctx.stderr, errors);

@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import { CORE_SCHEMA, loadAll, mergeTag, YAMLException } from "js-yaml";
+import { type KubernetesSdConfig, parseKubernetesSdConfig } from "../discovery/kubernetes/config.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels, sortLabels } from "./labels.ts";
@@ -42,6 +43,7 @@ export type ServiceDiscovery =
       readonly files: readonly string[];
       readonly refreshIntervalMs: number;
     }
+  | { readonly mechanism: "kubernetes"; readonly index: number; readonly kubernetes: KubernetesSdConfig }
   | { readonly mechanism: string; readonly index: number; readonly raw: unknown };
 
 export interface ScrapeJob {
@@ -601,6 +603,14 @@ function parseServiceDiscovery(
       } else if (mechanism === "file") {
         const fsd = parseFileSd(item, directory, at, p);
         if (fsd) out.push({ mechanism, index: i, ...fsd });
+      } else if (mechanism === "kubernetes") {
+        const parsed = parseKubernetesSdConfig(item, at);
+        p.addAll(parsed.errors);
+        if (parsed.config) {
+          const file = parsed.config.kubeconfigFile;
+          const kubernetes = file ? { ...parsed.config, kubeconfigFile: joinDir(directory, file) } : parsed.config;
+          out.push({ mechanism, index: i, kubernetes });
+        }
       } else {
         out.push({ mechanism, index: i, raw: item });
       }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { dump } from "js-yaml";
 import { buildReport } from "../../src/cli/targets.ts";
 import { checkReferencedFiles } from "../../src/config/check.ts";
@@ -101,14 +101,14 @@ for (const bin of prometheusBinaries()) {
     // Jobs with targets Prometheus refuses make promtool fail; they are checked one by one,
     // and the rest must pass promtool as a whole.
     const failing = new Map<string, string[]>();
-    const ours = buildReport(loadConfigFile(allPath, dialect));
-    for (const f of ours.report.failedTargets)
-      failing.set(f.scrapePool, [...(failing.get(f.scrapePool) ?? []), f.error]);
-    const staticFailing = new Set(
-      ours.report.failedTargets
-        .filter((f) => f.discoveredLabels.__meta_filepath === undefined)
-        .map((f) => f.scrapePool),
-    );
+    const staticFailing = new Set<string>();
+    before(async () => {
+      const ours = await buildReport(loadConfigFile(allPath, dialect));
+      for (const f of ours.report.failedTargets) {
+        failing.set(f.scrapePool, [...(failing.get(f.scrapePool) ?? []), f.error]);
+        if (f.discoveredLabels.__meta_filepath === undefined) staticFailing.add(f.scrapePool);
+      }
+    });
 
     it("promtool accepts every generated job whose targets all build", async () => {
       const good = configFor(jobs.filter((j) => !failing.has(String(j.job.job_name))));
@@ -144,7 +144,7 @@ for (const bin of prometheusBinaries()) {
         const check = await promtoolCheckConfig(bin, servedPath, ["--syntax-only"]);
         assert.ok(check.ok, `promtool --syntax-only rejected the generated config:\n${check.output}`);
         prom = await startPrometheus(bin, { config: served.config, files: served.files });
-        const report = buildReport(loadConfigFile(join(prom.dir, "prometheus.yml"), dialect));
+        const report = await buildReport(loadConfigFile(join(prom.dir, "prometheus.yml"), dialect));
         assert.deepEqual(report.errors, [], "file_sd files must read cleanly");
         const expectedTotal = report.report.activeTargets.length + report.report.droppedTargets.length;
         const theirs = await waitForTargets(
@@ -186,7 +186,7 @@ function compareRefused(ours: { scrapePool: string; error: string }[], log: stri
 function compare(
   bin: PrometheusBinary,
   jobs: GeneratedJob[],
-  ours: ReturnType<typeof buildReport>["report"],
+  ours: Awaited<ReturnType<typeof buildReport>>["report"],
   theirs: Awaited<ReturnType<RunningPrometheus["targets"]>>,
 ): void {
   const relabeled = new Set(jobs.filter((j) => j.job.relabel_configs).map((j) => String(j.job.job_name)));

@@ -1,0 +1,137 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { fetch } from "undici";
+import { PromshardError } from "../errors.ts";
+import { joinDir } from "../prom/config.ts";
+
+/** What a kubernetes_sd_configs entry says about reaching the API server. */
+export interface ApiAccess {
+  /** `api_server`, when set. */
+  readonly apiServer?: string | undefined;
+  /** `kubeconfig_file`, when set (already resolved against the config's directory). */
+  readonly kubeconfigFile?: string | undefined;
+  /** The entry's inline HTTP client fields (tls_config, bearer_token[_file], authorization, basic_auth). */
+  readonly httpClient?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A connection to one API server: a client-node KubeConfig (which the informers' watches use)
+ * plus a raw JSON list, so that lists and watch events both hand over the API's own JSON.
+ */
+export interface KubeClient {
+  /** Identifies the server and credentials: informers are shared per key. */
+  readonly key: string;
+  readonly config: KubeConfig;
+  readonly server: string;
+  /** GET a list (`/api/v1/pods?labelSelector=…`), returning the API's JSON. */
+  list<T>(
+    path: string,
+    query?: Record<string, string>,
+  ): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/**
+ * Builds the client the way Prometheus does for an SD entry: `api_server` with the entry's
+ * TLS and auth settings; else `kubeconfig_file`; else `fallbackKubeconfig` (the CLI's
+ * --kubeconfig); else the in-cluster service account.
+ */
+export function kubeClientFor(
+  access: ApiAccess,
+  opts: { directory?: string; fallbackKubeconfig?: string } = {},
+): KubeClient {
+  const kc = new KubeConfig();
+  const dir = opts.directory ?? ".";
+  try {
+    if (access.apiServer !== undefined && access.apiServer !== "") {
+      const http = obj(access.httpClient);
+      const tls = obj(http.tls_config);
+      const file = (v: unknown) => (str(v) ? joinDir(dir, str(v)) : undefined);
+      const auth = obj(http.authorization);
+      const basic = obj(http.basic_auth);
+      const tokenFile = file(http.bearer_token_file) ?? file(auth.credentials_file);
+      const token =
+        str(http.bearer_token) || str(auth.credentials) || (tokenFile ? readFileSync(tokenFile, "utf8").trim() : "");
+      const password =
+        str(basic.password) ||
+        (file(basic.password_file) ? readFileSync(file(basic.password_file)!, "utf8").trim() : "");
+      kc.loadFromClusterAndUser(
+        {
+          name: "sd",
+          server: access.apiServer.replace(/\/+$/, ""),
+          skipTLSVerify: tls.insecure_skip_verify === true,
+          ...(file(tls.ca_file) ? { caFile: file(tls.ca_file) } : {}),
+          ...(str(tls.ca) ? { caData: Buffer.from(str(tls.ca)).toString("base64") } : {}),
+          ...(str(tls.server_name) ? { tlsServerName: str(tls.server_name) } : {}),
+        },
+        {
+          name: "sd",
+          ...(file(tls.cert_file) ? { certFile: file(tls.cert_file) } : {}),
+          ...(file(tls.key_file) ? { keyFile: file(tls.key_file) } : {}),
+          ...(token ? { token } : {}),
+          ...(str(basic.username) ? { username: str(basic.username), password } : {}),
+        },
+      );
+    } else if (access.kubeconfigFile) {
+      kc.loadFromFile(access.kubeconfigFile);
+    } else if (opts.fallbackKubeconfig) {
+      kc.loadFromFile(opts.fallbackKubeconfig);
+    } else {
+      kc.loadFromCluster();
+    }
+  } catch (err) {
+    throw new PromshardError(
+      "discovery_failed",
+      `cannot set up the Kubernetes client: ${(err as Error).message}; check api_server, kubeconfig_file and the TLS/auth files`,
+      { cause: err },
+    );
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new PromshardError("discovery_failed", "the kubeconfig has no current cluster; set current-context");
+  }
+  const key = createHash("sha256")
+    .update(JSON.stringify({ cluster, user: kc.getCurrentUser() }))
+    .digest("hex")
+    .slice(0, 16);
+  return {
+    key,
+    config: kc,
+    server: cluster.server,
+    async list<T>(path: string, query: Record<string, string> = {}) {
+      const url = new URL(cluster.server + path);
+      for (const [k, v] of Object.entries(query)) if (v !== "") url.searchParams.set(k, v);
+      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+      await kc.applySecurityAuthentication(ctx);
+      const res = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() });
+      const text = await res.text();
+      if (!res.ok) {
+        let reason = text.slice(0, 300);
+        try {
+          reason = JSON.parse(text).message ?? reason;
+        } catch {
+          // not JSON: keep the text
+        }
+        throw Object.assign(new Error(`GET ${path}: ${res.status} ${reason}`), { statusCode: res.status });
+      }
+      return JSON.parse(text);
+    },
+  };
+}
+
+/** The namespace of the in-cluster service account, for own_namespace. */
+export function ownNamespace(): string | undefined {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
