@@ -11,6 +11,7 @@ export type ErrorCode =
   | "target_invalid"
   | "exposition_invalid"
   | "discovery_failed"
+  | "sd_unsupported"
   | "flag_invalid"
   | "version_invalid";
 

@@ -1,11 +1,10 @@
 import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
-import { kubeClientFor, ownNamespace } from "../kube/client.ts";
 import { InformerPool } from "../kube/informers.ts";
 import type { ScrapeJob } from "../prom/config.ts";
 import type { TargetGroup } from "../prom/targets.ts";
-import { readFileSd } from "./file.ts";
-import { KubernetesDiscovery } from "./kubernetes/provider.ts";
+import { FileDiscovery } from "./file-watch.ts";
+import { createProvider } from "./provider.ts";
 
 export interface Discovered {
   readonly groups: TargetGroup[];
@@ -25,52 +24,50 @@ export interface OnceOptions {
   readonly log?: Logger;
 }
 
-/** One pass of service discovery for a job, for dry runs (`promshard targets`): lists, no watches. */
+/**
+ * One pass of service discovery for a job, for dry runs (`promshard targets`): the same
+ * providers as the long-running manager, with lists instead of watches, stopped once synced.
+ */
 export async function discoverOnce(job: ScrapeJob, opts: OnceOptions = {}): Promise<Discovered> {
-  const groups: TargetGroup[] = [];
+  const groups = new Map<string, TargetGroup>();
   const errors: PromshardError[] = [];
   const unsupported: PromshardError[] = [];
   const pool = new InformerPool({ watch: false, ...(opts.log ? { log: opts.log } : {}) });
   try {
     for (const sd of job.serviceDiscovery) {
-      const path = `job "${job.jobName}".${sd.mechanism === "static" ? "static_configs" : `${sd.mechanism}_sd_configs`}[${sd.index}]`;
-      if ("groups" in sd) groups.push(...sd.groups);
-      else if ("files" in sd) {
-        const r = readFileSd(sd.files, job.dialect);
-        groups.push(...r.groups);
-        errors.push(...r.errors);
-      } else if ("kubernetes" in sd) {
-        try {
-          const client = kubeClientFor(sd.kubernetes, {
-            ...(opts.directory ? { directory: opts.directory } : {}),
-            ...(opts.kubeconfig ? { fallbackKubeconfig: opts.kubeconfig } : {}),
-          });
-          const k8s = new KubernetesDiscovery({ config: sd.kubernetes, client, pool, ownNamespace: ownNamespace() });
-          await withTimeout(k8s.synced, opts.timeoutMs ?? 30_000, `listing from ${client.server} took too long`);
-          groups.push(...k8s.groups());
-          k8s.stop();
-        } catch (err) {
-          errors.push(
-            new PromshardError("discovery_failed", `kubernetes discovery failed: ${(err as Error).message}`, {
-              path,
-              cause: err,
-            }),
-          );
-        }
-      } else {
-        unsupported.push(
-          new PromshardError(
-            "discovery_failed",
-            `${sd.mechanism}_sd_configs is not supported by promshard yet; this job's targets from it are not shown`,
-            { path },
-          ),
+      const provider = createProvider(job, sd, {
+        directory: opts.directory ?? ".",
+        pool,
+        ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
+      });
+      if (provider instanceof PromshardError) {
+        (provider.code === "sd_unsupported" ? unsupported : errors).push(provider);
+        continue;
+      }
+      provider.start((gs) => {
+        for (const g of gs) groups.set(`${sd.mechanism}/${sd.index}/${g.source}`, g);
+      });
+      try {
+        await withTimeout(provider.synced, opts.timeoutMs ?? 30_000, "the API server did not answer the lists in time");
+        // Providers send their first complete set on the next turn of the event loop.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (provider instanceof FileDiscovery) errors.push(...provider.errors.values());
+      } catch (err) {
+        errors.push(
+          new PromshardError("discovery_failed", `${sd.mechanism} discovery failed: ${(err as Error).message}`, {
+            path: `job "${job.jobName}".${sd.mechanism}_sd_configs[${sd.index}]`,
+            cause: err,
+          }),
         );
+      } finally {
+        provider.stop();
       }
     }
   } finally {
     pool.stopAll();
   }
-  return { groups, errors, unsupported };
+  return { groups: [...groups.values()].filter((g) => g.targets.length > 0), errors, unsupported };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { KubeClient } from "../../kube/client.ts";
 import { type Informer, type InformerPool, objectKey } from "../../kube/informers.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
+import type { Provider } from "../provider.ts";
 import { type KubernetesRole, type KubernetesSdConfig, namespacesToWatch, selectorFor } from "./config.ts";
 import { endpointsIndexKeys } from "./endpoints.ts";
 import { endpointSliceIndexKeys } from "./endpointslice.ts";
@@ -40,7 +41,7 @@ interface Scope {
  * its endpoints, a node change the pods on it, …). Groups are sent only once every informer
  * has synced, so no group is built from half-filled lookups, and only when they changed.
  */
-export class KubernetesDiscovery {
+export class KubernetesDiscovery implements Provider {
   readonly #config: KubernetesSdConfig;
   readonly #client: KubeClient;
   readonly #pool: InformerPool;
