@@ -11,6 +11,8 @@ export type JobListener = (job: string) => void;
 interface Running {
   /** The SD config as JSON: a provider is kept across config reloads while this stays the same. */
   readonly key: string;
+  /** Position of its entry in the job's serviceDiscovery. */
+  sdIndex: number;
   readonly provider: Provider;
   readonly groups: Map<string, TargetGroup>;
 }
@@ -58,17 +60,18 @@ export class DiscoveryManager {
     const before = this.#jobs.get(job.jobName) ?? [];
     const next: Running[] = [];
     const kept = new Set<Running>();
-    for (const sd of job.serviceDiscovery) {
+    for (const [sdIndex, sd] of job.serviceDiscovery.entries()) {
       const key = JSON.stringify([sd, job.dialect.major, job.dialect.utf8Names]);
       const same = before.find((r) => r.key === key && !kept.has(r));
       if (same) {
+        same.sdIndex = sdIndex;
         kept.add(same);
         next.push(same);
         continue;
       }
       const provider = this.#provider(job, sd, directory);
       if (!provider) continue;
-      const running: Running = { key, provider, groups: new Map() };
+      const running: Running = { key, sdIndex, provider, groups: new Map() };
       next.push(running);
       provider.start((groups) => {
         for (const g of groups) {
@@ -102,6 +105,11 @@ export class DiscoveryManager {
   /** The job's current groups, every provider's. */
   groups(job: string): TargetGroup[] {
     return (this.#jobs.get(job) ?? []).flatMap((r) => [...r.groups.values()]);
+  }
+
+  /** The job's current groups by the SD entry that found them (its position in the job's serviceDiscovery). */
+  groupsBySd(job: string): { sdIndex: number; groups: TargetGroup[] }[] {
+    return (this.#jobs.get(job) ?? []).map((r) => ({ sdIndex: r.sdIndex, groups: [...r.groups.values()] }));
   }
 
   jobs(): string[] {

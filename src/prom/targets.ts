@@ -14,6 +14,7 @@ import {
   SCHEME,
   SCRAPE_INTERVAL,
   SCRAPE_TIMEOUT,
+  sortLabels,
   sortNames,
 } from "./labels.ts";
 import { applyRules } from "./relabel.ts";
@@ -66,6 +67,18 @@ const NATIVE_HISTOGRAM_LABELS = [
   ["__always_scrape_classic_histograms__", "alwaysScrapeClassicHistograms"],
   ["__scrape_native_histograms__", "scrapeNativeHistograms"],
 ] as const;
+
+/**
+ * What service discovery said about one target: its labels over its group's, empty values
+ * dropped. This is what a shard's file_sd file must carry so that the shard's Prometheus
+ * rebuilds exactly the same discovered labels.
+ */
+export function sdLabels(target: Labels, group: Labels): Labels {
+  const out: Record<string, string> = {};
+  for (const n in group) if (group[n] !== "" && !(n in target)) out[n] = group[n]!;
+  for (const n in target) if (target[n] !== "") out[n] = target[n]!;
+  return sortLabels(out);
+}
 
 /**
  * The labels a target has before relabeling, as Prometheus's scrape target building makes

@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import { dump } from "js-yaml";
+import { globElementToRegExp } from "../discovery/file.ts";
+import { PromshardError } from "../errors.ts";
+import { joinDir, type PromConfig, type ScrapeJob } from "../prom/config.ts";
+import { ADDRESS, type Labels } from "../prom/labels.ts";
+
+/** Who this shard is, and how its config is laid out on disk. */
+export interface ShardSettings {
+  readonly shard: number;
+  readonly replica: string;
+  /** External label names (DESIGN §5): `shard` and `replica` unless configured. */
+  readonly shardLabel: string;
+  readonly replicaLabel: string;
+  /** Absolute directory, as Prometheus sees it, holding the per-job target files. */
+  readonly targetsDir: string;
+  /** Drop the shard label from remote-written series, so a moved target keeps one identity. */
+  readonly remoteWriteDropShard: boolean;
+  /** If set, remote-written series carry the replica under this name instead (e.g. `__replica__`). */
+  readonly remoteWriteReplicaLabel?: string | undefined;
+  /**
+   * refresh_interval of the generated file_sd entries. Prometheus watches each with its own
+   * inotify instance, and Linux allows 128 per user by default (shared by every container of
+   * that user on a node): past that, this interval is how soon a change is read.
+   */
+  readonly refreshInterval?: string | undefined;
+}
+
+/** One target as the coordinator assigns it: its job and the labels its service discovery produced. */
+export interface AssignedTarget {
+  readonly job: string;
+  /** Target and group labels merged, `__address__` included; no job defaults. */
+  readonly labels: Labels;
+  /**
+   * Which of the job's SD entries found it (index into the job's static_configs and
+   * *_sd_configs, in config order). Lets a file_sd target keep its original file name even
+   * where coordinator and sidecar mount the config at different paths.
+   */
+  readonly sdIndex?: number;
+}
+
+/** Where a job's targets go: its directory and, per original file_sd entry, how to restore `__meta_filepath`. */
+interface JobLayout {
+  readonly dir: string;
+  /** Per file_sd entry (index k): the original pattern, joined to the config directory. */
+  readonly filePatterns: readonly string[];
+  /** For each SD entry of the job, its index among the file_sd entries, or -1. */
+  readonly fileIndex: readonly number[];
+}
+
+export const FILEPATH_LABEL = "__meta_filepath";
+/** Targets whose discovery was not file_sd. */
+const OTHER_FILE = "sd.json";
+
+/** A file-system-safe, collision-free directory name per job. */
+export function jobDirName(job: string): string {
+  const slug = job.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 60);
+  return `${slug}-${createHash("sha256").update(job).digest("hex").slice(0, 8)}`;
+}
+
+function layoutOf(job: ScrapeJob, settings: ShardSettings): JobLayout {
+  const filePatterns: string[] = [];
+  const fileIndex: number[] = [];
+  for (const sd of job.serviceDiscovery) {
+    if (!("files" in sd)) {
+      fileIndex.push(-1);
+      continue;
+    }
+    // One entry may list several patterns; each gets its own k, in order.
+    fileIndex.push(filePatterns.length);
+    filePatterns.push(...sd.files);
+  }
+  return { dir: posix.join(settings.targetsDir, jobDirName(job.jobName)), filePatterns, fileIndex };
+}
+
+/** Which file_sd pattern (k) a target came from: by its SD entry when known, else by its path. */
+function patternIndex(layout: JobLayout, t: AssignedTarget, filepath: string): number {
+  const byPath = (from: number, to: number) => {
+    for (let k = from; k < to; k++) {
+      const p = layout.filePatterns[k]!;
+      if (
+        posix.dirname(p) === posix.dirname(filepath) &&
+        globElementToRegExp(posix.basename(p)).test(posix.basename(filepath))
+      ) {
+        return k;
+      }
+    }
+    return -1;
+  };
+  if (t.sdIndex === undefined) return byPath(0, layout.filePatterns.length);
+  const first = layout.fileIndex[t.sdIndex] ?? -1;
+  if (first < 0) return -1;
+  const next = layout.fileIndex.slice(t.sdIndex + 1).find((i) => i >= 0) ?? layout.filePatterns.length;
+  // Within the entry, match by file name only: directories may be mounted elsewhere.
+  for (let k = first; k < next; k++) {
+    if (globElementToRegExp(posix.basename(layout.filePatterns[k]!)).test(posix.basename(filepath))) return k;
+  }
+  return first;
+}
+
+/** Go regexp quoting (regexp.QuoteMeta). */
+function quoteMeta(s: string): string {
+  return s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
+}
+
+/**
+ * The relabel rules that go first in every sharded job. Prometheus's file SD sets
+ * `__meta_filepath` to our target file; the user's rules must see what their own discovery
+ * produced, so each rule puts back the original path (targets from the user's file_sd entry
+ * k live in `f<k>_<original name>.json`) or removes the label (targets from any other SD).
+ */
+function filepathRules(layout: JobLayout): Record<string, unknown>[] {
+  const rules: Record<string, unknown>[] = layout.filePatterns.map((pattern, k) => {
+    const dir = posix.dirname(pattern);
+    return {
+      source_labels: [FILEPATH_LABEL],
+      regex: `${quoteMeta(layout.dir)}/f${k}_(.+)\\.json`,
+      target_label: FILEPATH_LABEL,
+      replacement: dir === "." ? "${1}" : `${dir.replace(/\$/g, "$$$$")}/\${1}`,
+    };
+  });
+  rules.push({
+    source_labels: [FILEPATH_LABEL],
+    regex: quoteMeta(`${layout.dir}/${OTHER_FILE}`),
+    target_label: FILEPATH_LABEL,
+    replacement: "",
+  });
+  return rules;
+}
+
+/** Keys whose values are file paths, resolved against the original config's directory. */
+const PATH_KEYS = new Set([
+  "ca_file",
+  "cert_file",
+  "key_file",
+  "bearer_token_file",
+  "password_file",
+  "username_file",
+  "credentials_file",
+  "client_secret_file",
+  "kubeconfig_file",
+  "query_log_file",
+  "scrape_failure_log_file",
+]);
+const PATH_LIST_KEYS = new Set(["rule_files", "scrape_config_files", "files"]);
+
+/** A deep copy with every relative path made absolute, as Prometheus's SetDirectory does. */
+function absolutize(value: unknown, dir: string, key = ""): unknown {
+  if (Array.isArray(value)) {
+    return PATH_LIST_KEYS.has(key)
+      ? value.map((v) => (typeof v === "string" ? joinDir(dir, v) : v))
+      : value.map((v) => absolutize(v, dir));
+  }
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, absolutize(v, dir, k)]));
+  }
+  if (typeof value === "string" && PATH_KEYS.has(key)) return joinDir(dir, value);
+  return value;
+}
+
+function isSdKey(key: string): boolean {
+  return key === "static_configs" || key.endsWith("_sd_configs");
+}
+
+/**
+ * The Prometheus config a shard runs (DESIGN §5): the user's config with external labels
+ * for shard and replica, and each job's discovery replaced by one file_sd entry over the
+ * job's target directory. It depends on the original config and the shard settings only,
+ * never on the assignment, so moving targets never needs a reload.
+ */
+export function generateShardConfig(config: PromConfig, settings: ShardSettings): string {
+  const doc = absolutize(config.raw, config.directory) as Record<string, unknown>;
+  const global = { ...((doc.global as Record<string, unknown> | undefined) ?? {}) };
+  const external = { ...((global.external_labels as Record<string, unknown> | undefined) ?? {}) };
+  for (const name of [settings.shardLabel, settings.replicaLabel]) {
+    if (name in external) {
+      throw new PromshardError(
+        "config_invalid",
+        `external label "${name}" is set by the config, and promshard uses it to tell shards apart; remove it from global.external_labels or choose another name with --shard-label/--replica-label`,
+        { path: `global.external_labels.${name}` },
+      );
+    }
+  }
+  external[settings.shardLabel] = String(settings.shard);
+  external[settings.replicaLabel] = settings.replica;
+  global.external_labels = external;
+  doc.global = global;
+
+  const rawJobs = (doc.scrape_configs as Record<string, unknown>[] | undefined) ?? [];
+  doc.scrape_configs = config.scrapeConfigs.map((job) => {
+    const raw = rawJobs[job.index] as Record<string, unknown>;
+    const layout = layoutOf(job, settings);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) if (!isSdKey(k)) out[k] = v;
+    out.file_sd_configs = [{ files: [`${layout.dir}/*.json`], refresh_interval: settings.refreshInterval ?? "30s" }];
+    out.relabel_configs = [...filepathRules(layout), ...((raw.relabel_configs as unknown[] | undefined) ?? [])];
+    return out;
+  });
+
+  const remoteWrite = doc.remote_write as Record<string, unknown>[] | undefined;
+  if (Array.isArray(remoteWrite)) {
+    doc.remote_write = remoteWrite.map((rw) => {
+      const extra: Record<string, unknown>[] = [];
+      if (settings.remoteWriteReplicaLabel) {
+        extra.push({ source_labels: [settings.replicaLabel], target_label: settings.remoteWriteReplicaLabel });
+        extra.push({ action: "labeldrop", regex: quoteMeta(settings.replicaLabel) });
+      }
+      if (settings.remoteWriteDropShard) extra.push({ action: "labeldrop", regex: quoteMeta(settings.shardLabel) });
+      if (extra.length === 0) return rw;
+      return {
+        ...rw,
+        write_relabel_configs: [...((rw.write_relabel_configs as unknown[] | undefined) ?? []), ...extra],
+      };
+    });
+  }
+  return `# Generated by promshard for shard ${settings.shard}, replica ${settings.replica}. Do not edit:\n# the sidecar rewrites it from the original config.\n${dump(doc, { lineWidth: -1, noRefs: true })}`;
+}
+
+/**
+ * The target files of every job for one assignment: path (relative to targetsDir) to
+ * content. Every job gets its `sd.json`, empty when nothing is assigned, so that Prometheus's
+ * job list stays the same; file_sd targets go to the file named after their original file.
+ */
+export function targetFiles(
+  config: PromConfig,
+  settings: ShardSettings,
+  targets: readonly AssignedTarget[],
+): Map<string, string> {
+  const byJob = new Map<string, AssignedTarget[]>();
+  for (const t of targets) byJob.set(t.job, [...(byJob.get(t.job) ?? []), t]);
+  const files = new Map<string, { targets: string[]; labels: Record<string, string> }[]>();
+  for (const job of config.scrapeConfigs) {
+    const layout = layoutOf(job, settings);
+    const jobDir = jobDirName(job.jobName);
+    files.set(`${jobDir}/${OTHER_FILE}`, []);
+    for (const t of byJob.get(job.jobName) ?? []) {
+      const { [ADDRESS]: address, [FILEPATH_LABEL]: filepath, ...rest } = t.labels;
+      const k = filepath === undefined ? -1 : patternIndex(layout, t, filepath);
+      const name = k < 0 ? OTHER_FILE : `f${k}_${posix.basename(filepath!)}.json`;
+      const labels = k < 0 && filepath !== undefined ? { ...rest, [FILEPATH_LABEL]: filepath } : rest;
+      const key = `${jobDir}/${name}`;
+      if (!files.has(key)) files.set(key, []);
+      files.get(key)!.push({ targets: [address ?? ""], labels });
+    }
+  }
+  const out = new Map<string, string>();
+  for (const [path, groups] of files) {
+    groups.sort((a, b) => (a.targets[0]! < b.targets[0]! ? -1 : a.targets[0]! > b.targets[0]! ? 1 : 0));
+    out.set(path, `${JSON.stringify(groups, null, 1)}\n`);
+  }
+  return out;
+}
