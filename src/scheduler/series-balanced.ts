@@ -1,0 +1,177 @@
+import {
+  bySeriesDesc,
+  registerStrategy,
+  type SchedTarget,
+  type ScheduleInput,
+  type ScheduleResult,
+  type Strategy,
+} from "./strategy.ts";
+
+/** The highest shard is drained only when its targets fit elsewhere below this share of budget (hysteresis). */
+const DRAIN_FILL = 0.8;
+
+interface Bin {
+  readonly id: number;
+  readonly budget: number;
+  readonly targets: SchedTarget[];
+  used: number;
+  /** Holds one target larger than any budget: it takes nothing else. */
+  dedicated: boolean;
+}
+
+function room(b: Bin): number {
+  return b.budget - b.used;
+}
+
+/**
+ * The default: a target stays where it is; new targets go to the shard with the most room;
+ * an over-budget shard sheds the fewest series that bring it under; a new shard is asked for
+ * only when nothing fits; a target larger than a whole budget gets a shard of its own (and a
+ * warning) instead of scaling up forever; the highest shard is drained when its targets fit
+ * comfortably in the others, so the shard count can come down.
+ */
+export const seriesBalanced: Strategy = {
+  name: "series-balanced",
+  description: "balance measured series under each shard's budget, moving as little as possible (default)",
+  schedule(input: ScheduleInput): ScheduleResult {
+    const warnings: string[] = [];
+    const byId = new Map(input.targets.map((t) => [t.id, t]));
+    const bins: Bin[] = input.shards.map((s) => ({
+      id: s.id,
+      budget: s.budget,
+      targets: [],
+      used: 0,
+      dedicated: false,
+    }));
+    const placed = new Set<string>();
+    const origin = new Map<string, number>();
+    for (const s of input.shards) {
+      for (const id of s.targets) {
+        const t = byId.get(id);
+        if (!t || placed.has(id)) continue; // gone, or listed twice: keep the first
+        placed.add(id);
+        origin.set(id, s.id);
+        const bin = bins[s.id]!;
+        bin.targets.push(t);
+        bin.used += t.series;
+      }
+    }
+    const pending: SchedTarget[] = input.targets.filter((t) => !placed.has(t.id));
+
+    // Over-budget shards shed the fewest series that bring them under (a lone giant stays).
+    for (const bin of bins) {
+      if (bin.used <= bin.budget || bin.targets.length <= 1) {
+        if (bin.targets.length === 1 && bin.used > bin.budget) bin.dedicated = true;
+        continue;
+      }
+      for (const t of shed(bin.targets, bin.used - bin.budget)) {
+        bin.targets.splice(bin.targets.indexOf(t), 1);
+        bin.used -= t.series;
+        pending.push(t);
+      }
+    }
+
+    const newBin = (): Bin | undefined => {
+      if (bins.length >= input.maxShards) return undefined;
+      const bin: Bin = { id: bins.length, budget: input.budget, targets: [], used: 0, dedicated: false };
+      bins.push(bin);
+      return bin;
+    };
+    pending.sort(bySeriesDesc);
+    for (const t of pending) {
+      const open = bins.filter((b) => !b.dedicated);
+      const fit = open.filter((b) => room(b) >= t.series).sort((a, b) => room(b) - room(a) || a.id - b.id)[0];
+      if (fit) {
+        fit.targets.push(t);
+        fit.used += t.series;
+        continue;
+      }
+      const giant = t.series > input.budget;
+      const empty = giant ? open.find((b) => b.targets.length === 0) : undefined;
+      const fresh = empty ?? newBin();
+      if (fresh) {
+        fresh.targets.push(t);
+        fresh.used += t.series;
+        if (giant) {
+          fresh.dedicated = true;
+          warnings.push(
+            `target ${t.id} has ${t.series} series, more than a shard's budget of ${input.budget}: it gets a shard of its own`,
+          );
+        }
+        continue;
+      }
+      // At --max-shards (>= 1): the target is still scraped, on the shard with the most room.
+      const target = [...(open.length > 0 ? open : bins)].sort((a, b) => room(b) - room(a) || a.id - b.id)[0]!;
+      target.targets.push(t);
+      target.used += t.series;
+      warnings.push(
+        `no room for target ${t.id} (${t.series} series) below budget within --max-shards ${input.maxShards}: shard ${target.id} goes over budget`,
+      );
+    }
+
+    // Drain and drop from the top until nothing more can go: the result is a fixed point, so
+    // the next round with nothing changed moves nothing.
+    for (;;) {
+      while (bins.length > input.minShards && bins[bins.length - 1]!.targets.length === 0) bins.pop();
+      if (!drainHighest(bins, input.minShards)) break;
+    }
+    while (bins.length < input.minShards)
+      bins.push({ id: bins.length, budget: input.budget, targets: [], used: 0, dedicated: false });
+
+    let movedSeries = 0;
+    const assignment = bins.map((b) => {
+      for (const t of b.targets) {
+        const from = origin.get(t.id);
+        if (from !== undefined && from !== b.id) movedSeries += t.series;
+      }
+      return b.targets.map((t) => t.id).sort();
+    });
+    return { assignment, desiredShards: bins.length, movedSeries, warnings };
+  },
+};
+
+/**
+ * The fewest series to remove so that at least `excess` go: the smallest single target that
+ * covers it, else the largest targets below it until covered (then the same check again on
+ * what is left), which keeps the count of moved targets low too.
+ */
+function shed(targets: readonly SchedTarget[], excess: number): SchedTarget[] {
+  const out: SchedTarget[] = [];
+  let left = excess;
+  const rest = [...targets].sort(bySeriesDesc);
+  while (left > 0 && rest.length > 1) {
+    const cover = [...rest].reverse().find((t) => t.series >= left);
+    const pick = cover ?? rest[0]!;
+    out.push(pick);
+    rest.splice(rest.indexOf(pick), 1);
+    left -= pick.series;
+  }
+  return out;
+}
+
+/** Moves the highest shard's targets into the others when they all fit below DRAIN_FILL of budget. */
+function drainHighest(bins: Bin[], minShards: number): boolean {
+  if (bins.length <= minShards) return false;
+  const last = bins[bins.length - 1]!;
+  if (last.targets.length === 0 || last.dedicated) return false;
+  const others = bins.slice(0, -1).filter((b) => !b.dedicated);
+  const plan = new Map<SchedTarget, Bin>();
+  const used = new Map(others.map((b) => [b, b.used]));
+  for (const t of [...last.targets].sort(bySeriesDesc)) {
+    const fit = others
+      .filter((b) => used.get(b)! + t.series <= b.budget * DRAIN_FILL)
+      .sort((a, b) => used.get(a)! - used.get(b)! || a.id - b.id)[0];
+    if (!fit) return false;
+    plan.set(t, fit);
+    used.set(fit, used.get(fit)! + t.series);
+  }
+  for (const [t, b] of plan) {
+    b.targets.push(t);
+    b.used += t.series;
+  }
+  last.targets.length = 0;
+  last.used = 0;
+  return true;
+}
+
+registerStrategy(seriesBalanced);
