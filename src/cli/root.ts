@@ -1,5 +1,6 @@
 import { checkCommand } from "./check.ts";
 import type { Command } from "./command.ts";
+import { demoExporterCommand } from "./demo-exporter.ts";
 import { targetsCommand } from "./targets.ts";
 
 /** Every mode of the one binary. */
@@ -7,5 +8,5 @@ export const root: Command = {
   name: "promshard",
   summary: "Automatic, series-aware horizontal sharding for Prometheus",
   flags: {},
-  subcommands: [checkCommand, targetsCommand],
+  subcommands: [checkCommand, targetsCommand, demoExporterCommand],
 };

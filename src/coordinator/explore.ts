@@ -1,0 +1,127 @@
+import { readFileSync } from "node:fs";
+import { createGunzip } from "node:zlib";
+import { Agent, request } from "undici";
+import { PromshardError } from "../errors.ts";
+import { joinDir, type ScrapeJob } from "../prom/config.ts";
+import { createSeriesCounter, type ExpositionFormat, formatFromContentType } from "../prom/exposition/index.ts";
+import type { Labels } from "../prom/labels.ts";
+import { relabel } from "../prom/relabel.ts";
+import type { Target } from "../prom/targets.ts";
+
+export interface Exploration {
+  /** scrape_samples_post_metric_relabeling of one scrape. */
+  readonly series: number;
+  readonly samples: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+}
+
+/** What Prometheus 3 sends; 2.x sends the same without the protobuf entries, which we do not parse. */
+const ACCEPT =
+  "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/** fallback_scrape_protocol values (3.x) for the formats we parse. */
+const FALLBACK: Record<string, ExpositionFormat> = {
+  "PrometheusText0.0.4": "text",
+  "PrometheusText1.0.0": "text",
+  "OpenMetricsText0.0.1": "openmetrics",
+  "OpenMetricsText1.0.0": "openmetrics",
+};
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+
+/** The HTTP settings of a job, as Prometheus's scrape client applies them: auth, TLS, headers. */
+export interface ScrapeClient {
+  readonly dispatcher: Agent;
+  readonly headers: Record<string, string>;
+}
+
+/** Builds a job's scrape client from its raw config (files read relative to the config's directory). */
+export function scrapeClientFor(job: ScrapeJob, directory: string): ScrapeClient {
+  const raw = job.raw;
+  const file = (v: unknown) => readFileSync(joinDir(directory, str(v)), "utf8");
+  const tls = obj(raw.tls_config);
+  const headers: Record<string, string> = {
+    Accept: ACCEPT,
+    "Accept-Encoding": "gzip",
+    "User-Agent": "promshard-explorer",
+    "X-Prometheus-Scrape-Timeout-Seconds": String(job.scrapeTimeoutMs / 1000),
+  };
+  const basic = obj(raw.basic_auth);
+  const auth = obj(raw.authorization);
+  if (str(basic.username) || str(basic.username_file)) {
+    const user = str(basic.username) || file(basic.username_file).trim();
+    const pass = str(basic.password) || (str(basic.password_file) ? file(basic.password_file).trim() : "");
+    headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
+  } else if (str(raw.bearer_token) || str(raw.bearer_token_file)) {
+    headers.Authorization = `Bearer ${str(raw.bearer_token) || file(raw.bearer_token_file).trim()}`;
+  } else if (Object.keys(auth).length > 0) {
+    const credentials = str(auth.credentials) || (str(auth.credentials_file) ? file(auth.credentials_file).trim() : "");
+    headers.Authorization = `${str(auth.type) || "Bearer"} ${credentials}`;
+  }
+  const dispatcher = new Agent({
+    connect: {
+      rejectUnauthorized: tls.insecure_skip_verify !== true,
+      ...(str(tls.ca_file) ? { ca: file(tls.ca_file) } : str(tls.ca) ? { ca: str(tls.ca) } : {}),
+      ...(str(tls.cert_file) ? { cert: file(tls.cert_file) } : {}),
+      ...(str(tls.key_file) ? { key: file(tls.key_file) } : {}),
+      ...(str(tls.server_name) ? { servername: str(tls.server_name) } : {}),
+    },
+    maxRedirections: raw.follow_redirects === false ? 0 : 10,
+  } as ConstructorParameters<typeof Agent>[0]);
+  return { dispatcher, headers };
+}
+
+/**
+ * Scrapes a target once, with its job's HTTP settings and timeout, and counts its series
+ * after metric_relabel_configs exactly as Prometheus would: what the scheduler needs before
+ * the target's shard reports it. The body is counted as it streams; nothing is stored.
+ */
+export async function exploreTarget(target: Target, job: ScrapeJob, client: ScrapeClient): Promise<Exploration> {
+  const started = performance.now();
+  const signal = AbortSignal.timeout(job.scrapeTimeoutMs);
+  const targetLabels: Labels = target.labels;
+  try {
+    const res = await request(target.scrapeUrl, { headers: client.headers, dispatcher: client.dispatcher, signal });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new PromshardError("discovery_failed", `server returned HTTP status ${res.statusCode}`);
+    }
+    const fallback = FALLBACK[str(job.raw.fallback_scrape_protocol)];
+    const format = formatFromContentType(res.headers["content-type"] as string | undefined, {
+      dialect: job.dialect,
+      ...(fallback ? { fallback } : {}),
+    });
+    const gzip = String(res.headers["content-encoding"] ?? "").includes("gzip");
+    const counter = createSeriesCounter({
+      format,
+      dialect: job.dialect,
+      ...(job.metricRelabelConfigs.length > 0
+        ? {
+            metricRelabel: (labels: Labels) =>
+              relabel({ ...labels, ...(job.honorLabels ? {} : targetLabels) }, job.metricRelabelConfigs, job.dialect),
+          }
+        : {}),
+    });
+    let bytes = 0;
+    const body = gzip ? res.body.pipe(createGunzip()) : res.body;
+    for await (const chunk of body) {
+      bytes += (chunk as Uint8Array).length;
+      counter.write(chunk as Uint8Array);
+    }
+    const count = counter.end();
+    return { series: count.series, samples: count.samples, bytes, durationMs: performance.now() - started };
+  } catch (err) {
+    if (err instanceof PromshardError)
+      throw new PromshardError(err.code, err.message, { path: target.scrapeUrl, cause: err });
+    const reason = signal.aborted
+      ? `no answer within the job's scrape_timeout of ${job.scrapeTimeoutMs} ms`
+      : (err as Error).message;
+    throw new PromshardError("discovery_failed", `explore scrape failed: ${reason}`, {
+      path: target.scrapeUrl,
+      cause: err,
+    });
+  }
+}
