@@ -136,6 +136,7 @@ function startInformer(
   if (spec.fieldSelector) query.fieldSelector = spec.fieldSelector;
   const listeners = new Set<InformerListener<KubernetesObject>>();
   let synced = false;
+  let delay = 0;
   let stopped = false;
   let markSynced: () => void = () => {};
   const syncedPromise = new Promise<void>((resolve) => {
@@ -146,6 +147,10 @@ function startInformer(
     new Watch(client.config),
     async () => {
       const list = await client.list<KubernetesObject>(path, query);
+      // Stopped while listing: fail, so that ListWatch opens no watch nobody would close.
+      if (stopped) throw new Error("informer stopped");
+      // A list that worked ends the backoff (start() resolves on failures too).
+      delay = 0;
       // ListWatch applies the list after this promise settles: mark synced after that.
       setImmediate(() => {
         if (!synced) {
@@ -165,12 +170,10 @@ function startInformer(
   lw.on("add", emit("add"));
   lw.on("update", emit("update"));
   lw.on("delete", emit("delete"));
-  let delay = 0;
   const restart = async () => {
     if (stopped) return;
     try {
       await lw.start();
-      delay = 0;
     } catch (err) {
       onError(err);
     }

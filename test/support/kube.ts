@@ -13,6 +13,10 @@
  * There is no kubelet and no scheduler: pods stay Pending with no node; `markPodReady` sets
  * the status a kubelet would (a StatefulSet with the default OrderedReady policy creates pod
  * N+1 only once pod N is Running and Ready).
+ * For failure tests: `stopApiserver`/`startApiserver` (same port, flags and certificates, etcd
+ * keeps the data), `startExtraApiserver` (a second apiserver on the same etcd, as in an HA
+ * control plane, to write while the main one is down), `etcd` (its v3 JSON gateway) and
+ * `compactEtcd` (old resource versions gone: watches from them get 410 Gone).
  *
  * Facts measured against kube-apiserver 1.37.2, kube-controller-manager 1.37.2 and etcd 3.7.3
  * (2-core machine) that shape this file:
@@ -85,6 +89,20 @@ export interface RequestOptions {
   token?: string;
 }
 
+/** A second kube-apiserver on the same etcd, as in an HA control plane (see ControlPlane.startExtraApiserver). */
+export interface ExtraApiserver {
+  /** https://127.0.0.1:<port> */
+  readonly server: string;
+  readonly port: number;
+  readonly pid: number | undefined;
+  /** As ControlPlane.request, against this apiserver. */
+  request<T = unknown>(method: string, path: string, opts?: RequestOptions): Promise<KubeResponse<T>>;
+  /** As ControlPlane.api, against this apiserver. */
+  api<T = unknown>(method: string, path: string, opts?: RequestOptions): Promise<T>;
+  /** SIGTERM (SIGKILL after 10 s); idempotent. ControlPlane.stop() stops it too. */
+  stop(): Promise<void>;
+}
+
 export interface ServiceAccountKubeconfig {
   /** A kubeconfig file (JSON, which is YAML) whose context defaults to the namespace. */
   path: string;
@@ -128,6 +146,42 @@ export interface ControlPlane {
   printLogsIfFailed(t: { name: string; passed?: boolean }, lines?: number): void;
   /** Stops the controller manager, then the apiserver, then etcd (SIGTERM, SIGKILL after 10 s); removes dir. Idempotent. */
   stop(): Promise<void>;
+  /** etcd's client URL (plain HTTP on loopback); its v3 JSON gateway answers under /v3/. */
+  readonly etcdUrl: string;
+  /**
+   * POST to etcd's v3 JSON gateway (`/v3/kv/range`, `/v3/kv/deleterange`, `/v3/kv/compaction`…);
+   * keys and values in the body are base64. Throws unless 2xx; returns the parsed answer.
+   */
+  etcd<T = unknown>(path: string, body: unknown): Promise<T>;
+  /**
+   * Compacts etcd's history up to its current revision and waits until the compaction is
+   * physically applied: resource versions older than the returned revision are gone for good
+   * (a watch or list from one gets 410 Gone once no apiserver cache can answer it).
+   */
+  compactEtcd(): Promise<number>;
+  /**
+   * Stops kube-apiserver, leaving etcd and its data, and any controller manager, running:
+   * SIGTERM, SIGKILL after `graceMs` (default 10 s; 0 kills it at once, like a crash). Resolves
+   * once the process has exited; no-op when stopped. A SIGTERMed apiserver closes its listener
+   * at once but does not exit while a watch is open (Go's http.Server.Shutdown waits for it;
+   * measured: still there after 10 s with one client-node watch): with informers running,
+   * the default stop therefore takes the full 10 s and ends in SIGKILL.
+   */
+  stopApiserver(opts?: { graceMs?: number }): Promise<void>;
+  /**
+   * Starts kube-apiserver again with the same flags, certificates and port (so `server` and
+   * every kubeconfig stay valid) and resolves once it is ready. Its watch cache starts afresh
+   * from etcd's current revision. No-op when running.
+   */
+  startApiserver(): Promise<void>;
+  /** stopApiserver, then startApiserver; the milliseconds each took. */
+  restartApiserver(opts?: { graceMs?: number }): Promise<{ stopMs: number; startMs: number }>;
+  /**
+   * Starts another kube-apiserver on the same etcd and certificates but its own port: the API
+   * stays writable while the main one is stopped, as in an HA control plane. Logs as
+   * "kube-apiserver" too.
+   */
+  startExtraApiserver(): Promise<ExtraApiserver>;
 }
 
 const cacheDir = join(homedir(), ".cache/promshard-tools");
@@ -217,8 +271,8 @@ interface Proc {
   logs(): string;
   /** Undefined while running. */
   exitStatus(): string | undefined;
-  /** SIGTERM to the group, SIGKILL after 10 s; resolves once it has exited. Idempotent. */
-  halt(): Promise<void>;
+  /** SIGTERM to the group, SIGKILL after graceMs (default 10 s; 0: at once); resolves once it has exited. Idempotent. */
+  halt(graceMs?: number): Promise<void>;
 }
 
 async function launch(plane: Plane, name: Component, bin: string, args: string[]): Promise<Proc> {
@@ -254,12 +308,12 @@ async function launch(plane: Plane, name: Component, bin: string, args: string[]
     pid,
     logs: () => chunks.join(""),
     exitStatus: () => exitStatus,
-    halt: () => {
+    halt: (graceMs = 10_000) => {
       halting ??= (async () => {
         if (pid === undefined) return;
         if (exitStatus === undefined) {
-          killGroup(pid, "SIGTERM");
-          const killer = setTimeout(() => killGroup(pid, "SIGKILL"), 10_000);
+          killGroup(pid, graceMs > 0 ? "SIGTERM" : "SIGKILL");
+          const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
           await exited;
           clearTimeout(killer);
         }
@@ -551,49 +605,55 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     // kube-apiserver.
     const deadline = t0 + (opts.readyTimeoutMs ?? 90_000);
     let server = "";
+    const apiserverArgs = (port: number) =>
+      mergeFlags(
+        [
+          `--etcd-servers=${etcdUrl}`,
+          "--bind-address=127.0.0.1",
+          "--advertise-address=127.0.0.1",
+          // The lease reconciler refuses a loopback address for the kubernetes service's endpoints.
+          "--endpoint-reconciler-type=none",
+          `--secure-port=${port}`,
+          `--cert-dir=${join(dir, "apiserver")}`,
+          `--tls-cert-file=${f("apiserver.crt")}`,
+          `--tls-private-key-file=${f("apiserver.key")}`,
+          `--client-ca-file=${f("ca.crt")}`,
+          `--service-account-key-file=${f("sa.pub")}`,
+          `--service-account-signing-key-file=${f("sa.key")}`,
+          "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+          "--service-cluster-ip-range=10.0.0.0/24",
+          "--authorization-mode=Node,RBAC",
+          "--allow-privileged=true",
+          // See the top of the file: without the controller manager no service account exists.
+          ...(withKcm ? [] : ["--disable-admission-plugins=ServiceAccount"]),
+        ],
+        opts.apiserverArgs,
+      );
+    /** Ready: /readyz answers 200 and the default namespace exists. */
+    const apiserverReady = async (proc: Proc, c: Client, until: number) => {
+      await waitFor(proc, `200 from ${c.server}/readyz`, until, async () => {
+        const res = await kubeRequest(c, "GET", "/readyz");
+        return res.status === 200;
+      });
+      await waitFor(proc, "namespace default", until, async () => {
+        const res = await kubeRequest(c, "GET", "/api/v1/namespaces/default");
+        return res.status === 200;
+      });
+    };
     const apiserver = await launchWithPorts(
       plane,
       procs,
       "kube-apiserver",
       binaries.kubeApiserver,
       1,
-      ([port]) =>
-        mergeFlags(
-          [
-            `--etcd-servers=${etcdUrl}`,
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            // The lease reconciler refuses a loopback address for the kubernetes service's endpoints.
-            "--endpoint-reconciler-type=none",
-            `--secure-port=${port}`,
-            `--cert-dir=${join(dir, "apiserver")}`,
-            `--tls-cert-file=${f("apiserver.crt")}`,
-            `--tls-private-key-file=${f("apiserver.key")}`,
-            `--client-ca-file=${f("ca.crt")}`,
-            `--service-account-key-file=${f("sa.pub")}`,
-            `--service-account-signing-key-file=${f("sa.key")}`,
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=Node,RBAC",
-            "--allow-privileged=true",
-            // See the top of the file: without the controller manager no service account exists.
-            ...(withKcm ? [] : ["--disable-admission-plugins=ServiceAccount"]),
-          ],
-          opts.apiserverArgs,
-        ),
+      ([port]) => apiserverArgs(port as number),
       async (proc, [port]) => {
         server = `https://127.0.0.1:${port}`;
         client.server = server;
-        await waitFor(proc, `200 from ${server}/readyz`, deadline, async () => {
-          const res = await kubeRequest(client, "GET", "/readyz");
-          return res.status === 200;
-        });
-        await waitFor(proc, "namespace default", deadline, async () => {
-          const res = await kubeRequest(client, "GET", "/api/v1/namespaces/default");
-          return res.status === 200;
-        });
+        await apiserverReady(proc, client, deadline);
       },
     );
+    let apiserverProc = apiserver.proc;
     const port = apiserver.ports[0] as number;
     const apiserverDone = Date.now();
     const request = <T>(method: string, path: string, ro?: RequestOptions) => kubeRequest<T>(client, method, path, ro);
@@ -655,6 +715,105 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       kcmDone = Date.now();
     }
 
+    const etcd = async <T>(path: string, body: unknown): Promise<T> => {
+      const res = await fetch(`${etcdUrl}${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`etcd POST ${path}: HTTP ${res.status}: ${text.slice(0, 500)}`);
+      return JSON.parse(text) as T;
+    };
+    const compactEtcd = async (): Promise<number> => {
+      // Any range answers with the store's current revision in its header.
+      const key = Buffer.from("/registry/").toString("base64");
+      const head = await etcd<{ header: { revision: string } }>("/v3/kv/range", { key, count_only: true });
+      const revision = Number(head.header.revision);
+      // physical: the answer comes once the old revisions are really removed.
+      await etcd("/v3/kv/compaction", { revision: String(revision), physical: true });
+      return revision;
+    };
+
+    const pids: Partial<Record<Component, number>> = Object.fromEntries(procs.map((p) => [p.name, p.pid]));
+    let apiserverStopping: Promise<void> | undefined;
+    let apiserverStarting: Promise<void> | undefined;
+    const stopApiserver = (so: { graceMs?: number } = {}): Promise<void> => {
+      apiserverStopping ??= (async () => {
+        await apiserverStarting?.catch(() => {});
+        await apiserverProc.halt(so.graceMs);
+      })();
+      return apiserverStopping;
+    };
+    const startApiserver = (): Promise<void> => {
+      if (apiserverProc.exitStatus() === undefined && apiserverStopping === undefined) return Promise.resolve();
+      apiserverStarting ??= (async () => {
+        await apiserverStopping;
+        // The port was ours a moment ago; retry while the kernel still holds it.
+        for (let attempt = 1; ; attempt++) {
+          const proc = await launch(plane, "kube-apiserver", binaries.kubeApiserver, apiserverArgs(port));
+          procs.push(proc);
+          apiserverProc = proc;
+          if (proc.pid !== undefined) pids["kube-apiserver"] = proc.pid;
+          try {
+            await apiserverReady(proc, client, Date.now() + (opts.readyTimeoutMs ?? 90_000));
+            return;
+          } catch (err) {
+            await proc.halt();
+            if (attempt < 10 && addressInUse(proc.logs())) {
+              await sleep(300);
+              continue;
+            }
+            throw err;
+          }
+        }
+      })().finally(() => {
+        apiserverStopping = undefined;
+        apiserverStarting = undefined;
+      });
+      return apiserverStarting;
+    };
+    const restartApiserver = async (so: { graceMs?: number } = {}) => {
+      const t = Date.now();
+      await stopApiserver(so);
+      const stopped = Date.now();
+      await startApiserver();
+      return { stopMs: stopped - t, startMs: Date.now() - stopped };
+    };
+    const startExtraApiserver = async (): Promise<ExtraApiserver> => {
+      const extra: Client = { server: "", ca: ca.certPem, agent: agent as Agent };
+      const { proc, ports } = await launchWithPorts(
+        plane,
+        procs,
+        "kube-apiserver",
+        binaries.kubeApiserver,
+        1,
+        ([p]) => apiserverArgs(p as number),
+        async (proc, [p]) => {
+          extra.server = `https://127.0.0.1:${p}`;
+          await apiserverReady(proc, extra, Date.now() + (opts.readyTimeoutMs ?? 90_000));
+        },
+      );
+      const extraRequest = <T>(method: string, path: string, ro?: RequestOptions) =>
+        kubeRequest<T>(extra, method, path, ro);
+      return {
+        server: extra.server,
+        port: ports[0] as number,
+        pid: proc.pid,
+        request: extraRequest,
+        api: async <T>(method: string, path: string, ro?: RequestOptions): Promise<T> => {
+          const res = await extraRequest<T>(method, path, ro);
+          if (res.status < 200 || res.status > 299) {
+            const message = (res.body as { message?: string } | undefined)?.message ?? res.text.slice(0, 500);
+            throw new Error(`${method} ${path}: HTTP ${res.status}: ${message}`);
+          }
+          return res.body;
+        },
+        stop: () => proc.halt(),
+      };
+    };
+
     const version = await api<{ gitVersion: string }>("GET", "/version");
     const caData = Buffer.from(ca.certPem).toString("base64");
 
@@ -713,7 +872,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       kubeconfigPath: adminKubeconfig,
       dir,
       binaries,
-      pids: Object.fromEntries(procs.map((p) => [p.name, p.pid])),
+      pids,
       version: version.gitVersion,
       timings: {
         total: done - t0,
@@ -727,6 +886,13 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       api,
       markPodReady,
       logs,
+      etcdUrl,
+      etcd,
+      compactEtcd,
+      stopApiserver,
+      startApiserver,
+      restartApiserver,
+      startExtraApiserver,
       printLogsIfFailed: (t, lines = 60) => {
         if (t.passed !== false) return;
         const parts = procs.map((p) => `----- ${p.name} (last ${lines} lines) -----\n${tail(p.logs(), lines)}`);

@@ -47,6 +47,8 @@ export class KubernetesDiscovery implements Provider {
   readonly #pool: InformerPool;
   readonly #log: Logger | undefined;
   readonly #leases: Lease[] = [];
+  /** Unsubscribes from informers, which other providers may share and keep running. */
+  readonly #subscriptions: (() => void)[] = [];
   readonly #scopes: Scope[] = [];
   readonly #sent = new Map<string, string>();
   readonly #podPhases = new Map<string, string>();
@@ -91,18 +93,28 @@ export class KubernetesDiscovery implements Provider {
       };
       const scope: Scope = { namespace: ns, main, ...(pods ? { pods } : {}), ...(services ? { services } : {}), ctx };
       this.#scopes.push(scope);
-      main.on((event, obj) => this.#onMain(scope, event, obj));
-      pods?.on((event, obj) => this.#onPod(scope, event, obj));
-      services?.on((_e, obj) => this.#onService(scope, obj));
-      replicaSets?.on(() => this.#rebuildAll(scope));
-      jobs?.on(() => this.#rebuildAll(scope));
+      this.#subscriptions.push(
+        main.on((event, obj) => this.#onMain(scope, event, obj)),
+        ...(pods ? [pods.on((event, obj) => this.#onPod(scope, event, obj))] : []),
+        ...(services ? [services.on((_e, obj) => this.#onService(scope, obj))] : []),
+        ...(replicaSets ? [replicaSets.on(() => this.#rebuildAll(scope))] : []),
+        ...(jobs ? [jobs.on(() => this.#rebuildAll(scope))] : []),
+      );
     }
-    nodes?.on((_e, obj) => {
-      if (role !== "node") for (const s of this.#scopes) this.#onNode(s, obj);
-    });
-    namespaces?.on((event, obj) => {
-      if (event === "update") for (const s of this.#scopes) this.#rebuildAll(s, obj.metadata?.name);
-    });
+    if (nodes) {
+      this.#subscriptions.push(
+        nodes.on((_e, obj) => {
+          if (role !== "node") for (const s of this.#scopes) this.#onNode(s, obj);
+        }),
+      );
+    }
+    if (namespaces) {
+      this.#subscriptions.push(
+        namespaces.on((event, obj) => {
+          if (event === "update") for (const s of this.#scopes) this.#rebuildAll(s, obj.metadata?.name);
+        }),
+      );
+    }
     this.synced = Promise.all(this.#leases.map((l) => l.synced)).then(() => {
       this.#ready = true;
       for (const s of this.#scopes) this.#rebuildAll(s);
@@ -128,6 +140,8 @@ export class KubernetesDiscovery implements Provider {
   }
 
   stop(): void {
+    for (const unsubscribe of this.#subscriptions) unsubscribe();
+    this.#subscriptions.length = 0;
     for (const l of this.#leases) l.release();
     this.#leases.length = 0;
     this.#onUpdate = undefined;
@@ -158,7 +172,8 @@ export class KubernetesDiscovery implements Provider {
   }
 
   #emit(group: TargetGroup): void {
-    if (!this.#ready) return;
+    // Before start() nothing is sent or remembered: start() sends every group then.
+    if (!this.#ready || !this.#onUpdate) return;
     this.#pending.set(group.source, group);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
