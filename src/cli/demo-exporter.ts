@@ -5,7 +5,12 @@ export const demoExporterCommand: Command = {
   name: "demo-exporter",
   summary: "Serve N synthetic series at /metrics (the seed experiment's target); /-/series?n=M changes N",
   flags: {
-    series: { type: "string", description: "Number of demo_series series", default: "10045", placeholder: "N" },
+    series: {
+      type: "string",
+      description: "Series in the exposition (Prometheus adds 5 scrape series: 10040 makes the seed's 10045)",
+      default: "10040",
+      placeholder: "N",
+    },
     port: { type: "string", description: "Port to listen on (0 picks a free one)", default: "0", placeholder: "PORT" },
     host: { type: "string", description: "Address to listen on", default: "127.0.0.1", placeholder: "HOST" },
   },

@@ -2,13 +2,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
- * The seed experiment's synthetic target: N series of one gauge (`demo_series{i="…"}`) plus
- * one counter of scrapes, in the text format. Series count can change at run time
- * (`/-/series?n=…`), which is how scenarios make a target grow.
+ * The seed experiment's synthetic target: exactly N series, N-1 of one gauge
+ * (`demo_series{i="…"}`) and a counter of scrapes (which shows gaps in scraping), in the
+ * text format. Prometheus adds its 5 scrape series (up, scrape_*), so N = 10040 makes the
+ * seed's 10045 series per target. The count can change at run time (`/-/series?n=…`).
  */
 export function demoExposition(series: number, scrapes: number): string {
   const lines = ["# HELP demo_series A synthetic series.", "# TYPE demo_series gauge"];
-  for (let i = 0; i < series; i++) lines.push(`demo_series{i="${i}"} ${i % 100}`);
+  for (let i = 0; i < series - 1; i++) lines.push(`demo_series{i="${i}"} ${i % 100}`);
   lines.push(
     "# HELP demo_scrapes_total Scrapes served.",
     "# TYPE demo_scrapes_total counter",
@@ -20,7 +21,7 @@ export function demoExposition(series: number, scrapes: number): string {
 export interface DemoExporter {
   readonly url: string;
   readonly port: number;
-  /** Current number of demo_series series (the exposition has one more: demo_scrapes_total). */
+  /** Current number of series in the exposition. */
   series: number;
   close(): Promise<void>;
 }
