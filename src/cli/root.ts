@@ -1,6 +1,8 @@
 import { checkCommand } from "./check.ts";
 import type { Command } from "./command.ts";
 import { demoExporterCommand } from "./demo-exporter.ts";
+import { localCommand } from "./local.ts";
+import { sidecarCommand } from "./sidecar.ts";
 import { targetsCommand } from "./targets.ts";
 
 /** Every mode of the one binary. */
@@ -8,5 +10,5 @@ export const root: Command = {
   name: "promshard",
   summary: "Automatic, series-aware horizontal sharding for Prometheus",
   flags: {},
-  subcommands: [checkCommand, targetsCommand, demoExporterCommand],
+  subcommands: [checkCommand, targetsCommand, demoExporterCommand, sidecarCommand, localCommand],
 };

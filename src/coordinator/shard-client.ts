@@ -19,7 +19,8 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.body.text();
-    if (res.statusCode >= 300) throw new Error(`${method} ${baseUrl}${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
+    if (res.statusCode >= 300)
+      throw new Error(`${method} ${baseUrl}${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
     try {
       return JSON.parse(text);
     } catch {
@@ -29,7 +30,8 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
   return {
     async runtime(): Promise<ShardRuntime> {
       const r = (await call("GET", "/api/v1/runtime")) as RuntimeJson;
-      if (!r || typeof r !== "object" || !Array.isArray(r.targets)) throw new Error(`${baseUrl}: malformed runtime report`);
+      if (!r || typeof r !== "object" || !Array.isArray(r.targets))
+        throw new Error(`${baseUrl}: malformed runtime report`);
       const targets = r.targets
         .filter((t): t is { id: string; health?: string | null; series?: number | null } => typeof t?.id === "string")
         .map((t) => ({ id: t.id, up: t.health === "up", series: typeof t.series === "number" ? t.series : null }));

@@ -1,0 +1,239 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadConfigFile } from "../config/load.ts";
+import { Coordinator, type TickResult } from "../coordinator/coordinator.ts";
+import { exploreTarget, scrapeClientFor } from "../coordinator/explore.ts";
+import { GlobalQuery } from "../coordinator/global-query.ts";
+import { LocalScaler } from "../coordinator/local-scaler.ts";
+import { httpShardClient } from "../coordinator/shard-client.ts";
+import { renderStatusPage, type StatusEvent } from "../coordinator/status-page.ts";
+import { DiscoveryManager } from "../discovery/manager.ts";
+import { PromshardError } from "../errors.ts";
+import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
+import { createLogger, parseLogLevel } from "../observability/log.ts";
+import { createRegistry } from "../observability/metrics.ts";
+import { parseDuration } from "../prom/duration.ts";
+import { getStrategy, strategyNames } from "../scheduler/index.ts";
+import { type Command, dialectFromFlag, prometheusVersionFlag, UsageError } from "./command.ts";
+import { printErrors } from "./targets.ts";
+
+function int(v: unknown, flag: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${flag} must be an integer >= ${min}, got "${String(v)}"`);
+  return n;
+}
+
+function ms(v: unknown, flag: string): number {
+  const d = parseDuration(String(v));
+  if (typeof d === "object") throw new UsageError(`${flag}: ${d.error}`);
+  return d;
+}
+
+function defaultPrometheus(): string {
+  const listed = (process.env.PROMSHARD_PROMETHEUS_BINS ?? "").split(":").filter(Boolean);
+  return listed.at(-1) ?? (existsSync("/usr/bin/prometheus") ? "/usr/bin/prometheus" : "prometheus");
+}
+
+export const localCommand: Command = {
+  name: "local",
+  summary:
+    "Run the coordinator with one sidecar + real Prometheus per shard on this machine, a global query endpoint and a status page",
+  flags: {
+    config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
+    "max-series": { type: "string", description: "Series budget of one shard", default: "30000", placeholder: "N" },
+    "data-dir": {
+      type: "string",
+      description: "Where shards keep their data",
+      default: "promshard-data",
+      placeholder: "DIR",
+    },
+    "prometheus-bin": {
+      type: "string",
+      description: "Prometheus binary (default: the newest of PROMSHARD_PROMETHEUS_BINS, else /usr/bin/prometheus)",
+      placeholder: "PATH",
+    },
+    listen: {
+      type: "string",
+      description: "Status page and API address",
+      default: "127.0.0.1:9500",
+      placeholder: "ADDR",
+    },
+    "global.listen-port": {
+      type: "string",
+      description: "Port of the global query Prometheus",
+      default: "9501",
+      placeholder: "PORT",
+    },
+    "global-rules": {
+      type: "string",
+      multiple: true,
+      description: "Rule file evaluated on the global endpoint, over all shards",
+      placeholder: "FILE",
+    },
+    scheduler: {
+      type: "string",
+      description: `Scheduler: ${strategyNames().join(", ")}`,
+      default: "series-balanced",
+      placeholder: "NAME",
+    },
+    "min-shards": { type: "string", description: "Fewest shards", default: "1", placeholder: "N" },
+    "max-shards": { type: "string", description: "Most shards", default: "16", placeholder: "N" },
+    interval: { type: "string", description: "Control loop period", default: "5s", placeholder: "DURATION" },
+    "scale-down.delay": {
+      type: "string",
+      description: "How long the highest shard stays empty before it is stopped",
+      default: "1m",
+      placeholder: "DURATION",
+    },
+    "log.level": { type: "string", description: "Log level", default: "info", placeholder: "LEVEL" },
+    ...prometheusVersionFlag,
+  },
+  async run(ctx) {
+    const file = ctx.values.config;
+    if (typeof file !== "string") throw new UsageError("--config FILE is required");
+    const strategy = getStrategy(String(ctx.values.scheduler));
+    if (!strategy) throw new UsageError(`--scheduler must be one of ${strategyNames().join(", ")}`);
+    const budget = int(ctx.values["max-series"], "--max-series", 1);
+    const minShards = int(ctx.values["min-shards"], "--min-shards", 1);
+    const maxShards = int(ctx.values["max-shards"], "--max-shards", minShards);
+    const interval = ms(ctx.values.interval, "--interval");
+    const scaleDownDelayMs = ms(ctx.values["scale-down.delay"], "--scale-down.delay");
+    const globalPort = int(ctx.values["global.listen-port"], "--global.listen-port", 1);
+    let level: ReturnType<typeof parseLogLevel>;
+    try {
+      level = parseLogLevel(String(ctx.values["log.level"]));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    parseListenAddress(String(ctx.values.listen));
+    const dialect = dialectFromFlag(ctx.values);
+    const log = createLogger({ component: "local", level });
+    let config: ReturnType<typeof loadConfigFile>;
+    try {
+      config = loadConfigFile(resolve(file), dialect);
+    } catch (err) {
+      if (!(err instanceof PromshardError)) throw err;
+      printErrors(ctx.stderr, [err]);
+      return 1;
+    }
+    const prometheusBin =
+      typeof ctx.values["prometheus-bin"] === "string" ? ctx.values["prometheus-bin"] : defaultPrometheus();
+    const dataDir = resolve(String(ctx.values["data-dir"]));
+    const discovery = new DiscoveryManager({ log });
+    discovery.apply(config);
+    for (const u of discovery.unsupported) log.warn({ err: u.message }, "service discovery not run");
+    const events: StatusEvent[] = [];
+    const event = (kind: StatusEvent["kind"], text: string) => {
+      events.push({ at: new Date().toISOString(), kind, text });
+      if (events.length > 200) events.shift();
+    };
+    const global = new GlobalQuery({
+      dir: resolve(dataDir, "global"),
+      port: globalPort,
+      prometheusBin,
+      ruleFiles: ((ctx.values["global-rules"] as string[] | undefined) ?? []).map((f) => resolve(f)),
+      log,
+    });
+    const scaler = new LocalScaler({
+      configFile: resolve(file),
+      dataDir,
+      prometheusBin,
+      log,
+      onChange: (shards) => {
+        event("scale", `now ${shards.length} shard(s)`);
+        void global.update(shards.map((s) => s.prometheusUrl));
+      },
+    });
+    const clients = new Map<number, ReturnType<typeof httpShardClient>>();
+    const directory = config.directory;
+    const scrapeClients = new Map<string, ReturnType<typeof scrapeClientFor>>();
+    const coordinator = new Coordinator(config, {
+      discovery,
+      strategy,
+      scaler,
+      shard: (id) => {
+        const url = scaler.shards()[id]!.sidecarUrl;
+        let c = clients.get(id);
+        if (!c) clients.set(id, (c = httpShardClient(url, scaler.token)));
+        return c;
+      },
+      explore: async (target, job) => {
+        let client = scrapeClients.get(job.jobName);
+        if (!client) scrapeClients.set(job.jobName, (client = scrapeClientFor(job, directory)));
+        return (await exploreTarget(target, job, client)).series;
+      },
+      budget,
+      minShards,
+      maxShards,
+      scaleDownDelayMs,
+      log,
+    });
+
+    let last: TickResult | undefined;
+    const registry = createRegistry();
+    const app = createHttpApp({
+      registry,
+      log,
+      readiness: () => (last ? { ready: true } : { ready: false, reason: "first control loop not done" }),
+      routes: (a) => {
+        const shardsJson = () =>
+          (last?.shards ?? []).map((s) => ({
+            id: s.id,
+            replicaGroup: 0,
+            budget: s.budget,
+            series: s.series,
+            ready: s.healthy,
+            prometheusUrl: scaler.shards()[s.id]?.prometheusUrl ?? null,
+            targets: s.targets.map((t) => ({ job: t.job, labels: t.labels, series: t.series })),
+          }));
+        a.get("/api/v1/shards", (_q, res) => {
+          res.json({ shards: shardsJson() });
+        });
+        a.get("/", (_q, res) => {
+          res.type("html").send(
+            renderStatusPage({
+              shards: shardsJson().map((s, i) => ({ ...last!.shards[i]!, prometheusUrl: s.prometheusUrl ?? "" })),
+              events,
+              globalQueryUrl: global.url,
+            }),
+          );
+        });
+      },
+    });
+    clients.clear();
+    await scaler.scaleTo(minShards);
+    await global.start(scaler.shards().map((s) => s.prometheusUrl));
+    const server = await listen(app, String(ctx.values.listen));
+    ctx.stdout.write(
+      `promshard local: status page ${server.url}/  ·  global query ${global.url}  ·  shards' data in ${dataDir}\n`,
+    );
+
+    let stopping = false;
+    const loop = async () => {
+      while (!stopping) {
+        try {
+          await discovery.ready();
+          last = await coordinator.tick();
+          if (last.overlapping > 0) event("move", `${last.overlapping} target(s) moving`);
+          for (const w of last.schedule.warnings) event("warning", w);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, "control loop failed; retrying");
+        }
+        await new Promise((r) => setTimeout(r, interval));
+      }
+    };
+    const running = loop();
+    await new Promise<void>((done) => {
+      process.once("SIGINT", done);
+      process.once("SIGTERM", done);
+    });
+    stopping = true;
+    await running;
+    await server.close();
+    discovery.stop();
+    await global.stop();
+    await scaler.stopAll();
+    return 0;
+  },
+};

@@ -1,0 +1,248 @@
+import { accessSync, constants } from "node:fs";
+import { PromshardError } from "../errors.ts";
+import { parseListenAddress } from "../observability/http.ts";
+import { createLogger, LOG_LEVELS, parseLogLevel } from "../observability/log.ts";
+import { parseDuration } from "../prom/duration.ts";
+import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
+import { dialectFor } from "../prom/version.ts";
+import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
+import { type Command, type RunContext, UsageError } from "./command.ts";
+
+const POD_NAME_ENV = "POD_NAME";
+const REPLICA_ENV = "PROMSHARD_REPLICA";
+
+function str(values: RunContext["values"], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function required(values: RunContext["values"], name: string): string {
+  const v = str(values, name);
+  if (v === undefined) throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+/** Turns a PromshardError from a flag's value into a usage error (exit 2) naming the flag. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof PromshardError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function durationMs(values: RunContext["values"], name: string): number {
+  const ms = parseDuration(required(values, name));
+  if (typeof ms === "object" || ms <= 0) {
+    throw new UsageError(`--${name}: ${typeof ms === "object" ? ms.error : "must be more than 0"}`);
+  }
+  return ms;
+}
+
+function labelName(values: RunContext["values"], name: string): string | undefined {
+  const v = str(values, name);
+  if (v !== undefined && !isLegacyLabelName(v)) {
+    throw new UsageError(`--${name}: "${v}" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)`);
+  }
+  return v;
+}
+
+/** --shard, else the ordinal of --pod-name or $POD_NAME; --replica, else $PROMSHARD_REPLICA, else "0". */
+export function identityFromFlags(values: RunContext["values"], env: NodeJS.ProcessEnv): ShardIdentity {
+  const shardFlag = str(values, "shard");
+  const podName = str(values, "pod-name") ?? (env[POD_NAME_ENV] || undefined);
+  let shard: number;
+  if (shardFlag !== undefined) {
+    if (!/^(0|[1-9]\d{0,8})$/.test(shardFlag))
+      throw new UsageError(`--shard: "${shardFlag}" is not a shard ordinal (0, 1, 2 …)`);
+    shard = Number(shardFlag);
+  } else if (podName !== undefined) {
+    shard = asUsage(() => shardFromPodName(podName));
+  } else {
+    throw new UsageError(
+      `give --shard N, or --pod-name (or $${POD_NAME_ENV}) of a StatefulSet pod named <name>-<ordinal>`,
+    );
+  }
+  const replica = str(values, "replica") ?? (env[REPLICA_ENV] || "0");
+  if (!isValidLabelValue(replica)) throw new UsageError(`--replica: "${replica}" is not a valid label value`);
+  return { shard, replica, ...(podName !== undefined ? { podName } : {}) };
+}
+
+export const sidecarCommand: Command = {
+  name: "sidecar",
+  summary:
+    "Run beside one Prometheus shard: generate its config from the original, write the coordinator's assignment as file_sd files, reload Prometheus on structural changes, report per-target runtime",
+  flags: {
+    "config.file": {
+      type: "string",
+      description: "The original Prometheus config (watched for changes)",
+      placeholder: "FILE",
+    },
+    "prometheus.url": {
+      type: "string",
+      description: "This shard's Prometheus (started with --web.enable-lifecycle)",
+      default: "http://127.0.0.1:9090",
+      placeholder: "URL",
+    },
+    "output.dir": {
+      type: "string",
+      description: "Directory shared with Prometheus: the generated prometheus.yml and targets/ go here",
+      placeholder: "DIR",
+    },
+    "state.dir": {
+      type: "string",
+      description: "Persistent directory for the last applied assignment",
+      placeholder: "DIR",
+    },
+    listen: { type: "string", description: "API address, HOST:PORT or :PORT", default: ":9095", placeholder: "ADDR" },
+    "token-file": {
+      type: "string",
+      description: "File holding the bearer token the coordinator must send (re-read when it changes)",
+      placeholder: "FILE",
+    },
+    shard: { type: "string", description: "This shard's ordinal (else derived from --pod-name)", placeholder: "N" },
+    "pod-name": {
+      type: "string",
+      description: `StatefulSet pod name <name>-<ordinal> to take the shard from (default $${POD_NAME_ENV})`,
+      placeholder: "NAME",
+    },
+    replica: {
+      type: "string",
+      description: `Replica group of this shard (default $${REPLICA_ENV}, else 0)`,
+      placeholder: "R",
+    },
+    "shard-label": {
+      type: "string",
+      description: "External label naming the shard",
+      default: "shard",
+      placeholder: "NAME",
+    },
+    "replica-label": {
+      type: "string",
+      description: "External label naming the replica group",
+      default: "replica",
+      placeholder: "NAME",
+    },
+    "remote-write.replica-label": {
+      type: "string",
+      description: "Name remote-written series carry the replica under (e.g. __replica__ for Mimir/Cortex HA dedup)",
+      placeholder: "NAME",
+    },
+    "no-remote-write.drop-shard": {
+      type: "boolean",
+      description:
+        "Keep the shard label on remote-written series (by default it is dropped, so a moved target keeps one identity)",
+    },
+    "prometheus-version": {
+      type: "string",
+      description: "Version of this shard's Prometheus, 2.x or 3.x (default: asked from its /api/v1/status/buildinfo)",
+      placeholder: "VERSION",
+    },
+    "targets.refresh-interval": {
+      type: "string",
+      description: "refresh_interval of the generated file_sd entries (used when inotify is unavailable)",
+      default: "30s",
+      placeholder: "DURATION",
+    },
+    "config.check-interval": {
+      type: "string",
+      description: "How often the original config's hash is checked besides file events",
+      default: "10s",
+      placeholder: "DURATION",
+    },
+    "api.body-limit": {
+      type: "string",
+      description: "Largest assignment body accepted",
+      default: "64mb",
+      placeholder: "SIZE",
+    },
+    "log.level": {
+      type: "string",
+      description: `Log level: ${LOG_LEVELS.join(", ")}`,
+      default: "info",
+      placeholder: "LEVEL",
+    },
+  },
+  async run(ctx) {
+    const v = ctx.values;
+    const configFile = required(v, "config.file");
+    const outputDir = required(v, "output.dir");
+    const stateDir = required(v, "state.dir");
+    const tokenFile = required(v, "token-file");
+    const listen = required(v, "listen");
+    asUsage(() => parseListenAddress(listen));
+    const prometheusUrl = required(v, "prometheus.url");
+    if (!/^https?:\/\/[^/]+/.test(prometheusUrl) || !URL.canParse(prometheusUrl)) {
+      throw new UsageError(`--prometheus.url: "${prometheusUrl}" is not an http(s) URL`);
+    }
+    const version = str(v, "prometheus-version");
+    if (version !== undefined) asUsage(() => dialectFor(version));
+    const level = asUsage(() => parseLogLevel(required(v, "log.level")));
+    const shardLabel = labelName(v, "shard-label")!;
+    const replicaLabel = labelName(v, "replica-label")!;
+    if (shardLabel === replicaLabel) throw new UsageError("--shard-label and --replica-label must differ");
+    const rwReplica = str(v, "remote-write.replica-label");
+    if (rwReplica !== undefined && !isLegacyLabelName(rwReplica)) {
+      throw new UsageError(`--remote-write.replica-label: "${rwReplica}" is not a label name`);
+    }
+    const refresh = required(v, "targets.refresh-interval");
+    durationMs(v, "targets.refresh-interval");
+    const checkMs = durationMs(v, "config.check-interval");
+    const bodyLimit = required(v, "api.body-limit");
+    if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit))
+      throw new UsageError(`--api.body-limit: "${bodyLimit}" is not a size like 64mb`);
+    try {
+      accessSync(configFile, constants.R_OK);
+    } catch (err) {
+      throw new UsageError(`--config.file: cannot read ${configFile}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    const identity = identityFromFlags(v, process.env);
+    const log = createLogger({
+      component: "sidecar",
+      level,
+      base: { shard: identity.shard, replica: identity.replica },
+    });
+    const sidecar = new Sidecar({
+      configFile,
+      prometheusUrl,
+      outputDir,
+      stateDir,
+      listen,
+      tokenFile,
+      identity,
+      shardLabel,
+      replicaLabel,
+      remoteWriteReplicaLabel: rwReplica,
+      remoteWriteDropShard: v["no-remote-write.drop-shard"] !== true,
+      prometheusVersion: version,
+      refreshInterval: refresh,
+      configCheckIntervalMs: checkMs,
+      bodyLimit,
+      log,
+    });
+    try {
+      await sidecar.start();
+    } catch (err) {
+      await sidecar.stop().catch(() => {});
+      if (err instanceof PromshardError && (err.code === "flag_invalid" || err.code === "version_invalid")) {
+        throw new UsageError(err.message);
+      }
+      ctx.stderr.write(`promshard sidecar: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const on = (s: NodeJS.Signals) => {
+        process.off("SIGTERM", on);
+        process.off("SIGINT", on);
+        resolve(s);
+      };
+      process.on("SIGTERM", on);
+      process.on("SIGINT", on);
+    });
+    log.info({ signal }, "shutting down");
+    await sidecar.stop();
+    log.flush();
+    return 0;
+  },
+};

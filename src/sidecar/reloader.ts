@@ -1,0 +1,241 @@
+import { createHash, randomBytes } from "node:crypto";
+import { copyFile, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Logger } from "pino";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { PrometheusApiError, type PrometheusClient } from "./prometheus-client.ts";
+
+export type ReloadState =
+  /** Prometheus runs the generated config (or found it on disk at start). */
+  | "ok"
+  /** Written, but Prometheus could not be asked yet (unreachable); retried, and it reads the file at start anyway. */
+  | "pending"
+  /** Prometheus rejected it; the previous config is back on disk and running; retried with backoff. */
+  | "failed";
+
+export interface ReloadStatus {
+  readonly state: ReloadState;
+  /** sha256 of the config the sidecar wants Prometheus to run. */
+  readonly desiredHash: string | null;
+  /** sha256 of the config Prometheus last accepted from us (or found on disk at start). */
+  readonly appliedHash: string | null;
+  readonly lastSuccess: string | null;
+  /** Prometheus's reason for the last failure, or why it could not be asked. */
+  readonly lastError: string | null;
+  /** Failed attempts since the last success. */
+  readonly failures: number;
+  readonly nextAttemptAt: string | null;
+}
+
+export interface ReloaderOptions {
+  /** The generated prometheus.yml that Prometheus's --config.file names. */
+  readonly path: string;
+  readonly client: PrometheusClient;
+  readonly log: Logger;
+  readonly registry?: Registry;
+  /** Backoff between attempts: initial, doubling up to max. Default 1 s to 2 min. */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/**
+ * Puts a generated config in place and makes Prometheus load it. The previous config is kept
+ * as `<path>.prev` while a change is in flight: when Prometheus rejects the new one (an error
+ * promshard's own validation cannot see, such as a broken rule file), the previous one is
+ * renamed back, so disk and Prometheus both stay on the last good config, the error is kept
+ * in Prometheus's own words, and the new config is tried again with exponential backoff
+ * (each attempt has it on disk only for the length of its POST /-/reload).
+ * When Prometheus cannot be reached the new file stays: Prometheus reads it when it starts,
+ * which the next attempt notices from its `startTime` without reloading.
+ */
+export class Reloader {
+  readonly #opts: ReloaderOptions;
+  readonly #prev: string;
+  #onDisk: string | undefined;
+  #desired: string | undefined;
+  #writtenAt = 0;
+  /** Whether `<path>.prev` holds the config that was in place before the one in flight. */
+  #prevExists = false;
+  #state: ReloadState = "ok";
+  #appliedHash: string | null = null;
+  #lastSuccess: string | null = null;
+  #lastError: string | null = null;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #nextAttemptAt: number | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #stopped = false;
+  readonly #reloads: Counter<"result"> | undefined;
+  readonly #ok: Gauge | undefined;
+
+  constructor(opts: ReloaderOptions) {
+    this.#opts = opts;
+    this.#prev = `${opts.path}.prev`;
+    if (opts.registry) {
+      this.#reloads = new Counter({
+        name: "promshard_sidecar_reloads_total",
+        help: "POST /-/reload calls to Prometheus, by result (success, rejected, unreachable).",
+        labelNames: ["result"] as const,
+        registers: [opts.registry],
+      });
+      this.#ok = new Gauge({
+        name: "promshard_sidecar_config_reload_ok",
+        help: "1 when Prometheus runs the config the sidecar generated, 0 while a change is pending or was rejected.",
+        registers: [opts.registry],
+      });
+      this.#ok.set(1);
+    }
+  }
+
+  /** Reads what is on disk already: a config equal to the desired one needs no reload. */
+  async init(): Promise<void> {
+    try {
+      this.#onDisk = await readFile(this.#opts.path, "utf8");
+      this.#appliedHash = sha256(this.#onDisk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    // A .prev left by a crash mid-change: what is in place was never confirmed, but the
+    // next apply compares against it and reloads if it differs, so .prev is not needed.
+    await unlink(this.#prev).catch(() => {});
+  }
+
+  /**
+   * Makes `text` the desired config and runs one attempt now; failures are retried in the
+   * background. Resolves after that first attempt, whatever its result (see status()).
+   */
+  apply(text: string): Promise<void> {
+    return this.#serial(async () => {
+      this.#desired = text;
+      this.#clearTimer();
+      if (text === this.#onDisk && this.#state === "ok") {
+        this.#appliedHash = sha256(text);
+        return;
+      }
+      this.#failures = 0;
+      await this.#attempt();
+    });
+  }
+
+  status(): ReloadStatus {
+    return {
+      state: this.#state,
+      desiredHash: this.#desired === undefined ? null : sha256(this.#desired),
+      appliedHash: this.#appliedHash,
+      lastSuccess: this.#lastSuccess,
+      lastError: this.#lastError,
+      failures: this.#failures,
+      nextAttemptAt: this.#nextAttemptAt === undefined ? null : new Date(this.#nextAttemptAt).toISOString(),
+    };
+  }
+
+  /** Whether the config file exists (Prometheus can start). */
+  hasConfig(): boolean {
+    return this.#onDisk !== undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#clearTimer();
+    await this.#chain;
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.#chain.then(fn);
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#nextAttemptAt = undefined;
+  }
+
+  async #attempt(): Promise<void> {
+    const text = this.#desired;
+    if (text === undefined || this.#stopped) return;
+    const { log, client } = this.#opts;
+    const hash = sha256(text);
+    if (text !== this.#onDisk) {
+      // Keep the last good config aside, unless it is there already from a change still in flight.
+      if (this.#onDisk !== undefined && !this.#prevExists) {
+        await copyFile(this.#opts.path, this.#prev);
+        this.#prevExists = true;
+      }
+      await writeAtomic(this.#opts.path, text);
+      this.#onDisk = text;
+      this.#writtenAt = Date.now();
+    }
+    try {
+      // Prometheus may have started since we wrote the file: then it runs it already.
+      // (startTime, not lastConfigTime: that one has a resolution of seconds.)
+      const info = await client.runtimeInfo().catch(() => undefined);
+      if (info?.reloadConfigSuccess && this.#writtenAt > 0 && Date.parse(info.startTime) > this.#writtenAt) {
+        log.info({ hash }, "Prometheus loaded the generated config at its start; no reload needed");
+      } else {
+        await client.reload();
+        this.#reloads?.inc({ result: "success" });
+        log.info({ hash }, "Prometheus reloaded the generated config");
+      }
+      this.#state = "ok";
+      this.#appliedHash = hash;
+      this.#lastSuccess = new Date().toISOString();
+      this.#lastError = null;
+      this.#failures = 0;
+      this.#ok?.set(1);
+      if (this.#prevExists) await unlink(this.#prev).catch(() => {});
+      this.#prevExists = false;
+      return;
+    } catch (err) {
+      this.#failures++;
+      this.#ok?.set(0);
+      if (err instanceof PrometheusApiError && err.status === 500) {
+        // Rejected: put the previous config back, Prometheus keeps running it.
+        this.#reloads?.inc({ result: "rejected" });
+        this.#state = "failed";
+        this.#lastError = `Prometheus rejected the generated config: ${err.text}`;
+        if (this.#prevExists) {
+          await rename(this.#prev, this.#opts.path);
+          this.#prevExists = false;
+          this.#onDisk = await readFile(this.#opts.path, "utf8");
+        }
+      } else if (err instanceof PrometheusApiError) {
+        this.#reloads?.inc({ result: "rejected" });
+        this.#state = "failed";
+        this.#lastError = `POST /-/reload answered HTTP ${err.status}: ${err.text}`;
+      } else {
+        this.#reloads?.inc({ result: "unreachable" });
+        this.#state = "pending";
+        this.#lastError = (err as Error).message;
+      }
+      const backoff = this.#opts.backoff ?? { initialMs: 1_000, maxMs: 120_000 };
+      const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(this.#failures - 1, 30));
+      log.warn({ hash, err: this.#lastError, retryInMs: delay, failures: this.#failures }, "config reload failed");
+      this.#nextAttemptAt = Date.now() + delay;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#nextAttemptAt = undefined;
+        void this.#serial(() => this.#attempt()).catch((e: unknown) =>
+          log.error({ err: e }, "config reload attempt failed"),
+        );
+      }, delay);
+      this.#timer.unref();
+    }
+  }
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}

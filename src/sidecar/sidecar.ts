@@ -1,0 +1,531 @@
+import { type FSWatcher, watch } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { loadConfigFile } from "../config/load.ts";
+import { PromshardError, PromshardErrors } from "../errors.ts";
+import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
+import { createLogger } from "../observability/log.ts";
+import { createRegistry } from "../observability/metrics.ts";
+import type { PromConfig } from "../prom/config.ts";
+import { DEFAULT_PROMETHEUS_VERSION, dialectFor, type PromDialect } from "../prom/version.ts";
+import { createSidecarApi, type SidecarControl, TokenFile } from "./api.ts";
+import { parseAssignment } from "./assignment.ts";
+import { generateShardConfig, type ShardSettings, targetFiles } from "./generate.ts";
+import { sidecarMetrics } from "./metrics.ts";
+import { PrometheusClient } from "./prometheus-client.ts";
+import { Reloader, sha256 } from "./reloader.ts";
+import {
+  type ConfigProblem,
+  type ExpectedTarget,
+  expectedTargets,
+  mapTargets,
+  type PrometheusView,
+  type RuntimeReport,
+  readPrometheus,
+} from "./runtime.ts";
+import { AssignmentStore, type StoredAssignment } from "./store.ts";
+import { TargetFileWriter } from "./writer.ts";
+
+export interface ShardIdentity {
+  readonly shard: number;
+  readonly replica: string;
+  /** The pod the shard was derived from, when it was. */
+  readonly podName?: string | undefined;
+}
+
+/** `prometheus-3` → shard 3: a StatefulSet pod's name is `<statefulset>-<ordinal>`. */
+export function shardFromPodName(podName: string): number {
+  const m = /^(.+)-(0|[1-9]\d*)$/.exec(podName);
+  if (!m || !Number.isSafeInteger(Number(m[2]))) {
+    throw new PromshardError(
+      "flag_invalid",
+      `pod name "${podName}" does not end in -<ordinal> as a StatefulSet pod's does; give --shard instead`,
+      { path: "--pod-name" },
+    );
+  }
+  return Number(m[2]);
+}
+
+export interface SidecarOptions {
+  /** The user's Prometheus config, watched for changes. */
+  readonly configFile: string;
+  readonly prometheusUrl: string;
+  /** Where prometheus.yml and targets/ go: the directory shared with Prometheus. */
+  readonly outputDir: string;
+  /** Persistent directory for the applied assignment. */
+  readonly stateDir: string;
+  /** API address, HOST:PORT (port 0 picks one). */
+  readonly listen: string;
+  readonly tokenFile: string;
+  readonly identity: ShardIdentity;
+  readonly shardLabel?: string;
+  readonly replicaLabel?: string;
+  readonly remoteWriteReplicaLabel?: string | undefined;
+  readonly remoteWriteDropShard?: boolean;
+  /** The shard's Prometheus version; learned from its buildinfo when not given. */
+  readonly prometheusVersion?: string | undefined;
+  /** refresh_interval of the generated file_sd entries. */
+  readonly refreshInterval?: string | undefined;
+  /** How often the original config's hash is checked besides file events. Default 10 s. */
+  readonly configCheckIntervalMs?: number;
+  readonly reloadBackoff?: { readonly initialMs: number; readonly maxMs: number };
+  readonly bodyLimit?: string | number;
+  readonly log?: Logger;
+  readonly registry?: Registry;
+}
+
+interface GoodConfig {
+  readonly config: PromConfig;
+  /** sha256 of the original file. */
+  readonly hash: string;
+  readonly generated: string;
+  readonly loadedAt: string;
+}
+
+/**
+ * The promshard sidecar beside one Prometheus shard (DESIGN §5): turns the user's config
+ * into the shard's config, the coordinator's assignment into file_sd files, reloads
+ * Prometheus only when the config's structure changed, and reports what Prometheus says
+ * about every assigned target. At start the persisted assignment is applied before the API
+ * is ready, so Prometheus keeps scraping what it had even with no coordinator.
+ */
+export class Sidecar implements SidecarControl {
+  readonly #opts: SidecarOptions;
+  readonly #log: Logger;
+  readonly registry: Registry;
+  readonly #configFile: string;
+  readonly #settings: ShardSettings;
+  readonly #client: PrometheusClient;
+  readonly #writer: TargetFileWriter;
+  readonly #reloader: Reloader;
+  readonly #store: AssignmentStore;
+  #dialect: PromDialect;
+  #versionSource: "flag" | "prometheus" | "default";
+  #prometheusVersion: string | null = null;
+  #config: GoodConfig | undefined;
+  #configProblem: ConfigProblem | undefined;
+  #seenHash: string | undefined;
+  #assignment: StoredAssignment | undefined;
+  #expected: ExpectedTarget[] = [];
+  #queue: Promise<unknown> = Promise.resolve();
+  #view: Promise<PrometheusView> | undefined;
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+  #server: Listening | undefined;
+  #ready = false;
+  #stopped = false;
+  readonly #m: ReturnType<typeof sidecarMetrics>;
+
+  constructor(opts: SidecarOptions) {
+    this.#opts = opts;
+    this.#configFile = resolve(opts.configFile);
+    const outputDir = resolve(opts.outputDir);
+    this.#log =
+      opts.log ??
+      createLogger({ component: "sidecar", base: { shard: opts.identity.shard, replica: opts.identity.replica } });
+    this.registry = opts.registry ?? createRegistry();
+    this.#m = sidecarMetrics(this.registry, opts.identity);
+    this.#settings = {
+      shard: opts.identity.shard,
+      replica: opts.identity.replica,
+      shardLabel: opts.shardLabel ?? "shard",
+      replicaLabel: opts.replicaLabel ?? "replica",
+      targetsDir: join(outputDir, "targets"),
+      remoteWriteDropShard: opts.remoteWriteDropShard ?? true,
+      remoteWriteReplicaLabel: opts.remoteWriteReplicaLabel,
+      refreshInterval: opts.refreshInterval,
+    };
+    this.#client = new PrometheusClient(opts.prometheusUrl);
+    this.#writer = new TargetFileWriter(this.#settings.targetsDir);
+    this.#reloader = new Reloader({
+      path: join(outputDir, "prometheus.yml"),
+      client: this.#client,
+      log: this.#log,
+      registry: this.registry,
+      ...(opts.reloadBackoff ? { backoff: opts.reloadBackoff } : {}),
+    });
+    this.#store = new AssignmentStore(resolve(opts.stateDir));
+    this.#versionSource = opts.prometheusVersion ? "flag" : "default";
+    this.#dialect = dialectFor(opts.prometheusVersion ?? DEFAULT_PROMETHEUS_VERSION);
+  }
+
+  /** The API's base URL once started. */
+  get url(): string {
+    if (!this.#server) throw new Error("the sidecar is not started");
+    return this.#server.url;
+  }
+
+  /**
+   * Applies the persisted assignment and the config, then opens the API. Throws a
+   * PromshardError for what the operator must fix before it can run (token file, version).
+   */
+  async start(): Promise<void> {
+    const token = new TokenFile(this.#opts.tokenFile, this.#log);
+    await mkdir(resolve(this.#opts.outputDir), { recursive: true });
+    await mkdir(resolve(this.#opts.stateDir), { recursive: true });
+    await this.#writer.init();
+    await this.#reloader.init();
+    await this.#learnVersion();
+
+    const loaded = await this.#store.load();
+    if (loaded.state === "loaded") {
+      this.#assignment = loaded.assignment;
+      this.#log.info(
+        { version: loaded.assignment.version, targets: loaded.assignment.targets.length },
+        "re-applying the persisted assignment",
+      );
+    } else if (loaded.state === "corrupt") {
+      this.#log.error(
+        { problem: loaded.problem, movedTo: loaded.movedTo },
+        "persisted assignment unusable; starting with none until the coordinator sends one",
+      );
+    }
+    this.#m.assignmentVersion.set(this.#assignment?.version ?? -1);
+    this.#m.assignedTargets.set(this.#assignment?.targets.length ?? 0);
+    await this.#serial(() => this.#loadConfig(true));
+
+    this.#watch();
+    const interval = this.#opts.configCheckIntervalMs ?? 10_000;
+    this.#ticker = setInterval(() => void this.#tick(), interval);
+    this.#ticker.unref();
+
+    const app = createSidecarApi({
+      control: this,
+      token,
+      registry: this.registry,
+      log: this.#log,
+      ...(this.#opts.bodyLimit !== undefined ? { bodyLimit: this.#opts.bodyLimit } : {}),
+    });
+    this.#server = await listen(app, this.#opts.listen);
+    this.#ready = true;
+    this.#log.info(
+      {
+        url: this.#server.url,
+        prometheus: this.#client.url,
+        prometheusVersion: this.#dialect.version,
+        versionSource: this.#versionSource,
+        config: this.#configFile,
+        output: resolve(this.#opts.outputDir),
+      },
+      "sidecar started",
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#ready = false;
+    if (this.#ticker) clearInterval(this.#ticker);
+    if (this.#debounce) clearTimeout(this.#debounce);
+    this.#watcher?.close();
+    await this.#server?.close();
+    await this.#reloader.stop();
+    await this.#queue.catch(() => {});
+    if (this.#server) this.#log.info("sidecar stopped");
+  }
+
+  readiness(): Readiness {
+    if (!this.#ready) return { ready: false, reason: "starting" };
+    if (!this.#config) {
+      return { ready: false, reason: `no valid config generated yet: ${this.#configProblem?.message ?? "unknown"}` };
+    }
+    return { ready: true };
+  }
+
+  /** Runs `fn` after every config load and assignment before it: they never interleave. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    if (!this.#watcher) this.#watch();
+    if (this.#prometheusVersion === null) await this.#learnVersion();
+    await this.#serial(() => this.#loadConfig(false)).catch((err: unknown) =>
+      this.#log.error({ err }, "config check failed"),
+    );
+    this.#m.prometheusUp.set(
+      await this.#client.ready().then(
+        () => 1,
+        () => 0,
+      ),
+    );
+  }
+
+  /**
+   * Watches the config's directory, not the file: a ConfigMap update swaps a symlink, and a
+   * watch on the old file would never fire again. The periodic hash check covers the rest.
+   */
+  #watch(): void {
+    try {
+      const name = basename(this.#configFile);
+      this.#watcher = watch(dirname(this.#configFile), { persistent: false }, (_event, file) => {
+        if (file !== null && file !== name && !file.startsWith("..")) return;
+        if (this.#debounce) clearTimeout(this.#debounce);
+        this.#debounce = setTimeout(() => {
+          void this.#serial(() => this.#loadConfig(false)).catch((err: unknown) =>
+            this.#log.error({ err }, "config check failed"),
+          );
+        }, 100);
+      });
+      this.#watcher.on("error", (err) => {
+        this.#log.warn({ err: err.message }, "config watch failed; relying on the periodic check until it is back");
+        this.#watcher?.close();
+        this.#watcher = undefined;
+      });
+    } catch (err) {
+      this.#log.warn(
+        { err: (err as Error).message },
+        "cannot watch the config directory; relying on the periodic check",
+      );
+      this.#watcher = undefined;
+    }
+  }
+
+  /**
+   * Asks Prometheus its version. Without --prometheus-version it decides the dialect (a
+   * change re-reads the config); with it, a disagreement is logged.
+   */
+  async #learnVersion(): Promise<void> {
+    let version: string;
+    try {
+      version = (await this.#client.buildInfo()).version;
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, "Prometheus version not known yet");
+      return;
+    }
+    let dialect: PromDialect;
+    try {
+      dialect = dialectFor(version);
+    } catch (err) {
+      this.#log.error({ version, err: (err as Error).message }, "Prometheus reports a version promshard cannot use");
+      return;
+    }
+    if (this.#versionSource === "flag") {
+      this.#prometheusVersion = version;
+      if (dialect.major !== this.#dialect.major) {
+        this.#log.warn(
+          { flag: this.#opts.prometheusVersion, reported: version },
+          "--prometheus-version disagrees with the version Prometheus reports; relabeling follows the flag",
+        );
+      }
+      return;
+    }
+    const changed = dialect.version !== this.#dialect.version;
+    this.#dialect = dialect;
+    this.#versionSource = "prometheus";
+    this.#prometheusVersion = version;
+    this.#log.info({ version }, "learned the Prometheus version from its buildinfo");
+    if (changed && this.#seenHash !== undefined) await this.#serial(() => this.#loadConfig(true));
+  }
+
+  /**
+   * Reads the original config; when its hash (or the dialect) changed, validates it and
+   * generates the shard config. A config that fails leaves the previous good one in place
+   * (Prometheus keeps running it) and is reported in the runtime and a metric.
+   */
+  async #loadConfig(force: boolean): Promise<void> {
+    if (this.#stopped) return;
+    let text: string;
+    try {
+      text = await readFile(this.#configFile, "utf8");
+    } catch (err) {
+      // Forget the last hash: the same content coming back must be processed again.
+      this.#seenHash = undefined;
+      this.#configFailed(
+        null,
+        new PromshardError("config_unreadable", `cannot read the config file: ${(err as Error).message}`, {
+          path: this.#configFile,
+        }),
+      );
+      return;
+    }
+    const hash = sha256(text);
+    const seen = `${hash}:${this.#dialect.version}`;
+    if (!force && seen === this.#seenHash) return;
+    this.#seenHash = seen;
+    let config: PromConfig;
+    let generated: string;
+    try {
+      config = loadConfigFile(this.#configFile, this.#dialect);
+      generated = generateShardConfig(config, this.#settings);
+    } catch (err) {
+      if (err instanceof PromshardError) {
+        this.#configFailed(hash, err);
+        return;
+      }
+      throw err;
+    }
+    const changed = this.#config?.generated !== generated;
+    this.#config = { config, hash, generated, loadedAt: new Date().toISOString() };
+    if (this.#configProblem) this.#log.info({ hash }, "the config is valid again");
+    this.#configProblem = undefined;
+    this.#m.configValid.set(1);
+    this.#m.configLastSuccess.setToCurrentTime();
+    // Target files first: a new job's directory must exist before Prometheus loads the config that watches it.
+    await this.#writeTargets();
+    if (changed) this.#log.info({ hash, generatedHash: sha256(generated) }, "generated the shard config");
+    await this.#reloader.apply(generated);
+  }
+
+  #configFailed(hash: string | null, err: PromshardError): void {
+    const problems = err instanceof PromshardErrors ? err.errors.map((e) => e.message) : [err.message];
+    const same = this.#configProblem?.message === err.message;
+    this.#configProblem = {
+      message: err.message,
+      problems,
+      since: same ? this.#configProblem!.since : new Date().toISOString(),
+      hash,
+    };
+    this.#m.configValid.set(0);
+    if (!same) {
+      this.#m.configErrors.inc();
+      this.#log.error(
+        { problems, keeping: this.#config ? this.#config.hash : null },
+        this.#config
+          ? "the config fails validation; keeping the previous good shard config"
+          : "the config fails validation and there is no good one yet",
+      );
+    }
+  }
+
+  async #writeTargets(): Promise<{ written: number; removed: number; unchanged: number }> {
+    const config = this.#config;
+    if (!config) return { written: 0, removed: 0, unchanged: 0 };
+    const targets = this.#assignment?.targets ?? [];
+    const result = await this.#writer.write(targetFiles(config.config, this.#settings, targets));
+    this.#expected = expectedTargets(config.config, targets);
+    this.#m.filesWritten.inc(result.written.length);
+    this.#m.filesRemoved.inc(result.removed.length);
+    if (result.written.length + result.removed.length > 0) {
+      this.#log.debug({ written: result.written, removed: result.removed }, "target files updated");
+    }
+    return { written: result.written.length, removed: result.removed.length, unchanged: result.unchanged };
+  }
+
+  /**
+   * PUT /api/v1/assignment: the whole set, validated against the current config (a config
+   * change the coordinator already saw is picked up first); nothing changes unless all is
+   * well. Persisted before the files are written, so a crash in between re-applies it.
+   */
+  async applyAssignment(body: unknown): Promise<unknown> {
+    return this.#serial(async () => {
+      await this.#loadConfig(false);
+      const current = this.#config;
+      if (!current) {
+        throw new HttpError(503, `no valid config yet: ${this.#configProblem?.message ?? "starting"}`);
+      }
+      const end = this.#m.applySeconds.startTimer();
+      let parsed: ReturnType<typeof parseAssignment>;
+      try {
+        parsed = parseAssignment(body, current.config);
+      } catch (err) {
+        if (!(err instanceof PromshardError)) throw err;
+        this.#m.assignments.inc({ result: "invalid" });
+        const problems = err instanceof PromshardErrors ? err.errors.map((e) => e.message) : [err.message];
+        this.#log.warn({ problems: problems.slice(0, 20), count: problems.length }, "assignment rejected");
+        throw new HttpError(
+          400,
+          `assignment rejected: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}`,
+          {
+            problems,
+          },
+        );
+      }
+      const applied = this.#assignment?.version;
+      if (applied !== undefined && parsed.version < applied) {
+        this.#m.assignments.inc({ result: "conflict" });
+        throw new HttpError(409, `version ${parsed.version} is older than the applied version ${applied}`, {
+          appliedVersion: applied,
+        });
+      }
+      this.#assignment = await this.#store.save(parsed);
+      const files = await this.#writeTargets();
+      const seconds = end();
+      this.#m.assignments.inc({ result: "applied" });
+      this.#m.assignmentVersion.set(parsed.version);
+      this.#m.assignedTargets.set(parsed.targets.length);
+      this.#log.info(
+        { version: parsed.version, targets: parsed.targets.length, ...files, ms: Math.round(seconds * 1000) },
+        "assignment applied",
+      );
+      return {
+        version: parsed.version,
+        appliedAt: this.#assignment.appliedAt,
+        targets: parsed.targets.length,
+        files,
+        durationMs: Math.round(seconds * 1e4) / 10,
+      };
+    });
+  }
+
+  /** GET /api/v1/runtime. Concurrent calls share one read of Prometheus. */
+  async runtime(): Promise<RuntimeReport> {
+    this.#view ??= readPrometheus(this.#client).finally(() => {
+      this.#view = undefined;
+    });
+    const view = await this.#view;
+    this.#m.prometheusUp.set(view.up ? 1 : 0);
+    if (view.up && this.#prometheusVersion === null) await this.#learnVersion();
+    const { targets, unmapped } = mapTargets(this.#expected, view.active, view.samples);
+    const count = (s: string) => targets.filter((t) => t.status === s).length;
+    const reload = this.#reloader.status();
+    return {
+      shard: {
+        shard: this.#settings.shard,
+        replica: this.#settings.replica,
+        podName: this.#opts.identity.podName ?? null,
+        shardLabel: this.#settings.shardLabel,
+        replicaLabel: this.#settings.replicaLabel,
+      },
+      prometheus: {
+        url: this.#client.url,
+        up: view.up,
+        ready: view.ready,
+        status: !view.up ? "down" : !view.ready ? "starting" : "ready",
+        error: view.error,
+        version: this.#prometheusVersion,
+        dialect: this.#dialect.version,
+        versionSource: this.#versionSource,
+        headSeries: view.headSeries,
+        checkedAt: view.checkedAt,
+      },
+      config: {
+        file: this.#configFile,
+        valid: this.#configProblem === undefined,
+        hash: this.#config?.hash ?? null,
+        generatedHash: this.#config ? sha256(this.#config.generated) : null,
+        loadedAt: this.#config?.loadedAt ?? null,
+        error: this.#configProblem ?? null,
+        reload,
+      },
+      assignment: this.#assignment
+        ? {
+            version: this.#assignment.version,
+            appliedAt: this.#assignment.appliedAt,
+            targets: this.#assignment.targets.length,
+          }
+        : null,
+      summary: {
+        assigned: targets.length,
+        scraped: count("scraped"),
+        up: targets.filter((t) => t.health === "up").length,
+        down: targets.filter((t) => t.health === "down").length,
+        missing: count("missing"),
+        dropped: count("dropped"),
+        invalid: count("invalid"),
+        unknownJob: count("unknown_job"),
+        unknown: count("unknown"),
+        unmapped: unmapped.length,
+        series: targets.reduce((n, t) => n + (t.series ?? 0), 0),
+      },
+      targets,
+      unmappedTargets: unmapped,
+    };
+  }
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Assignment } from "./assignment.ts";
+import type { AssignedTarget } from "./generate.ts";
+
+/** The applied assignment as kept on disk, with when it was applied. */
+export interface StoredAssignment extends Assignment {
+  readonly appliedAt: string;
+}
+
+export type LoadResult =
+  | { readonly state: "none" }
+  | { readonly state: "loaded"; readonly assignment: StoredAssignment }
+  /** The file could not be used; it was moved aside to `movedTo` so that a human can look at it. */
+  | { readonly state: "corrupt"; readonly problem: string; readonly movedTo: string };
+
+const FILE = "assignment.json";
+const FORMAT = 1;
+
+/**
+ * The last applied assignment, in the state directory (DESIGN §5: with the coordinator gone,
+ * Prometheus keeps scraping what it had). Written to a temporary file, synced, renamed over
+ * the old one and the directory synced, so a crash leaves the old or the new file, never half
+ * of one. The jobs are not checked against a config here: the config may have changed since.
+ */
+export class AssignmentStore {
+  readonly path: string;
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.path = join(dir, FILE);
+  }
+
+  async load(): Promise<LoadResult> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { state: "none" };
+      throw err;
+    }
+    const problem = checkStored(text);
+    if (typeof problem === "string") {
+      const movedTo = `${this.path}.corrupt-${Date.now()}`;
+      await rename(this.path, movedTo);
+      return { state: "corrupt", problem, movedTo };
+    }
+    return { state: "loaded", assignment: problem };
+  }
+
+  async save(a: Assignment, appliedAt = new Date()): Promise<StoredAssignment> {
+    const stored: StoredAssignment = { version: a.version, appliedAt: appliedAt.toISOString(), targets: a.targets };
+    await mkdir(this.#dir, { recursive: true });
+    const tmp = join(this.#dir, `.${FILE}.${randomBytes(6).toString("hex")}.tmp`);
+    const body = `${JSON.stringify({ format: FORMAT, ...stored })}\n`;
+    try {
+      const fh = await open(tmp, "w", 0o600);
+      try {
+        await fh.writeFile(body);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    await syncDir(this.#dir);
+    return stored;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename is still atomic there.
+  } finally {
+    await fh.close();
+  }
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** The stored assignment, or what is wrong with the file. */
+function checkStored(text: string): StoredAssignment | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  if (!isObj(doc)) return "not a JSON object";
+  if (doc.format !== FORMAT) return `format ${JSON.stringify(doc.format)} is not ${FORMAT}`;
+  if (typeof doc.version !== "number" || !Number.isSafeInteger(doc.version) || doc.version < 0) {
+    return "version is not a non-negative integer";
+  }
+  if (typeof doc.appliedAt !== "string") return "appliedAt is missing";
+  if (!Array.isArray(doc.targets)) return "targets is not a list";
+  const targets: AssignedTarget[] = [];
+  for (const [i, t] of doc.targets.entries()) {
+    if (!isObj(t) || typeof t.job !== "string" || !isObj(t.labels)) return `targets[${i}] is not {job, labels}`;
+    if (!Object.values(t.labels).every((v) => typeof v === "string")) return `targets[${i}].labels has a non-string`;
+    if (t.sdIndex !== undefined && !Number.isInteger(t.sdIndex)) return `targets[${i}].sdIndex is not an integer`;
+    targets.push({
+      job: t.job,
+      labels: t.labels as Record<string, string>,
+      ...(t.sdIndex !== undefined ? { sdIndex: t.sdIndex as number } : {}),
+    });
+  }
+  return { version: doc.version, appliedAt: doc.appliedAt, targets };
+}

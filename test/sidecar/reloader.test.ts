@@ -1,0 +1,117 @@
+/**
+ * The reloader against a fake Prometheus whose answers the test chooses: a rejected config
+ * puts the previous one back and is retried with backoff until accepted; an unreachable
+ * Prometheus leaves the new file in place, and a Prometheus started after the write is
+ * recognised without a reload.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { createLogger } from "../../src/observability/log.ts";
+import { createRegistry } from "../../src/observability/metrics.ts";
+import { PrometheusClient } from "../../src/sidecar/prometheus-client.ts";
+import { Reloader } from "../../src/sidecar/reloader.ts";
+import { until } from "../fixtures/sidecar/harness.ts";
+import { freePort } from "../support/ports.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "promshard-reloader-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Answers /-/reload with `reply()` and /api/v1/status/runtimeinfo with its start time. */
+async function fakePrometheus(port: number, reply: () => [number, string]) {
+  const startTime = new Date().toISOString();
+  let reloads = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.url === "/-/reload" && req.method === "POST") {
+      reloads++;
+      const [status, text] = reply();
+      return void res.writeHead(status).end(text);
+    }
+    if (req.url === "/api/v1/status/runtimeinfo") {
+      return void res.end(
+        JSON.stringify({
+          status: "success",
+          data: { startTime, reloadConfigSuccess: true, lastConfigTime: startTime },
+        }),
+      );
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  return {
+    reloads: () => reloads,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe("reloader", () => {
+  const log = createLogger({ component: "test", level: "silent" });
+
+  it("puts the previous config back when Prometheus rejects the new one, and retries", async () => {
+    let accept = false;
+    const prom = await fakePrometheus(0, () =>
+      accept ? [200, ""] : [500, "failed to reload config: error loading rules: bad.yml: parse error"],
+    );
+    const path = join(dir, "a.yml");
+    writeFileSync(path, "old: config\n");
+    const registry = createRegistry({ defaultMetrics: false });
+    const r = new Reloader({
+      path,
+      client: new PrometheusClient(prom.url),
+      log,
+      registry,
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    await r.init();
+    await r.apply("old: config\n");
+    assert.equal(prom.reloads(), 0, "the config on disk is the desired one: no reload");
+    await r.apply("new: config\n");
+    let s = r.status();
+    assert.equal(s.state, "failed");
+    assert.equal(
+      s.lastError,
+      "Prometheus rejected the generated config: failed to reload config: error loading rules: bad.yml: parse error",
+    );
+    assert.equal(readFileSync(path, "utf8"), "old: config\n", "the previous config is back");
+    assert.ok(!existsSync(`${path}.prev`));
+    await until("retried", async () => prom.reloads() >= 3);
+    assert.equal(readFileSync(path, "utf8"), "old: config\n");
+    assert.match(await registry.metrics(), /promshard_sidecar_reloads_total\{result="rejected"\} [3-9]/);
+    accept = true;
+    await until("accepted", async () => r.status().state === "ok");
+    s = r.status();
+    assert.equal(readFileSync(path, "utf8"), "new: config\n");
+    assert.equal(s.appliedHash, s.desiredHash);
+    assert.equal(s.failures, 0);
+    assert.ok(!existsSync(`${path}.prev`));
+    await r.stop();
+    await prom.close();
+  });
+
+  it("keeps the new file when Prometheus is unreachable and sees it loaded at Prometheus's start", async () => {
+    const port = await freePort();
+    const path = join(dir, "b.yml");
+    const r = new Reloader({
+      path,
+      client: new PrometheusClient(`http://127.0.0.1:${port}`),
+      log,
+      backoff: { initialMs: 50, maxMs: 100 },
+    });
+    await r.init();
+    await r.apply("first: config\n");
+    assert.equal(r.status().state, "pending");
+    assert.match(r.status().lastError ?? "", /unreachable: ECONNREFUSED/);
+    assert.equal(readFileSync(path, "utf8"), "first: config\n", "Prometheus reads it when it starts");
+    await new Promise((res) => setTimeout(res, 20));
+    const prom = await fakePrometheus(port, () => [200, ""]);
+    await until("noticed", async () => r.status().state === "ok");
+    assert.equal(prom.reloads(), 0, "started after the write: no reload needed");
+    await r.stop();
+    await prom.close();
+  });
+});
