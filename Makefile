@@ -26,7 +26,7 @@ include tools/kubernetes.mk
 # Every Prometheus the tests run against, colon-separated; a user may point it elsewhere.
 export PROMSHARD_PROMETHEUS_BINS ?= /usr/bin/prometheus:$(PROMETHEUS3_DIR)/prometheus
 
-.PHONY: setup tools node build typecheck lint test bench clean format docs
+.PHONY: setup tools node build typecheck lint test bench clean format docs demo
 
 node: $(NODE_STAMP)
 
@@ -78,6 +78,11 @@ format: setup
 # inotify instances (one per file_sd config), and timing measurements stay honest.
 test: setup tools typecheck lint
 	node --test --test-concurrency=1 'test/**/*.test.ts'
+
+# The seed's experiment: 6 targets of 10045 series, a 30000-series budget -> 3 shards.
+# Status page http://127.0.0.1:9500/, global query http://127.0.0.1:9501; Ctrl-C stops it.
+demo: setup tools
+	node scripts/demo.ts
 
 # docs/flags.md comes from the commands' --help; a test fails when it is stale.
 docs: setup

@@ -201,9 +201,9 @@ export const localCommand: Command = {
         });
       },
     });
-    clients.clear();
+    // The global endpoint first: the scaler tells it about every shard it starts.
+    await global.start([]);
     await scaler.scaleTo(minShards);
-    await global.start(scaler.shards().map((s) => s.prometheusUrl));
     const server = await listen(app, String(ctx.values.listen));
     ctx.stdout.write(
       `promshard local: status page ${server.url}/  ·  global query ${global.url}  ·  shards' data in ${dataDir}\n`,
