@@ -45,6 +45,8 @@ export interface CoordinatorOptions {
   readonly scaleDownDelayMs: number;
   /** Series assumed for a target that could not be explored (it is still assigned). */
   readonly defaultSeries?: number;
+  /** Exploring scrapes at once (default 16). */
+  readonly exploreConcurrency?: number;
   readonly log?: Logger;
   readonly now?: () => number;
 }
@@ -140,21 +142,21 @@ export class Coordinator {
 
     const measured = new Map<string, number>();
     for (const r of runtimes) for (const t of r.targets) if (t.up && t.series !== null) measured.set(t.id, t.series);
-    await Promise.all(
-      [...known.values()]
-        .filter(({ target }) => !measured.has(target.id) && !this.#explored.has(target.id))
-        .map(async ({ target, job }) => {
-          try {
-            this.#explored.set(target.id, await o.explore(target, job));
-          } catch (err) {
-            o.log?.warn(
-              { target: target.scrapeUrl, err: (err as Error).message },
-              "explore failed; assigning with the default estimate",
-            );
-            this.#explored.set(target.id, o.defaultSeries ?? 1000);
-          }
-        }),
+    // Explore what no shard has measured yet, a bounded number at a time.
+    const unmeasured = [...known.values()].filter(
+      ({ target }) => !measured.has(target.id) && !this.#explored.has(target.id),
     );
+    await inParallel(unmeasured, o.exploreConcurrency ?? 16, async ({ target, job }) => {
+      try {
+        this.#explored.set(target.id, await o.explore(target, job));
+      } catch (err) {
+        o.log?.warn(
+          { target: target.scrapeUrl, err: (err as Error).message },
+          "explore failed; assigning with the default estimate",
+        );
+        this.#explored.set(target.id, o.defaultSeries ?? 1000);
+      }
+    });
     const series = (id: string) => measured.get(id) ?? this.#explored.get(id) ?? o.defaultSeries ?? 1000;
 
     const live = new Set(known.keys());
@@ -224,4 +226,13 @@ export class Coordinator {
     }));
     return { schedule, overlapping: plan.overlapping.length, pushed, shards };
   }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
