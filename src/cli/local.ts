@@ -145,22 +145,23 @@ export const localCommand: Command = {
         void global.update(shards.map((s) => s.prometheusUrl));
       },
     });
-    const clients = new Map<number, ReturnType<typeof httpShardClient>>();
+    const clients = new Map<string, ReturnType<typeof httpShardClient>>();
     const directory = config.directory;
     const scrapeClients = new Map<string, ReturnType<typeof scrapeClientFor>>();
     const coordinator = new Coordinator(config, {
       discovery,
       strategy,
       scaler,
+      // By URL: a shard started again after a scale-down listens elsewhere.
       shard: (id) => {
         const url = scaler.shards()[id]!.sidecarUrl;
-        let c = clients.get(id);
-        if (!c) clients.set(id, (c = httpShardClient(url, scaler.token)));
+        const c = clients.get(url) ?? httpShardClient(url, scaler.token);
+        clients.set(url, c);
         return c;
       },
       explore: async (target, job) => {
-        let client = scrapeClients.get(job.jobName);
-        if (!client) scrapeClients.set(job.jobName, (client = scrapeClientFor(job, directory)));
+        const client = scrapeClients.get(job.jobName) ?? scrapeClientFor(job, directory);
+        scrapeClients.set(job.jobName, client);
         return (await exploreTarget(target, job, client)).series;
       },
       budget,

@@ -5,6 +5,11 @@ import { fetch } from "undici";
 import { PromshardError } from "../errors.ts";
 import { joinDir } from "../prom/config.ts";
 
+export interface KubeList<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
 /** What a kubernetes_sd_configs entry says about reaching the API server. */
 export interface ApiAccess {
   /** `api_server`, when set. */
@@ -106,7 +111,7 @@ export function kubeClientFor(
     key,
     config: kc,
     server: cluster.server,
-    async list<T>(path: string, query: Record<string, string> = {}) {
+    async list<T>(path: string, query: Record<string, string> = {}): Promise<KubeList<T>> {
       const url = new URL(cluster.server + path);
       for (const [k, v] of Object.entries(query)) if (v !== "") url.searchParams.set(k, v);
       const ctx = new RequestContext(url.toString(), HttpMethod.GET);
@@ -122,7 +127,7 @@ export function kubeClientFor(
         }
         throw Object.assign(new Error(`GET ${path}: ${res.status} ${reason}`), { statusCode: res.status });
       }
-      return JSON.parse(text);
+      return JSON.parse(text) as KubeList<T>;
     },
   };
 }
