@@ -15,6 +15,7 @@ import { KubernetesDiscovery } from "../../src/discovery/kubernetes/provider.ts"
 import { type KubeClient, kubeClientFor } from "../../src/kube/client.ts";
 import { type InformerListener, InformerPool, type InformerSpec } from "../../src/kube/informers.ts";
 import type { TargetGroup } from "../../src/prom/targets.ts";
+import { eventually } from "../support/eventually.ts";
 import { type ControlPlane, type ExtraApiserver, startControlPlane } from "../support/kube.ts";
 
 const M = "__meta_kubernetes_";
@@ -185,21 +186,6 @@ async function listedGroups(raw: Record<string, unknown>, kubeconfig: string): P
   } finally {
     d.stop();
     pool.stopAll();
-  }
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = BOUND_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const got = await fn();
-      if (got !== undefined) return got;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`, { cause: last });
-    await sleep(100);
   }
 }
 
@@ -825,11 +811,15 @@ describe("kubernetes discovery watching a real kube-apiserver", { timeout: 600_0
         pods: await listedGroups(podsRaw, cp.kubeconfigPath),
         eps: await listedGroups(epRaw, cp.kubeconfigPath),
       };
-      await eventually("the pod groups match a fresh list", () =>
-        canonical(pods.rec.current()) === canonical(truth.pods) ? true : undefined,
+      await eventually(
+        "the pod groups match a fresh list",
+        () => (canonical(pods.rec.current()) === canonical(truth.pods) ? true : undefined),
+        BOUND_MS,
       );
-      await eventually("the endpoints groups match a fresh list", () =>
-        canonical(eps.rec.current()) === canonical(truth.eps) ? true : undefined,
+      await eventually(
+        "the endpoints groups match a fresh list",
+        () => (canonical(eps.rec.current()) === canonical(truth.eps) ? true : undefined),
+        BOUND_MS,
       );
       const caughtUp = performance.now();
       // Give anything late or duplicated a chance to show.
@@ -961,7 +951,7 @@ describe("kubernetes discovery watching a real kube-apiserver", { timeout: 600_0
     try {
       const forbidden = (l: LogLine) =>
         l.msg === "kubernetes list/watch failed; retrying" && /403|forbidden/i.test(String(l.err));
-      await eventually("a forbidden warning", () => (run.lines.some(forbidden) ? true : undefined));
+      await eventually("a forbidden warning", () => (run.lines.some(forbidden) ? true : undefined), BOUND_MS);
       assert.equal(await settlesWithin(run.d.synced, 2000), false, "not synced while forbidden");
       assert.equal(run.rec.updates.length, 0, "nothing sent while forbidden");
       const w = run.lines.find(forbidden)!;

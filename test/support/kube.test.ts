@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { after, afterEach, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
+import { eventually } from "./eventually.ts";
 import { type ControlPlane, KUBERNETES_VERSION, startControlPlane } from "./kube.ts";
 
 /** Processes whose command line mentions `needle` (every component and the watchdog name the dir). */
@@ -17,21 +18,6 @@ function processesMentioning(needle: string): number[] {
     }
   }
   return found;
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const got = await fn();
-      if (got !== undefined) return got;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`, { cause: last });
-    await sleep(100);
-  }
 }
 
 const statusCode = (err: unknown) => (err instanceof k8s.ApiException ? err.code : undefined);
