@@ -154,3 +154,16 @@ export function flagsDoc(root: Command): string {
   walk(root, []);
   return out.join("\n");
 }
+
+/** Resolves with the first SIGTERM or SIGINT: long-running modes stop cleanly on either. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolve(s);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}

@@ -1,5 +1,5 @@
 import { startDemoExporter } from "../demo/exporter.ts";
-import { type Command, UsageError } from "./command.ts";
+import { type Command, UsageError, untilSignal } from "./command.ts";
 
 export const demoExporterCommand: Command = {
   name: "demo-exporter",
@@ -23,10 +23,7 @@ export const demoExporterCommand: Command = {
       throw new UsageError(`--port must be 0-65535, got "${ctx.values.port}"`);
     const exporter = await startDemoExporter({ series, port, host: String(ctx.values.host) });
     ctx.stdout.write(`demo exporter serving ${series} series at ${exporter.url}\n`);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    await untilSignal();
     await exporter.close();
     return 0;
   },

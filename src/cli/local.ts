@@ -14,7 +14,7 @@ import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import { parseDuration } from "../prom/duration.ts";
 import { getStrategy, strategyNames } from "../scheduler/index.ts";
-import { type Command, dialectFromFlag, prometheusVersionFlag, UsageError } from "./command.ts";
+import { type Command, dialectFromFlag, prometheusVersionFlag, UsageError, untilSignal } from "./command.ts";
 import { printErrors } from "./targets.ts";
 
 function int(v: unknown, flag: string, min: number): number {
@@ -225,10 +225,7 @@ export const localCommand: Command = {
       }
     };
     const running = loop();
-    await new Promise<void>((done) => {
-      process.once("SIGINT", done);
-      process.once("SIGTERM", done);
-    });
+    await untilSignal();
     stopping = true;
     await running;
     await server.close();

@@ -6,7 +6,7 @@ import { parseDuration } from "../prom/duration.ts";
 import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
 import { dialectFor } from "../prom/version.ts";
 import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
-import { type Command, type RunContext, UsageError } from "./command.ts";
+import { type Command, type RunContext, UsageError, untilSignal } from "./command.ts";
 
 const POD_NAME_ENV = "POD_NAME";
 const REPLICA_ENV = "PROMSHARD_REPLICA";
@@ -231,15 +231,7 @@ export const sidecarCommand: Command = {
       ctx.stderr.write(`promshard sidecar: ${(err as Error).message}\n`);
       return 1;
     }
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals) => {
-        process.off("SIGTERM", on);
-        process.off("SIGINT", on);
-        resolve(s);
-      };
-      process.on("SIGTERM", on);
-      process.on("SIGINT", on);
-    });
+    const signal = await untilSignal();
     log.info({ signal }, "shutting down");
     await sidecar.stop();
     log.flush();
