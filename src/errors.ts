@@ -13,7 +13,11 @@ export type ErrorCode =
   | "discovery_failed"
   | "sd_unsupported"
   | "flag_invalid"
-  | "version_invalid";
+  | "version_invalid"
+  | "annotation_invalid"
+  | "admission_invalid"
+  | "certificate_invalid"
+  | "kube_request_failed";
 
 export class PromshardError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,207 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { PromshardError } from "../errors.ts";
+import { formatDuration, parseDuration } from "../prom/duration.ts";
+import { type CertStore, directoryStore, runCerts, secretStore } from "../webhook/cert-store.ts";
+import { serviceDnsNames } from "../webhook/certs.ts";
+import { type KubeApi, kubeApi } from "../webhook/kube-api.ts";
+import type { RotationPolicy } from "../webhook/rotation.ts";
+import { type Command, type RunContext, UsageError } from "./command.ts";
+
+function str(values: RunContext["values"], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function list(values: RunContext["values"], name: string): string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v : typeof v === "string" && v !== "" ? [v] : [];
+}
+
+function durationMs(values: RunContext["values"], name: string): number | undefined {
+  const s = str(values, name);
+  if (s === undefined) return undefined;
+  const ms = parseDuration(s);
+  if (typeof ms === "object") throw new UsageError(`--${name}: ${ms.error}`);
+  return ms;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function ownNamespace(): string | undefined {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const certsCommand: Command = {
+  name: "certs",
+  summary:
+    "Create or rotate the webhook's CA and serving certificate (in a Secret or a directory) and patch caBundle of its MutatingWebhookConfiguration; CA changes go through an overlap so the API server and the webhook never disagree",
+  flags: {
+    service: {
+      type: "string",
+      description:
+        "The webhook's Service: the certificate is for svc, svc.ns, svc.ns.svc and svc.ns.svc.<cluster domain>",
+      default: "promshard-webhook",
+      placeholder: "NAME",
+    },
+    namespace: {
+      type: "string",
+      description: "Namespace of the Service and the Secret (default: this pod's, else default)",
+      placeholder: "NS",
+    },
+    "cluster-domain": {
+      type: "string",
+      description: "The cluster's DNS domain",
+      default: "cluster.local",
+      placeholder: "DOMAIN",
+    },
+    "dns-name": {
+      type: "string",
+      description: "Another DNS name for the certificate",
+      multiple: true,
+      placeholder: "NAME",
+    },
+    ip: {
+      type: "string",
+      description: "An IP address for the certificate (e.g. 127.0.0.1 for a webhook run locally)",
+      multiple: true,
+      placeholder: "IP",
+    },
+    secret: {
+      type: "string",
+      description: "Keep the certificates in this Secret (tls.crt, tls.key, ca.crt) and the CA in <name>-ca",
+      placeholder: "NAME",
+    },
+    "out-dir": {
+      type: "string",
+      description: "Keep the certificates in this directory instead (tls.crt, tls.key, ca.crt, ca-*)",
+      placeholder: "DIR",
+    },
+    "webhook-config": {
+      type: "string",
+      description: "MutatingWebhookConfiguration whose webhooks get the CA bundle as caBundle",
+      multiple: true,
+      placeholder: "NAME",
+    },
+    kubeconfig: {
+      type: "string",
+      description: "Kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)",
+      placeholder: "FILE",
+    },
+    "ca-validity": { type: "string", description: "Lifetime of a new CA", default: "5y", placeholder: "DURATION" },
+    "cert-validity": {
+      type: "string",
+      description: "Lifetime of a serving certificate",
+      default: "1y",
+      placeholder: "DURATION",
+    },
+    "ca-renew-before": {
+      type: "string",
+      description: "Start a CA rotation when the CA has less than this left (default: a third of --ca-validity)",
+      placeholder: "DURATION",
+    },
+    "cert-renew-before": {
+      type: "string",
+      description:
+        "Renew the serving certificate when it has less than this left (default: a third of --cert-validity)",
+      placeholder: "DURATION",
+    },
+    overlap: {
+      type: "string",
+      description:
+        "How long each step of a CA rotation waits for the API server and the webhook's mounted Secret to catch up",
+      default: "10m",
+      placeholder: "DURATION",
+    },
+    "rotate-ca": {
+      type: "boolean",
+      description: "Start a CA rotation now (still add, promote, drop, one overlap apart)",
+    },
+    renew: { type: "boolean", description: "Issue a new serving certificate now" },
+    interval: {
+      type: "string",
+      description:
+        "Keep running: check again every DURATION (and when the next rotation step is due) instead of exiting",
+      placeholder: "DURATION",
+    },
+  },
+  async run(ctx) {
+    const v = ctx.values;
+    const service = str(v, "service")!;
+    if (!DNS_LABEL.test(service)) throw new UsageError(`--service: "${service}" is not a Service name`);
+    const namespace = str(v, "namespace") ?? ownNamespace() ?? "default";
+    if (!DNS_LABEL.test(namespace)) throw new UsageError(`--namespace: "${namespace}" is not a namespace name`);
+    const domain = str(v, "cluster-domain")!;
+    const extraNames = list(v, "dns-name");
+    for (const n of [domain, ...extraNames]) {
+      if (!DNS_NAME.test(n)) throw new UsageError(`"${n}" is not a DNS name`);
+    }
+    const ips = list(v, "ip");
+    for (const ip of ips) if (isIP(ip) === 0) throw new UsageError(`--ip: "${ip}" is not an IP address`);
+    const secret = str(v, "secret");
+    const outDir = str(v, "out-dir");
+    if ((secret === undefined) === (outDir === undefined))
+      throw new UsageError("give one of --secret NAME or --out-dir DIR");
+    if (secret !== undefined && !DNS_LABEL.test(secret))
+      throw new UsageError(`--secret: "${secret}" is not a Secret name`);
+    const webhookConfigs = list(v, "webhook-config");
+    const caValidityMs = durationMs(v, "ca-validity")!;
+    const certValidityMs = durationMs(v, "cert-validity")!;
+    if (caValidityMs <= 0 || certValidityMs <= 0) throw new UsageError("validities must be more than 0");
+    const caRenewBeforeMs = durationMs(v, "ca-renew-before") ?? Math.floor(caValidityMs / 3);
+    const certRenewBeforeMs = durationMs(v, "cert-renew-before") ?? Math.floor(certValidityMs / 3);
+    if (caRenewBeforeMs >= caValidityMs) throw new UsageError("--ca-renew-before must be less than --ca-validity");
+    if (certRenewBeforeMs >= certValidityMs)
+      throw new UsageError("--cert-renew-before must be less than --cert-validity");
+    const overlapMs = durationMs(v, "overlap")!;
+    const intervalMs = durationMs(v, "interval");
+    if (intervalMs !== undefined && intervalMs < 1000) throw new UsageError("--interval must be at least 1s");
+
+    const policy: RotationPolicy = {
+      commonName: `${service}.${namespace}.svc`,
+      dnsNames: [...serviceDnsNames(service, namespace, domain), ...extraNames],
+      ipAddresses: ips,
+      caValidityMs,
+      certValidityMs,
+      caRenewBeforeMs,
+      certRenewBeforeMs,
+      overlapMs,
+    };
+    let api: KubeApi | undefined;
+    try {
+      if (secret !== undefined || webhookConfigs.length > 0) api = kubeApi(str(v, "kubeconfig"));
+    } catch (err) {
+      ctx.stderr.write(`promshard certs: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const store: CertStore = secret !== undefined ? secretStore(api!, namespace, secret) : directoryStore(outDir!);
+    let force = { ca: v["rotate-ca"] === true, cert: v.renew === true };
+
+    for (;;) {
+      try {
+        const r = await runCerts({ store, policy, now: new Date(), force, api, webhookConfigs });
+        force = { ca: false, cert: false };
+        for (const s of r.steps) ctx.stdout.write(`${s.step}: ${s.reason}\n`);
+        if (r.patchedWebhooks > 0) {
+          ctx.stdout.write(`caBundle set on ${r.patchedWebhooks} webhook(s) of ${webhookConfigs.join(", ")}\n`);
+        }
+        const wait = r.nextRun.getTime() - Date.now();
+        ctx.stdout.write(
+          `${r.steps.length === 0 ? "up to date" : "stored"} in ${store.where}; next step due ${r.nextRun.toISOString()} (in ${formatDuration(Math.max(0, wait - (wait % 1000)))})\n`,
+        );
+        if (intervalMs === undefined) return 0;
+        await new Promise((res) => setTimeout(res, Math.max(1000, Math.min(intervalMs, wait))));
+      } catch (err) {
+        if (!(err instanceof PromshardError)) throw err;
+        ctx.stderr.write(`promshard certs: ${err.message}\n`);
+        if (intervalMs === undefined) return 1;
+        await new Promise((res) => setTimeout(res, Math.min(intervalMs, 30_000)));
+      }
+    }
+  },
+};

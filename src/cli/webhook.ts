@@ -1,0 +1,277 @@
+import { PromshardError } from "../errors.ts";
+import { parseListenAddress } from "../observability/http.ts";
+import { createLogger, LOG_LEVELS, parseLogLevel } from "../observability/log.ts";
+import { createRegistry } from "../observability/metrics.ts";
+import { parseDuration } from "../prom/duration.ts";
+import { parseAnnotations } from "../webhook/annotations.ts";
+import { kubeApi } from "../webhook/kube-api.ts";
+import { DEFAULT_BODY_LIMIT, startWebhookServer } from "../webhook/server.ts";
+import { DEFAULT_SETTINGS, type InjectorSettings, supportsNativeSidecars } from "../webhook/settings.ts";
+import { type Command, type RunContext, UsageError } from "./command.ts";
+
+function str(values: RunContext["values"], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function need(values: RunContext["values"], name: string): string {
+  const v = str(values, name);
+  if (v === undefined) throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+function durationMs(values: RunContext["values"], name: string): number {
+  const ms = parseDuration(need(values, name));
+  if (typeof ms === "object") throw new UsageError(`--${name}: ${ms.error}`);
+  return ms;
+}
+
+function port(values: RunContext["values"], name: string): number {
+  const v = need(values, name);
+  if (!/^\d{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535) {
+    throw new UsageError(`--${name}: "${v}" is not a port number (1-65535)`);
+  }
+  return Number(v);
+}
+
+/** Checks an image flag with the same rule as the annotation that overrides it. */
+function image(values: RunContext["values"], name: string, annotation: string): string {
+  const v = need(values, name);
+  const { errors } = parseAnnotations({ "promshard.io/inject": "true", [`promshard.io/${annotation}`]: v });
+  if (errors.length > 0) throw new UsageError(`--${name}: "${v}" is not a container image reference`);
+  return v;
+}
+
+function bytes(values: RunContext["values"], name: string): number {
+  const v = need(values, name);
+  const m = /^(\d+)(b|kb|mb|gb)?$/i.exec(v);
+  if (!m) throw new UsageError(`--${name}: "${v}" is not a size like 8mb`);
+  const mult = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? "b").toLowerCase() as "b"];
+  return Number(m[1]) * mult;
+}
+
+const d = DEFAULT_SETTINGS;
+
+export const webhookCommand: Command = {
+  name: "webhook",
+  summary:
+    "Run the mutating admission webhook: inject the promshard and Thanos sidecars into opted-in Prometheus pods, copy StatefulSet annotations into pod templates",
+  flags: {
+    listen: { type: "string", description: "HTTPS address of POST /mutate", default: ":8443", placeholder: "ADDR" },
+    "metrics.listen": {
+      type: "string",
+      description: "Plain-HTTP address of /metrics, /healthz and /readyz",
+      default: ":8080",
+      placeholder: "ADDR",
+    },
+    "tls.cert-file": {
+      type: "string",
+      description: "Serving certificate (PEM); re-read when it changes",
+      default: "/etc/promshard/webhook/tls.crt",
+      placeholder: "FILE",
+    },
+    "tls.key-file": {
+      type: "string",
+      description: "Its private key (PEM); re-read when it changes",
+      default: "/etc/promshard/webhook/tls.key",
+      placeholder: "FILE",
+    },
+    "tls.poll-interval": {
+      type: "string",
+      description: "How often the certificate files are re-read besides file events",
+      default: "10s",
+      placeholder: "DURATION",
+    },
+    "sidecar.mode": {
+      type: "string",
+      description:
+        "How the promshard sidecar is injected: native (init container with restartPolicy Always, Kubernetes >= 1.29), container (plain container + init step), or auto (native if the API server is 1.29 or newer; container if it cannot be asked)",
+      default: "auto",
+      placeholder: "MODE",
+    },
+    kubeconfig: {
+      type: "string",
+      description:
+        "Kubeconfig for asking the API server's version (default: $KUBECONFIG, ~/.kube/config or in-cluster)",
+      placeholder: "FILE",
+    },
+    "sidecar.image": {
+      type: "string",
+      description: "promshard image of the sidecar (annotation promshard.io/sidecar-image overrides)",
+      default: d.sidecarImage,
+      placeholder: "IMAGE",
+    },
+    "sidecar.port": {
+      type: "string",
+      description: "Port of the sidecar's API (promshard.io/sidecar-port overrides)",
+      default: String(d.sidecarPort),
+      placeholder: "PORT",
+    },
+    "sidecar.token-secret": {
+      type: "string",
+      description:
+        "Secret in the pod's namespace whose key `token` is the coordinator's bearer token (promshard.io/token-secret overrides)",
+      default: d.tokenSecret,
+      placeholder: "NAME",
+    },
+    "thanos.image": {
+      type: "string",
+      description: "Thanos image of the Thanos sidecar (promshard.io/thanos-image overrides)",
+      default: d.thanosImage,
+      placeholder: "IMAGE",
+    },
+    "thanos.default": {
+      type: "boolean",
+      description: 'Inject the Thanos sidecar unless a pod says promshard.io/thanos: "false"',
+    },
+    "thanos.objstore-key": {
+      type: "string",
+      description: "Key of the object storage config in promshard.io/thanos-objstore-secret",
+      default: d.objstoreKey,
+      placeholder: "KEY",
+    },
+    "prometheus.container": {
+      type: "string",
+      description:
+        "Name of the Prometheus container; else the one container whose image is a Prometheus (promshard.io/prometheus-container overrides)",
+      default: d.prometheusContainer,
+      placeholder: "NAME",
+    },
+    "prometheus.image-regex": {
+      type: "string",
+      description: "What a Prometheus image looks like, when no container has that name",
+      default: d.prometheusImage.source,
+      placeholder: "REGEX",
+    },
+    coordinator: {
+      type: "string",
+      description: "Coordinator of pods that do not name one in promshard.io/coordinator",
+      default: d.coordinator,
+      placeholder: "NAME",
+    },
+    "body-limit": {
+      type: "string",
+      description: "Largest AdmissionReview accepted (larger: HTTP 413)",
+      default: `${DEFAULT_BODY_LIMIT / 1024 / 1024}mb`,
+      placeholder: "SIZE",
+    },
+    "shutdown-delay": {
+      type: "string",
+      description:
+        "On SIGTERM, keep answering (unready) this long so the API server's calls in flight to this pod are not lost",
+      default: "5s",
+      placeholder: "DURATION",
+    },
+    "log.level": {
+      type: "string",
+      description: `Log level: ${LOG_LEVELS.join(", ")}`,
+      default: "info",
+      placeholder: "LEVEL",
+    },
+  },
+  async run(ctx) {
+    const v = ctx.values;
+    const listen = need(v, "listen");
+    const metricsListen = need(v, "metrics.listen");
+    for (const [flag, addr] of [
+      ["--listen", listen],
+      ["--metrics.listen", metricsListen],
+    ] as const) {
+      try {
+        parseListenAddress(addr, flag);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const level = (() => {
+      try {
+        return parseLogLevel(need(v, "log.level"));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    })();
+    const mode = need(v, "sidecar.mode");
+    if (!["auto", "native", "container"].includes(mode)) {
+      throw new UsageError(`--sidecar.mode must be auto, native or container, not "${mode}"`);
+    }
+    let prometheusImage: RegExp;
+    try {
+      prometheusImage = new RegExp(need(v, "prometheus.image-regex"));
+    } catch (err) {
+      throw new UsageError(`--prometheus.image-regex: ${(err as Error).message}`);
+    }
+    const names = parseAnnotations({
+      "promshard.io/inject": "true",
+      "promshard.io/coordinator": need(v, "coordinator"),
+      "promshard.io/token-secret": need(v, "sidecar.token-secret"),
+      "promshard.io/prometheus-container": need(v, "prometheus.container"),
+    });
+    if (names.errors.length > 0)
+      throw new UsageError(names.errors[0]!.message.replace(/^annotation promshard\.io\//, "--"));
+    const settings: InjectorSettings = {
+      ...d,
+      sidecarImage: image(v, "sidecar.image", "sidecar-image"),
+      thanosImage: image(v, "thanos.image", "thanos-image"),
+      sidecarPort: port(v, "sidecar.port"),
+      tokenSecret: need(v, "sidecar.token-secret"),
+      thanos: v["thanos.default"] === true,
+      objstoreKey: need(v, "thanos.objstore-key"),
+      prometheusContainer: need(v, "prometheus.container"),
+      prometheusImage,
+      coordinator: need(v, "coordinator"),
+    };
+    const bodyLimit = bytes(v, "body-limit");
+    const pollMs = durationMs(v, "tls.poll-interval");
+    const shutdownDelayMs = durationMs(v, "shutdown-delay");
+    const log = createLogger({ component: "webhook", level });
+
+    if (mode === "auto") {
+      try {
+        const version = await kubeApi(str(v, "kubeconfig")).call<{ gitVersion?: string }>("GET", "/version");
+        settings.nativeSidecar = supportsNativeSidecars(version);
+        log.info(
+          { apiserver: version.gitVersion, mode: settings.nativeSidecar ? "native" : "container" },
+          "sidecar mode chosen by the API server's version",
+        );
+      } catch (err) {
+        settings.nativeSidecar = false;
+        log.warn(
+          { err: (err as Error).message },
+          "cannot ask the API server's version; injecting the plain-container sidecar, which works on every version (set --sidecar.mode to choose)",
+        );
+      }
+    } else settings.nativeSidecar = mode === "native";
+
+    const registry = createRegistry();
+    let server: Awaited<ReturnType<typeof startWebhookServer>>;
+    try {
+      server = await startWebhookServer({
+        listen,
+        metricsListen,
+        tls: { certFile: need(v, "tls.cert-file"), keyFile: need(v, "tls.key-file") },
+        settings,
+        log,
+        registry,
+        bodyLimit,
+        pollMs,
+        shutdownDelayMs,
+      });
+    } catch (err) {
+      ctx.stderr.write(`promshard webhook: ${err instanceof PromshardError ? err.message : (err as Error).message}\n`);
+      return 1;
+    }
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const on = (s: NodeJS.Signals) => {
+        process.off("SIGTERM", on);
+        process.off("SIGINT", on);
+        resolve(s);
+      };
+      process.on("SIGTERM", on);
+      process.on("SIGINT", on);
+    });
+    log.info({ signal }, "shutting down");
+    await server.stop();
+    log.flush();
+    return 0;
+  },
+};
