@@ -79,7 +79,8 @@ export const certsCommand: Command = {
     },
     "out-dir": {
       type: "string",
-      description: "Keep the certificates in this directory instead (tls.crt, tls.key, ca.crt, ca-*)",
+      description:
+        "Keep the certificates in this directory instead (tls.crt, tls.key, ca.crt, ca-*); the default without --secret is certs",
       placeholder: "DIR",
     },
     "webhook-config": {
@@ -144,9 +145,10 @@ export const certsCommand: Command = {
     const ips = list(v, "ip");
     for (const ip of ips) if (isIP(ip) === 0) throw new UsageError(`--ip: "${ip}" is not an IP address`);
     const secret = str(v, "secret");
-    const outDir = str(v, "out-dir");
-    if ((secret === undefined) === (outDir === undefined))
-      throw new UsageError("give one of --secret NAME or --out-dir DIR");
+    if (secret !== undefined && str(v, "out-dir") !== undefined) {
+      throw new UsageError("give one of --secret NAME or --out-dir DIR, not both");
+    }
+    const outDir = secret === undefined ? (str(v, "out-dir") ?? "certs") : undefined;
     if (secret !== undefined && !DNS_LABEL.test(secret))
       throw new UsageError(`--secret: "${secret}" is not a Secret name`);
     const webhookConfigs = list(v, "webhook-config");

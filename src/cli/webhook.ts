@@ -7,7 +7,7 @@ import { parseAnnotations } from "../webhook/annotations.ts";
 import { kubeApi } from "../webhook/kube-api.ts";
 import { DEFAULT_BODY_LIMIT, startWebhookServer } from "../webhook/server.ts";
 import { DEFAULT_SETTINGS, type InjectorSettings, supportsNativeSidecars } from "../webhook/settings.ts";
-import { type Command, type RunContext, UsageError } from "./command.ts";
+import { type Command, type RunContext, UsageError, untilSignal } from "./command.ts";
 
 function str(values: RunContext["values"], name: string): string | undefined {
   const v = values[name];
@@ -260,15 +260,7 @@ export const webhookCommand: Command = {
       ctx.stderr.write(`promshard webhook: ${err instanceof PromshardError ? err.message : (err as Error).message}\n`);
       return 1;
     }
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      const on = (s: NodeJS.Signals) => {
-        process.off("SIGTERM", on);
-        process.off("SIGINT", on);
-        resolve(s);
-      };
-      process.on("SIGTERM", on);
-      process.on("SIGINT", on);
-    });
+    const signal = await untilSignal();
     log.info({ signal }, "shutting down");
     await server.stop();
     log.flush();

@@ -22,6 +22,7 @@ import {
   type ContainerPort,
   checkPod,
   escapePointer,
+  isObject,
   type JsonObject,
   type PatchOp,
   type Pod,
@@ -161,11 +162,14 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
 
   // The promshard sidecar (+ the init step of the fallback).
   if (!hasSidecar) {
-    const sidecar = sidecarContainer(prom, flags, opts, settings, dataMount, sidecarPort, native);
+    const podRunAsUser = isObject(spec.securityContext) ? spec.securityContext.runAsUser : undefined;
+    const sidecar = sidecarContainer(prom, flags, opts, settings, dataMount, sidecarPort, native, podRunAsUser);
     if (native) {
       ensureNamed(ops, `${base}/spec/initContainers`, spec.initContainers, [sidecar]);
     } else {
-      ensureNamed(ops, `${base}/spec/initContainers`, spec.initContainers, [initContainer(opts, settings, prom)]);
+      ensureNamed(ops, `${base}/spec/initContainers`, spec.initContainers, [
+        initContainer(opts, settings, prom, podRunAsUser),
+      ]);
       ensureNamed(ops, `${base}/spec/containers`, spec.containers, [sidecar]);
     }
   }
@@ -291,7 +295,7 @@ function resources(defaults: Resources, o: ResourceOverrides): JsonObject {
  * what Prometheus reads (config, rule and secret files) and write where it writes (the data
  * volume), plus what the "restricted" Pod Security level asks of every container.
  */
-function securityContext(prom: Container, nonRoot: boolean): JsonObject {
+function securityContext(prom: Container, nonRoot: boolean, podRunAsUser?: unknown): JsonObject {
   const sc: JsonObject = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
@@ -299,7 +303,8 @@ function securityContext(prom: Container, nonRoot: boolean): JsonObject {
   };
   const p = prom.securityContext ?? {};
   for (const k of ["runAsUser", "runAsGroup"]) if (typeof p[k] === "number") sc[k] = p[k]!;
-  if (nonRoot && p.runAsUser !== 0) sc.runAsNonRoot = true;
+  // Prometheus running as root (its own setting, else the pod's): asking for non-root would stop the pod.
+  if (nonRoot && (p.runAsUser ?? podRunAsUser) !== 0) sc.runAsNonRoot = true;
   return sc;
 }
 
@@ -320,6 +325,7 @@ function sidecarContainer(
   dataMount: VolumeMount | undefined,
   port: number,
   native: boolean,
+  podRunAsUser: unknown,
 ): Container {
   const stateDir = dataMount ? `${dataMount.mountPath.replace(/\/+$/, "")}/promshard` : STATE_DIR;
   const args = [
@@ -372,7 +378,7 @@ function sidecarContainer(
       timeoutSeconds: 5,
       failureThreshold: 6,
     },
-    securityContext: securityContext(prom, true),
+    securityContext: securityContext(prom, true, podRunAsUser),
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
   if (native) {
@@ -393,7 +399,12 @@ function sidecarContainer(
  * Prometheus never scrapes the unsharded config; the sidecar then writes the real one and
  * reloads Prometheus through /-/reload.
  */
-function initContainer(opts: PodAnnotations, settings: InjectorSettings, prom: Container): Container {
+function initContainer(
+  opts: PodAnnotations,
+  settings: InjectorSettings,
+  prom: Container,
+  podRunAsUser: unknown,
+): Container {
   return {
     name: INIT,
     image: opts.sidecarImage ?? settings.sidecarImage,
@@ -404,7 +415,7 @@ function initContainer(opts: PodAnnotations, settings: InjectorSettings, prom: C
     ],
     volumeMounts: [{ name: CONFIG_VOLUME, mountPath: OUTPUT_DIR }],
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
-    securityContext: securityContext(prom, true),
+    securityContext: securityContext(prom, true, podRunAsUser),
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
 }

@@ -52,7 +52,18 @@ export function checkPair(cert: string, key: string, where = "certificate"): Tls
 }
 
 export async function loadPair(certFile: string, keyFile: string): Promise<TlsPair> {
-  const [cert, key] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
+  const read = async (file: string) => {
+    try {
+      return await readFile(file, "utf8");
+    } catch (err) {
+      throw new PromshardError(
+        "certificate_invalid",
+        `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; make it with promshard certs, or mount the Secret`,
+        { path: file === certFile ? "--tls.cert-file" : "--tls.key-file", cause: err },
+      );
+    }
+  };
+  const [cert, key] = [await read(certFile), await read(keyFile)];
   return checkPair(cert, key, `${certFile} + ${keyFile}`);
 }
 

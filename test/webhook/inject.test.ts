@@ -290,6 +290,18 @@ describe("injection into real-world Prometheus pods", () => {
     assert.match(init.command![2]!, /scrape_configs: \[\]/);
   });
 
+  it("a Prometheus running as root (pod or container setting): the sidecar does not demand non-root", () => {
+    for (const where of ["pod", "container"] as const) {
+      const pod = fixture("seed");
+      if (where === "pod") pod.spec.securityContext = { runAsUser: 0 };
+      else pod.spec.containers[0]!.securityContext = { runAsUser: 0 };
+      const after = injected(pod, injectPod(pod, settings));
+      assert.equal(container(after, SIDECAR).securityContext?.runAsNonRoot, undefined, where);
+    }
+    const after = injected(fixture("seed"), injectPod(fixture("seed"), settings));
+    assert.equal(container(after, SIDECAR).securityContext?.runAsNonRoot, true);
+  });
+
   it("the mode setting decides native or plain container when no annotation does", () => {
     const native = inject("kube-prometheus", { ...settings, nativeSidecar: true }).after;
     const plain = inject("kube-prometheus", { ...settings, nativeSidecar: false }).after;

@@ -1,7 +1,9 @@
 /** The admission server over real HTTPS on loopback: answers, HTTP errors, metrics, probes, certificate reload. */
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "node:tls";
@@ -184,6 +186,36 @@ describe("admission server", () => {
     assert.equal(await wh.metric("promshard_webhook_certificate_reloads_total", { result: "success" }), 1);
     const res = await wh.post(podReview(fixture("seed")), { agent: wh.trust(ca2.certPem) });
     assert.equal(res.status, 200);
+  });
+});
+
+describe("certificate from a Secret volume", () => {
+  it("follows the kubelet's atomic swap of the ..data symlink", async () => {
+    // How the kubelet lays out a Secret volume: files are links through ..data to a timestamped directory.
+    const dir = mkdtempSync(join(tmpdir(), "promshard-secret-volume-"));
+    const ca = await testCA("volume");
+    const put = (version: string, pair: { certPem: string; keyPem: string }) => {
+      mkdirSync(join(dir, version));
+      writeFileSync(join(dir, version, "tls.crt"), pair.certPem);
+      writeFileSync(join(dir, version, "tls.key"), pair.keyPem);
+      symlinkSync(version, join(dir, "..data_tmp"));
+      renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+    };
+    put("..2030_01_01_00_00_00.1", await testServing(ca));
+    symlinkSync("..data/tls.crt", join(dir, "tls.crt"));
+    symlinkSync("..data/tls.key", join(dir, "tls.key"));
+    const wh = await startTestWebhook({ tls: { certFile: join(dir, "tls.crt"), keyFile: join(dir, "tls.key") } });
+    try {
+      const old = await servedFingerprint(wh.server.url);
+      const next = await testServing(ca);
+      put("..2030_01_01_00_01_00.2", next);
+      const deadline = Date.now() + 5000;
+      while ((await servedFingerprint(wh.server.url)) === old && Date.now() < deadline) await sleep(50);
+      assert.equal(await servedFingerprint(wh.server.url), new X509Certificate(next.certPem).fingerprint256);
+    } finally {
+      await wh.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
