@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { PromshardError } from "../errors.ts";
+import { LOG_LEVELS } from "../observability/log.ts";
 import { dialectFor, type PromDialect } from "../prom/version.ts";
 
 /** A flag as both the parser and the generated help need it. */
@@ -50,6 +51,15 @@ export function dialectFromFlag(values: RunContext["values"]): PromDialect {
     throw err;
   }
 }
+
+export const logLevelFlag: Flags = {
+  "log.level": {
+    type: "string",
+    description: `Log level: ${LOG_LEVELS.join(", ")}`,
+    default: "info",
+    placeholder: "LEVEL",
+  },
+};
 
 export const helpFlag: Flags = { help: { type: "boolean", short: "h", description: "Show help for this command" } };
 

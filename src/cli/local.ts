@@ -14,7 +14,14 @@ import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import { parseDuration } from "../prom/duration.ts";
 import { getStrategy, strategyNames } from "../scheduler/index.ts";
-import { type Command, dialectFromFlag, prometheusVersionFlag, UsageError, untilSignal } from "./command.ts";
+import {
+  type Command,
+  dialectFromFlag,
+  logLevelFlag,
+  prometheusVersionFlag,
+  UsageError,
+  untilSignal,
+} from "./command.ts";
 import { printErrors } from "./targets.ts";
 
 function int(v: unknown, flag: string, min: number): number {
@@ -86,7 +93,7 @@ export const localCommand: Command = {
       default: "1m",
       placeholder: "DURATION",
     },
-    "log.level": { type: "string", description: "Log level", default: "info", placeholder: "LEVEL" },
+    ...logLevelFlag,
     ...prometheusVersionFlag,
   },
   async run(ctx) {

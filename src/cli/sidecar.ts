@@ -1,12 +1,12 @@
 import { accessSync, constants } from "node:fs";
 import { PromshardError } from "../errors.ts";
 import { parseListenAddress } from "../observability/http.ts";
-import { createLogger, LOG_LEVELS, parseLogLevel } from "../observability/log.ts";
+import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { parseDuration } from "../prom/duration.ts";
 import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
 import { dialectFor } from "../prom/version.ts";
 import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
-import { type Command, type RunContext, UsageError, untilSignal } from "./command.ts";
+import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
 
 const POD_NAME_ENV = "POD_NAME";
 const REPLICA_ENV = "PROMSHARD_REPLICA";
@@ -157,12 +157,7 @@ export const sidecarCommand: Command = {
       default: "64mb",
       placeholder: "SIZE",
     },
-    "log.level": {
-      type: "string",
-      description: `Log level: ${LOG_LEVELS.join(", ")}`,
-      default: "info",
-      placeholder: "LEVEL",
-    },
+    ...logLevelFlag,
   },
   async run(ctx) {
     const v = ctx.values;

@@ -1,13 +1,13 @@
 import { PromshardError } from "../errors.ts";
 import { parseListenAddress } from "../observability/http.ts";
-import { createLogger, LOG_LEVELS, parseLogLevel } from "../observability/log.ts";
+import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import { parseDuration } from "../prom/duration.ts";
 import { parseAnnotations } from "../webhook/annotations.ts";
 import { kubeApi } from "../webhook/kube-api.ts";
 import { DEFAULT_BODY_LIMIT, startWebhookServer } from "../webhook/server.ts";
 import { DEFAULT_SETTINGS, type InjectorSettings, supportsNativeSidecars } from "../webhook/settings.ts";
-import { type Command, type RunContext, UsageError, untilSignal } from "./command.ts";
+import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
 
 function str(values: RunContext["values"], name: string): string | undefined {
   const v = values[name];
@@ -162,12 +162,7 @@ export const webhookCommand: Command = {
       default: "5s",
       placeholder: "DURATION",
     },
-    "log.level": {
-      type: "string",
-      description: `Log level: ${LOG_LEVELS.join(", ")}`,
-      default: "info",
-      placeholder: "LEVEL",
-    },
+    ...logLevelFlag,
   },
   async run(ctx) {
     const v = ctx.values;
