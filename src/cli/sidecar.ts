@@ -42,8 +42,8 @@ function durationMs(values: RunContext["values"], name: string): number {
 
 function labelName(values: RunContext["values"], name: string): string | undefined {
   const v = str(values, name);
-  if (v !== undefined && !isLegacyLabelName(v)) {
-    throw new UsageError(`--${name}: "${v}" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)`);
+  if (v !== undefined && v !== "" && !isLegacyLabelName(v)) {
+    throw new UsageError(`--${name}: "${v}" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*), or "" for none`);
   }
   return v;
 }
@@ -114,13 +114,13 @@ export const sidecarCommand: Command = {
     },
     "shard-label": {
       type: "string",
-      description: "External label naming the shard",
+      description: 'External label naming the shard ("" for none: a global view that merges same-named series)',
       default: "shard",
       placeholder: "NAME",
     },
     "replica-label": {
       type: "string",
-      description: "External label naming the replica group",
+      description: 'External label naming the replica group ("" for none)',
       default: "replica",
       placeholder: "NAME",
     },
@@ -176,7 +176,8 @@ export const sidecarCommand: Command = {
     const level = asUsage(() => parseLogLevel(required(v, "log.level")));
     const shardLabel = labelName(v, "shard-label")!;
     const replicaLabel = labelName(v, "replica-label")!;
-    if (shardLabel === replicaLabel) throw new UsageError("--shard-label and --replica-label must differ");
+    if (shardLabel !== "" && shardLabel === replicaLabel)
+      throw new UsageError("--shard-label and --replica-label must differ");
     const rwReplica = str(v, "remote-write.replica-label");
     if (rwReplica !== undefined && !isLegacyLabelName(rwReplica)) {
       throw new UsageError(`--remote-write.replica-label: "${rwReplica}" is not a label name`);

@@ -10,7 +10,7 @@ import { ADDRESS, type Labels } from "../prom/labels.ts";
 export interface ShardSettings {
   readonly shard: number;
   readonly replica: string;
-  /** External label names (DESIGN §5): `shard` and `replica` unless configured. */
+  /** External label names (DESIGN §5): `shard` and `replica` unless configured; "" leaves one out. */
   readonly shardLabel: string;
   readonly replicaLabel: string;
   /** Absolute directory, as Prometheus sees it, holding the per-job target files. */
@@ -174,7 +174,7 @@ export function generateShardConfig(config: PromConfig, settings: ShardSettings)
   const global = { ...((doc.global as Record<string, unknown> | undefined) ?? {}) };
   const external = { ...((global.external_labels as Record<string, unknown> | undefined) ?? {}) };
   for (const name of [settings.shardLabel, settings.replicaLabel]) {
-    if (name in external) {
+    if (name !== "" && name in external) {
       throw new PromshardError(
         "config_invalid",
         `external label "${name}" is set by the config, and promshard uses it to tell shards apart; remove it from global.external_labels or choose another name with --shard-label/--replica-label`,
@@ -182,9 +182,11 @@ export function generateShardConfig(config: PromConfig, settings: ShardSettings)
       );
     }
   }
-  external[settings.shardLabel] = String(settings.shard);
-  external[settings.replicaLabel] = settings.replica;
-  global.external_labels = external;
+  // An empty name leaves the label out (local mode: its global Prometheus merges a moved
+  // target's series from two shards only when their label sets are identical).
+  if (settings.shardLabel) external[settings.shardLabel] = String(settings.shard);
+  if (settings.replicaLabel) external[settings.replicaLabel] = settings.replica;
+  if (Object.keys(external).length > 0) global.external_labels = external;
   doc.global = global;
 
   const rawJobs = (doc.scrape_configs as Record<string, unknown>[] | undefined) ?? [];
@@ -202,11 +204,12 @@ export function generateShardConfig(config: PromConfig, settings: ShardSettings)
   if (Array.isArray(remoteWrite)) {
     doc.remote_write = remoteWrite.map((rw) => {
       const extra: Record<string, unknown>[] = [];
-      if (settings.remoteWriteReplicaLabel) {
+      if (settings.remoteWriteReplicaLabel && settings.replicaLabel) {
         extra.push({ source_labels: [settings.replicaLabel], target_label: settings.remoteWriteReplicaLabel });
         extra.push({ action: "labeldrop", regex: quoteMeta(settings.replicaLabel) });
       }
-      if (settings.remoteWriteDropShard) extra.push({ action: "labeldrop", regex: quoteMeta(settings.shardLabel) });
+      if (settings.remoteWriteDropShard && settings.shardLabel)
+        extra.push({ action: "labeldrop", regex: quoteMeta(settings.shardLabel) });
       if (extra.length === 0) return rw;
       return {
         ...rw,
