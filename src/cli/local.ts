@@ -1,17 +1,19 @@
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { loadConfigFile } from "../config/load.ts";
-import { Coordinator, type TickResult } from "../coordinator/coordinator.ts";
+import { Coordinator } from "../coordinator/coordinator.ts";
 import { exploreTarget, scrapeClientFor } from "../coordinator/explore.ts";
 import { GlobalQuery } from "../coordinator/global-query.ts";
 import { LocalScaler } from "../coordinator/local-scaler.ts";
+import { coordinatorMetrics } from "../coordinator/metrics.ts";
+import { CoordinatorService } from "../coordinator/service.ts";
 import { httpShardClient } from "../coordinator/shard-client.ts";
-import { renderStatusPage, type StatusEvent } from "../coordinator/status-page.ts";
 import { DiscoveryManager } from "../discovery/manager.ts";
 import { PromshardError } from "../errors.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
+import type { ScrapeJob } from "../prom/config.ts";
 import { parseDuration } from "../prom/duration.ts";
 import { getStrategy, strategyNames } from "../scheduler/index.ts";
 import {
@@ -93,6 +95,25 @@ export const localCommand: Command = {
       default: "1m",
       placeholder: "DURATION",
     },
+    "scale-down.wait": {
+      type: "string",
+      description:
+        "Longest wait for a drained shard's data to be loaded by the global endpoint before the shard is stopped anyway",
+      default: "5m",
+      placeholder: "DURATION",
+    },
+    "shard.down-grace": {
+      type: "string",
+      description: "How long a down shard keeps its targets (it is being restarted) before they move",
+      default: "30s",
+      placeholder: "DURATION",
+    },
+    "shard.crash-window": {
+      type: "string",
+      description: "Two restarts within this window lower a shard's budget; a window without one restores it",
+      default: "10m",
+      placeholder: "DURATION",
+    },
     ...logLevelFlag,
     ...prometheusVersionFlag,
   },
@@ -127,14 +148,12 @@ export const localCommand: Command = {
     const prometheusBin =
       typeof ctx.values["prometheus-bin"] === "string" ? ctx.values["prometheus-bin"] : defaultPrometheus();
     const dataDir = resolve(String(ctx.values["data-dir"]));
+    const configFile = resolve(file);
+    const registry = createRegistry();
+    const metrics = coordinatorMetrics(registry);
     const discovery = new DiscoveryManager({ log });
     discovery.apply(config);
     for (const u of discovery.unsupported) log.warn({ err: u.message }, "service discovery not run");
-    const events: StatusEvent[] = [];
-    const event = (kind: StatusEvent["kind"], text: string) => {
-      events.push({ at: new Date().toISOString(), kind, text });
-      if (events.length > 200) events.shift();
-    };
     const global = new GlobalQuery({
       dir: resolve(dataDir, "global"),
       port: globalPort,
@@ -142,19 +161,19 @@ export const localCommand: Command = {
       ruleFiles: ((ctx.values["global-rules"] as string[] | undefined) ?? []).map((f) => resolve(f)),
       log,
     });
+    // Set below; the scaler reports restarts and scaling through it.
+    let service: CoordinatorService | undefined;
     const scaler = new LocalScaler({
-      configFile: resolve(file),
+      configFile,
       dataDir,
       prometheusBin,
       log,
-      onChange: (shards) => {
-        event("scale", `now ${shards.length} shard(s)`);
-        void global.update(shards.map((s) => s.prometheusUrl));
-      },
+      archive: global,
+      onChange: (shards) => void global.update(shards.map((s) => s.prometheusUrl)),
+      onEvent: (e) => service?.event(e),
     });
     const clients = new Map<string, ReturnType<typeof httpShardClient>>();
-    const directory = config.directory;
-    const scrapeClients = new Map<string, ReturnType<typeof scrapeClientFor>>();
+    const scrapeClients = new WeakMap<ScrapeJob, ReturnType<typeof scrapeClientFor>>();
     const coordinator = new Coordinator(config, {
       discovery,
       strategy,
@@ -167,78 +186,75 @@ export const localCommand: Command = {
         return c;
       },
       explore: async (target, job) => {
-        const client = scrapeClients.get(job.jobName) ?? scrapeClientFor(job, directory);
-        scrapeClients.set(job.jobName, client);
+        // Keyed by the job object: a reloaded config gets clients with its own HTTP settings.
+        const client = scrapeClients.get(job) ?? scrapeClientFor(job, dirname(configFile));
+        scrapeClients.set(job, client);
         return (await exploreTarget(target, job, client)).series;
       },
       budget,
       minShards,
       maxShards,
       scaleDownDelayMs,
+      scaleDownWaitMs: ms(ctx.values["scale-down.wait"], "--scale-down.wait"),
+      downGraceMs: ms(ctx.values["shard.down-grace"], "--shard.down-grace"),
+      crashWindowMs: ms(ctx.values["shard.crash-window"], "--shard.crash-window"),
+      metrics,
+      onEvent: (e) => service?.event(e),
       log,
     });
-
-    let last: TickResult | undefined;
-    const registry = createRegistry();
+    service = new CoordinatorService({
+      coordinator,
+      discovery,
+      configFile,
+      dialect,
+      intervalMs: interval,
+      metrics,
+      log,
+      globalQueryUrl: global.url,
+      endpoint: (id) => {
+        const s = scaler.shards()[id];
+        return {
+          prometheusUrl: s?.prometheusUrl ?? null,
+          extra: {
+            sidecarUrl: s?.sidecarUrl ?? null,
+            pids: { sidecar: s?.sidecar.pid, prometheus: s?.prometheus.pid },
+          },
+        };
+      },
+    });
     const app = createHttpApp({
       registry,
       log,
-      readiness: () => (last ? { ready: true } : { ready: false, reason: "first control loop not done" }),
-      routes: (a) => {
-        const shardsJson = () =>
-          (last?.shards ?? []).map((s) => ({
-            id: s.id,
-            replicaGroup: 0,
-            budget: s.budget,
-            series: s.series,
-            ready: s.healthy,
-            prometheusUrl: scaler.shards()[s.id]?.prometheusUrl ?? null,
-            targets: s.targets.map((t) => ({ job: t.job, labels: t.labels, series: t.series })),
-          }));
-        a.get("/api/v1/shards", (_q, res) => {
-          res.json({ shards: shardsJson() });
-        });
-        a.get("/", (_q, res) => {
-          res.type("html").send(
-            renderStatusPage({
-              shards: shardsJson().map((s, i) => ({ ...last!.shards[i]!, prometheusUrl: s.prometheusUrl ?? "" })),
-              events,
-              globalQueryUrl: global.url,
-            }),
-          );
-        });
-      },
+      readiness: () => service.readiness(),
+      routes: (a) => service.routes(a),
     });
-    // The global endpoint first: the scaler tells it about every shard it starts.
-    await global.start([]);
-    await scaler.scaleTo(minShards);
-    const server = await listen(app, String(ctx.values.listen));
+    // The global endpoint first: the scaler tells it about every shard it starts. Shards a
+    // previous run left running are adopted, so a restart moves nothing.
+    const stopAll = async () => {
+      discovery.stop();
+      await scaler.stopAll();
+      await global.stop();
+    };
+    let server: Awaited<ReturnType<typeof listen>>;
+    try {
+      await global.start([]);
+      const adopted = await scaler.adopt();
+      if (adopted > 0) log.info({ shards: adopted }, "adopted the shards of the previous run");
+      if (scaler.current() < minShards) await scaler.scaleTo(minShards);
+      server = await listen(app, String(ctx.values.listen));
+    } catch (err) {
+      // Shards run detached: nothing may outlive a failed start.
+      await stopAll();
+      throw err;
+    }
     ctx.stdout.write(
       `promshard local: status page ${server.url}/  ·  global query ${global.url}  ·  shards' data in ${dataDir}\n`,
     );
-
-    let stopping = false;
-    const loop = async () => {
-      while (!stopping) {
-        try {
-          await discovery.ready();
-          last = await coordinator.tick();
-          if (last.overlapping > 0) event("move", `${last.overlapping} target(s) moving`);
-          for (const w of last.schedule.warnings) event("warning", w);
-        } catch (err) {
-          log.error({ err: (err as Error).message }, "control loop failed; retrying");
-        }
-        await new Promise((r) => setTimeout(r, interval));
-      }
-    };
-    const running = loop();
+    service.start();
     await untilSignal();
-    stopping = true;
-    await running;
+    await service.stop();
     await server.close();
-    discovery.stop();
-    await global.stop();
-    await scaler.stopAll();
+    await stopAll();
     return 0;
   },
 };

@@ -40,8 +40,9 @@ function durationMs(values: RunContext["values"], name: string): number {
   return ms;
 }
 
+/** A label name flag; "" is kept (it means: no such label). */
 function labelName(values: RunContext["values"], name: string): string | undefined {
-  const v = str(values, name);
+  const v = typeof values[name] === "string" ? values[name] : undefined;
   if (v !== undefined && v !== "" && !isLegacyLabelName(v)) {
     throw new UsageError(`--${name}: "${v}" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*), or "" for none`);
   }

@@ -1,9 +1,17 @@
 import type { Logger } from "pino";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import { sdLabels, type Target, targetsFromGroup } from "../prom/targets.ts";
-import type { ScheduleResult, Strategy } from "../scheduler/strategy.ts";
+import {
+  type DroppedTarget,
+  sdLabels,
+  type Target,
+  type TargetFailure,
+  type TargetGroup,
+  targetsFromGroup,
+} from "../prom/targets.ts";
+import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy.ts";
 import type { AssignedTarget } from "../sidecar/generate.ts";
+import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
 import { planMoves, type ShardReport } from "./moves.ts";
 
 /** What the coordinator needs from a shard's sidecar runtime. */
@@ -14,9 +22,19 @@ export interface ShardRuntime {
   readonly version: number;
   /** Target ids of the applied assignment. */
   readonly assigned: readonly string[];
-  /** Per target: its last scrape's series and whether it has been scraped successfully. */
-  readonly targets: readonly { readonly id: string; readonly up: boolean; readonly series: number | null }[];
+  /** Per target: its last scrape as the shard's Prometheus reports it. */
+  readonly targets: readonly TargetRuntime[];
   readonly headSeries: number | null;
+}
+
+export interface TargetRuntime {
+  readonly id: string;
+  /** Scraped successfully (last scrape up). */
+  readonly up: boolean;
+  readonly series: number | null;
+  readonly health?: string | null;
+  readonly lastError?: string | null;
+  readonly lastScrape?: string | null;
 }
 
 export interface ShardClient {
@@ -29,6 +47,18 @@ export interface Scaler {
   /** Shards that exist now (ids 0..n-1). */
   current(): number;
   scaleTo(n: number): Promise<void>;
+  /** Restarts of shard `id`'s processes so far (a kubelet's restartCount), when the scaler knows. */
+  restarts?(id: number): number;
+  /**
+   * Makes a drained shard's data safe (uploaded, imported where the global view reads it) and
+   * says whether it is. Called every round until true; a scaler without it has nothing to save.
+   */
+  dataSafe?(id: number): Promise<boolean>;
+}
+
+export interface CoordinatorEvent {
+  readonly kind: "move" | "scale" | "shard" | "warning";
+  readonly text: string;
 }
 
 export interface CoordinatorOptions {
@@ -43,25 +73,44 @@ export interface CoordinatorOptions {
   readonly maxShards: number;
   /** How long the highest shard must stay empty before it is removed. */
   readonly scaleDownDelayMs: number;
+  /** Longest wait for a drained shard's data to be safe; after it the shard goes anyway, with a warning. */
+  readonly scaleDownWaitMs?: number;
+  /** How long a down shard keeps its targets (a restart is the common case) before they move. */
+  readonly downGraceMs?: number;
+  /** Two restarts within this window make a crash loop; a window without one restores the budget. */
+  readonly crashWindowMs?: number;
   /** Series assumed for a target that could not be explored (it is still assigned). */
   readonly defaultSeries?: number;
   /** Exploring scrapes at once (default 16). */
   readonly exploreConcurrency?: number;
+  readonly metrics?: CoordinatorMetrics;
+  readonly onEvent?: (e: CoordinatorEvent) => void;
   readonly log?: Logger;
   readonly now?: () => number;
+}
+
+export interface TargetStatus {
+  readonly id: string;
+  readonly job: string;
+  readonly target: Target;
+  readonly series: number;
+  /** Where the scheduler wants it. */
+  readonly shard: number;
+  /** What its shard's Prometheus says of its last scrape, when it has scraped it. */
+  readonly runtime: TargetRuntime | undefined;
 }
 
 export interface ShardStatus {
   readonly id: number;
   readonly healthy: boolean;
   readonly budget: number;
+  /** The budget the scheduler uses: lowered while the shard keeps restarting. */
+  readonly effectiveBudget: number;
+  readonly restarts: number;
+  /** Milliseconds since epoch when it went down; null while up. */
+  readonly downSince: number | null;
   readonly series: number;
-  readonly targets: readonly {
-    readonly id: string;
-    readonly job: string;
-    readonly labels: Target["labels"];
-    readonly series: number;
-  }[];
+  readonly targets: readonly TargetStatus[];
 }
 
 export interface TickResult {
@@ -69,6 +118,8 @@ export interface TickResult {
   readonly overlapping: number;
   readonly pushed: number[];
   readonly shards: readonly ShardStatus[];
+  readonly dropped: readonly DroppedTarget[];
+  readonly failures: readonly TargetFailure[];
 }
 
 interface Known {
@@ -77,20 +128,58 @@ interface Known {
   readonly payload: AssignedTarget;
 }
 
+interface Built {
+  readonly known: readonly Known[];
+  readonly dropped: readonly DroppedTarget[];
+  readonly failures: readonly TargetFailure[];
+}
+
+interface Explored {
+  series: number;
+  ok: boolean;
+  failures: number;
+  retryAt: number;
+}
+
+/** What the coordinator remembers of a shard between rounds (all of it can be lost safely). */
+interface ShardMemory {
+  lastAssigned: readonly string[];
+  wasHealthy: boolean;
+  downSince: number | undefined;
+  restartsSeen: number | undefined;
+  crashes: number[];
+  effectiveBudget: number;
+  heldSeries: number;
+  emptySince: number | undefined;
+  retiringSince: number | undefined;
+}
+
+const DEFAULT_GRACE_MS = 30_000;
+const DEFAULT_CRASH_WINDOW_MS = 600_000;
+const DEFAULT_SCALE_DOWN_WAIT_MS = 600_000;
+/** A crash-looping shard's budget becomes this share of what it held when it went down. */
+const CRASH_BUDGET_SHARE = 0.8;
+const EXPLORE_RETRY_MS = [10_000, 600_000] as const;
+
 /**
  * The control loop (DESIGN §6): discovery and relabeling give the targets; series come from
  * the shards' own reports, else from one exploring scrape, else a default (a target is never
  * left unassigned for want of a measurement); the scheduler decides; moves are planned so
  * that nothing goes unscraped; changed assignments are pushed with a growing version; the
- * scaler follows, down only after the highest shard has stayed empty for the delay. Nothing
+ * scaler follows, down only after the highest shards stayed empty for the delay and their
+ * data is safe. A down shard keeps its targets for a grace period, then they move into room
+ * that budgets allow; a shard that keeps restarting gets a lower effective budget. Nothing
  * here is state that cannot be rebuilt from the shards.
  */
 export class Coordinator {
   readonly #o: CoordinatorOptions;
   #config: PromConfig;
   #version = -1;
-  readonly #explored = new Map<string, number>();
-  #emptySince: number | undefined;
+  readonly #explored = new Map<string, Explored>();
+  readonly #memory = new Map<number, ShardMemory>();
+  readonly #moving = new Map<string, { from: number; to: number }>();
+  /** Relabeling results per job and discovered group: a group object changes only when discovery changes it. */
+  #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
 
   constructor(config: PromConfig, opts: CoordinatorOptions) {
     this.#config = config;
@@ -99,132 +188,382 @@ export class Coordinator {
 
   setConfig(config: PromConfig): void {
     this.#config = config;
+    this.#built = new WeakMap();
   }
 
-  /** Every target discovery and relabeling produce now, by id. */
-  #targets(): Map<string, Known> {
-    const out = new Map<string, Known>();
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  #event(kind: CoordinatorEvent["kind"], text: string, fields: Record<string, unknown> = {}): void {
+    this.#o.log?.[kind === "warning" ? "warn" : "info"]({ event: kind, ...fields }, text);
+    this.#o.onEvent?.({ kind, text });
+  }
+
+  async #step<T>(step: LoopStep, fn: () => Promise<T> | T): Promise<T> {
+    const end = this.#o.metrics?.stepSeconds.startTimer({ step });
+    try {
+      return await fn();
+    } finally {
+      end?.();
+    }
+  }
+
+  #memoryOf(id: number): ShardMemory {
+    let m = this.#memory.get(id);
+    if (!m) {
+      m = {
+        lastAssigned: [],
+        wasHealthy: false,
+        downSince: undefined,
+        restartsSeen: undefined,
+        crashes: [],
+        effectiveBudget: this.#o.budget,
+        heldSeries: 0,
+        emptySince: undefined,
+        retiringSince: undefined,
+      };
+      this.#memory.set(id, m);
+    }
+    return m;
+  }
+
+  /** Every target discovery and relabeling produce now, by id; relabeling runs only for changed groups. */
+  #targets(): { known: Map<string, Known>; dropped: DroppedTarget[]; failures: TargetFailure[] } {
+    const known = new Map<string, Known>();
+    const dropped: DroppedTarget[] = [];
+    const failures: TargetFailure[] = [];
     for (const job of this.#config.scrapeConfigs) {
+      let byGroup = this.#built.get(job);
+      if (!byGroup) {
+        byGroup = new WeakMap();
+        this.#built.set(job, byGroup);
+      }
       for (const { sdIndex, groups } of this.#o.discovery.groupsBySd(job.jobName)) {
         for (const g of groups) {
-          for (const t of g.targets) {
-            const built = targetsFromGroup({ source: g.source, targets: [t], labels: g.labels }, job).active[0];
-            if (!built || out.has(built.id)) continue;
-            out.set(built.id, {
-              target: built,
-              job,
-              payload: { job: job.jobName, labels: sdLabels(t, g.labels), sdIndex },
-            });
+          let built = byGroup.get(g);
+          if (!built) {
+            const b = { known: [] as Known[], dropped: [] as DroppedTarget[], failures: [] as TargetFailure[] };
+            for (const t of g.targets) {
+              // One target at a time, to pair each built target with its own discovered labels.
+              const set = targetsFromGroup({ source: g.source, targets: [t], labels: g.labels }, job);
+              const active = set.active[0];
+              if (active)
+                b.known.push({
+                  target: active,
+                  job,
+                  payload: { job: job.jobName, labels: sdLabels(t, g.labels), sdIndex },
+                });
+              b.dropped.push(...set.dropped);
+              b.failures.push(...set.failures);
+            }
+            built = b;
+            byGroup.set(g, b);
           }
+          dropped.push(...built.dropped);
+          failures.push(...built.failures);
+          // Prometheus scrapes duplicates once: the first one seen keeps the place.
+          for (const k of built.known) if (!known.has(k.target.id)) known.set(k.target.id, k);
         }
       }
     }
-    return out;
+    return { known, dropped, failures };
   }
 
-  async tick(): Promise<TickResult> {
+  async #runtimes(count: number): Promise<ShardRuntime[]> {
     const o = this.#o;
-    const known = this.#targets();
-    const shardCount = o.scaler.current();
-    const runtimes = await Promise.all(
-      Array.from({ length: shardCount }, (_, i) =>
+    return Promise.all(
+      Array.from({ length: count }, (_, i) =>
         o
           .shard(i)
           .runtime()
           .catch((err: unknown): ShardRuntime => {
+            o.metrics?.runtimeErrors.inc({ shard: String(i) });
             o.log?.warn({ shard: i, err: (err as Error).message }, "shard runtime unavailable");
             return { healthy: false, version: -1, assigned: [], targets: [], headSeries: null };
           }),
       ),
     );
-    // A restarted coordinator continues the shards' version sequence and moves nothing.
-    for (const r of runtimes) this.#version = Math.max(this.#version, r.version);
+  }
 
-    const measured = new Map<string, number>();
-    for (const r of runtimes) for (const t of r.targets) if (t.up && t.series !== null) measured.set(t.id, t.series);
-    // Explore what no shard has measured yet, a bounded number at a time.
-    const unmeasured = [...known.values()].filter(
-      ({ target }) => !measured.has(target.id) && !this.#explored.has(target.id),
-    );
-    await inParallel(unmeasured, o.exploreConcurrency ?? 16, async ({ target, job }) => {
+  /** Health transitions, restarts and the effective budget of each shard. */
+  #observe(runtimes: readonly ShardRuntime[], now: number): void {
+    const o = this.#o;
+    const window = o.crashWindowMs ?? DEFAULT_CRASH_WINDOW_MS;
+    for (const [id, r] of runtimes.entries()) {
+      const m = this.#memoryOf(id);
+      let crashed = 0;
+      const restarts = o.scaler.restarts?.(id);
+      if (restarts !== undefined) {
+        if (m.restartsSeen !== undefined && restarts > m.restartsSeen) crashed = restarts - m.restartsSeen;
+        m.restartsSeen = restarts;
+      }
+      if (r.healthy) {
+        if (m.downSince !== undefined)
+          this.#event("shard", `shard ${id} is back after ${((now - m.downSince) / 1000).toFixed(1)}s`, { shard: id });
+        m.downSince = undefined;
+        m.lastAssigned = r.assigned;
+      } else if (m.downSince === undefined) {
+        m.downSince = now;
+        // Without the scaler's restart count, going down is what a crash looks like from here.
+        if (restarts === undefined && m.wasHealthy) crashed = 1;
+        this.#event("shard", `shard ${id} is down; it keeps its targets for the grace period`, { shard: id });
+      }
+      m.wasHealthy = r.healthy;
+      for (let i = 0; i < crashed; i++) m.crashes.push(now);
+      m.crashes = m.crashes.filter((t) => now - t < window);
+      if (crashed > 0 && m.crashes.length >= 2 && m.heldSeries > 0) {
+        const lowered = Math.floor(m.heldSeries * CRASH_BUDGET_SHARE);
+        if (lowered < m.effectiveBudget) {
+          m.effectiveBudget = lowered;
+          this.#event(
+            "warning",
+            `shard ${id} restarted ${m.crashes.length} times within ${window / 1000}s while holding ${m.heldSeries} series: its budget is lowered to ${lowered} until it stays up for that long`,
+            { shard: id },
+          );
+        }
+      } else if (m.crashes.length === 0 && m.effectiveBudget < o.budget && r.healthy) {
+        m.effectiveBudget = o.budget;
+        this.#event("shard", `shard ${id} stayed up for ${window / 1000}s: its budget is ${o.budget} again`, {
+          shard: id,
+        });
+      }
+    }
+  }
+
+  async #explore(known: Map<string, Known>, measured: Map<string, number>, now: number): Promise<void> {
+    const o = this.#o;
+    for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
+    const due = [...known.values()].filter(({ target }) => {
+      if (measured.has(target.id)) return false;
+      const e = this.#explored.get(target.id);
+      return !e || (!e.ok && now >= e.retryAt);
+    });
+    await inParallel(due, o.exploreConcurrency ?? 16, async ({ target, job }) => {
+      const prev = this.#explored.get(target.id);
       try {
-        this.#explored.set(target.id, await o.explore(target, job));
+        const series = await o.explore(target, job);
+        this.#explored.set(target.id, { series, ok: true, failures: 0, retryAt: 0 });
+        o.metrics?.explores.inc({ result: "ok" });
       } catch (err) {
+        const failures = (prev?.failures ?? 0) + 1;
+        const backoff = Math.min(EXPLORE_RETRY_MS[1], EXPLORE_RETRY_MS[0] * 2 ** (failures - 1));
+        this.#explored.set(target.id, {
+          series: prev?.series ?? o.defaultSeries ?? 1000,
+          ok: false,
+          failures,
+          retryAt: now + backoff,
+        });
+        o.metrics?.explores.inc({ result: "error" });
         o.log?.warn(
-          { target: target.scrapeUrl, err: (err as Error).message },
+          { target: target.scrapeUrl, err: (err as Error).message, retryInMs: backoff },
           "explore failed; assigning with the default estimate",
         );
-        this.#explored.set(target.id, o.defaultSeries ?? 1000);
       }
     });
-    const series = (id: string) => measured.get(id) ?? this.#explored.get(id) ?? o.defaultSeries ?? 1000;
+  }
+
+  async tick(): Promise<TickResult> {
+    const o = this.#o;
+    const m = o.metrics;
+    const now = this.#now();
+    const { known, dropped, failures } = await this.#step("targets", () => this.#targets());
+    const shardCount = o.scaler.current();
+    const runtimes = await this.#step("runtime", () => this.#runtimes(shardCount));
+    // A restarted coordinator continues the shards' version sequence and moves nothing.
+    for (const r of runtimes) this.#version = Math.max(this.#version, r.version);
+    this.#observe(runtimes, now);
+
+    const measured = new Map<string, number>();
+    const scrapes = new Map<string, TargetRuntime>();
+    for (const r of runtimes)
+      for (const t of r.targets) {
+        if (t.up && t.series !== null) measured.set(t.id, t.series);
+        if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
+      }
+    await this.#step("explore", () => this.#explore(known, measured, now));
+    const series = (id: string) => measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000;
 
     const live = new Set(known.keys());
-    const schedule = o.strategy.schedule({
-      targets: [...live].map((id) => ({ id, series: series(id) })),
-      shards: runtimes.map((r, id) => ({ id, budget: o.budget, targets: r.assigned.filter((t) => live.has(t)) })),
-      budget: o.budget,
-      minShards: o.minShards,
-      maxShards: o.maxShards,
+    const grace = o.downGraceMs ?? DEFAULT_GRACE_MS;
+    // A shard down past its grace keeps nothing: its targets go where budgets have room.
+    const gone = (id: number) => {
+      const down = this.#memoryOf(id).downSince;
+      return down !== undefined && now - down >= grace;
+    };
+    const held = (id: number) =>
+      (runtimes[id]!.healthy ? runtimes[id]!.assigned : this.#memoryOf(id).lastAssigned).filter((t) => live.has(t));
+    const schedule = await this.#step("schedule", () => {
+      const shards: SchedShard[] = runtimes.map((_, id) => ({
+        id,
+        budget: this.#memoryOf(id).effectiveBudget,
+        targets: gone(id) ? [] : held(id),
+        ...(gone(id) ? { unavailable: true } : {}),
+      }));
+      return o.strategy.schedule({
+        targets: [...live].map((id) => ({ id, series: series(id) })),
+        shards,
+        budget: o.budget,
+        minShards: o.minShards,
+        maxShards: o.maxShards,
+      });
     });
-    for (const w of schedule.warnings) o.log?.warn({ warning: w }, "scheduler");
+    for (const w of schedule.warnings) this.#event("warning", w);
 
-    // New shards first: a target moves only to a shard that exists.
-    if (schedule.desiredShards > shardCount) await o.scaler.scaleTo(schedule.desiredShards);
-    const reports: ShardReport[] = runtimes.map((r) => ({
-      assigned: r.assigned,
+    const reports: ShardReport[] = runtimes.map((r, id) => ({
+      assigned: r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned,
       scraped: new Set(r.targets.filter((t) => t.up).map((t) => t.id)),
       healthy: r.healthy,
     }));
     const plan = planMoves(schedule.assignment, reports, live);
-    const pushed: number[] = [];
-    for (const [i, ids] of plan.push.entries()) {
-      if (i >= o.scaler.current()) continue;
-      const before = runtimes[i];
-      const same =
-        before?.healthy && before.assigned.length === ids.length && ids.every((id) => before.assigned.includes(id));
-      if (same) continue;
-      this.#version++;
-      try {
-        await o.shard(i).assign(
-          this.#version,
-          ids.map((id) => known.get(id)!.payload),
-        );
-        pushed.push(i);
-      } catch (err) {
-        o.log?.warn({ shard: i, err: (err as Error).message }, "assignment push failed; retried next tick");
+    this.#trackMoves(plan.overlapping, known, series);
+    m?.overlapping.set(plan.overlapping.length);
+
+    const pushed = await this.#step("push", async () => {
+      // New shards first: a target moves only to a shard that exists.
+      if (schedule.desiredShards > shardCount) await this.#scale(schedule.desiredShards, shardCount);
+      const out: number[] = [];
+      for (const [i, ids] of plan.push.entries()) {
+        if (i >= o.scaler.current()) continue;
+        const before = runtimes[i];
+        // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
+        if (i < runtimes.length && !before?.healthy) continue;
+        if (before && before.assigned.length === ids.length && ids.every((id) => before.assigned.includes(id)))
+          continue;
+        this.#version++;
+        try {
+          await o.shard(i).assign(
+            this.#version,
+            ids.map((id) => known.get(id)!.payload),
+          );
+          out.push(i);
+          m?.pushes.inc({ result: "ok" });
+        } catch (err) {
+          m?.pushes.inc({ result: "error" });
+          o.log?.warn({ shard: i, err: (err as Error).message }, "assignment push failed; retried next round");
+        }
       }
+      return out;
+    });
+
+    const shards: ShardStatus[] = plan.push.map((ids, id) => {
+      const mem = this.#memoryOf(id);
+      const total = ids.reduce((n, t) => n + series(t), 0);
+      if (runtimes[id]?.healthy) mem.heldSeries = total;
+      return {
+        id,
+        healthy: runtimes[id]?.healthy ?? false,
+        budget: o.budget,
+        effectiveBudget: mem.effectiveBudget,
+        restarts: o.scaler.restarts?.(id) ?? mem.crashes.length,
+        downSince: mem.downSince ?? null,
+        series: total,
+        targets: ids.map((t) => {
+          const k = known.get(t)!;
+          return { id: t, job: k.job.jobName, target: k.target, series: series(t), shard: id, runtime: scrapes.get(t) };
+        }),
+      };
+    });
+    await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
+
+    m?.targets.set(live.size);
+    m?.shards.set(o.scaler.current());
+    m?.desiredShards.set(schedule.desiredShards);
+    m?.shardSeries.reset();
+    m?.shardBudget.reset();
+    m?.shardUp.reset();
+    for (const s of shards) {
+      m?.shardSeries.set({ shard: String(s.id) }, s.series);
+      m?.shardBudget.set({ shard: String(s.id) }, s.effectiveBudget);
+      m?.shardUp.set({ shard: String(s.id) }, s.healthy ? 1 : 0);
     }
+    return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
+  }
 
-    // Down only for the highest shard, once nothing is pushed to it, after the delay.
-    const now = (o.now ?? Date.now)();
-    const top = o.scaler.current() - 1;
-    if (
-      top >= o.minShards &&
-      top >= schedule.desiredShards &&
-      (plan.push[top]?.length ?? 0) === 0 &&
-      runtimes[top]?.assigned.length === 0
-    ) {
-      this.#emptySince ??= now;
-      if (now - this.#emptySince >= o.scaleDownDelayMs) {
-        await o.scaler.scaleTo(top);
-        this.#emptySince = undefined;
+  #trackMoves(
+    overlapping: readonly { id: string; from: number; to: number }[],
+    known: Map<string, Known>,
+    series: (id: string) => number,
+  ): void {
+    const now = new Set<string>();
+    const name = (id: string) => {
+      const k = known.get(id);
+      return k ? `${k.job.jobName}/${k.target.labels.instance ?? id}` : id;
+    };
+    for (const { id, from, to } of overlapping) {
+      now.add(id);
+      if (this.#moving.has(id)) continue;
+      this.#moving.set(id, { from, to });
+      this.#o.metrics?.moves.inc();
+      this.#o.metrics?.movedSeries.inc(series(id));
+      this.#event("move", `${name(id)} (${series(id)} series) moves from shard ${from} to shard ${to}`, {
+        target: id,
+        from,
+        to,
+      });
+    }
+    for (const [id, { from, to }] of this.#moving) {
+      if (now.has(id)) continue;
+      this.#moving.delete(id);
+      if (known.has(id))
+        this.#event("move", `${name(id)} is scraped by shard ${to}; shard ${from} let it go`, { target: id, from, to });
+    }
+  }
+
+  async #scale(n: number, from: number): Promise<void> {
+    await this.#o.scaler.scaleTo(n);
+    this.#o.metrics?.scalings.inc({ direction: n > from ? "up" : "down" });
+    this.#event("scale", `shards ${from} → ${n}`, { from, to: n });
+  }
+
+  /**
+   * Down only for the highest shards, once nothing is pushed to them and they have been empty
+   * for the delay, and only as far down as their data is safe (or the wait is over).
+   */
+  async #scaleDown(
+    push: readonly (readonly string[])[],
+    reports: readonly ShardReport[],
+    desired: number,
+    now: number,
+  ): Promise<void> {
+    const o = this.#o;
+    const count = o.scaler.current();
+    const floor = Math.max(o.minShards, desired);
+    const ready: number[] = [];
+    for (let id = count - 1; id >= 0; id--) {
+      const mem = this.#memoryOf(id);
+      const empty = id >= floor && (push[id]?.length ?? 0) === 0 && (reports[id]?.assigned.length ?? 0) === 0;
+      if (!empty) {
+        for (let j = id; j >= 0; j--) this.#memoryOf(j).emptySince = this.#memoryOf(j).retiringSince = undefined;
+        break;
       }
-    } else this.#emptySince = undefined;
-
-    const shards: ShardStatus[] = plan.push.map((ids, id) => ({
-      id,
-      healthy: runtimes[id]?.healthy ?? false,
-      budget: o.budget,
-      series: ids.reduce((n, t) => n + series(t), 0),
-      targets: ids.map((t) => ({
-        id: t,
-        job: known.get(t)!.job.jobName,
-        labels: known.get(t)!.target.labels,
-        series: series(t),
-      })),
-    }));
-    return { schedule, overlapping: plan.overlapping.length, pushed, shards };
+      mem.emptySince ??= now;
+      if (now - mem.emptySince < o.scaleDownDelayMs) break;
+      ready.push(id);
+    }
+    if (ready.length === 0) return;
+    for (const id of ready) this.#memoryOf(id).retiringSince ??= now;
+    const wait = o.scaleDownWaitMs ?? DEFAULT_SCALE_DOWN_WAIT_MS;
+    // Every ready shard saves its data at once; they go from the top while it is safe.
+    const safe = await Promise.all(
+      ready.map((id) => (o.scaler.dataSafe ? o.scaler.dataSafe(id).catch(() => false) : true)),
+    );
+    let keep = count;
+    for (const [i, id] of ready.entries()) {
+      if (!safe[i] && now - this.#memoryOf(id).retiringSince! < wait) break;
+      if (!safe[i])
+        this.#event(
+          "warning",
+          `shard ${id}: its data was not confirmed safe within ${wait / 1000}s; stopping it anyway`,
+          {
+            shard: id,
+          },
+        );
+      keep = id;
+    }
+    if (keep === count) return;
+    for (let id = keep; id < count; id++) this.#memory.delete(id);
+    await this.#scale(keep, count);
   }
 }
 

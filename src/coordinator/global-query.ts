@@ -1,24 +1,38 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dump } from "js-yaml";
 import type { Logger } from "pino";
-import { stopProcess } from "./local-scaler.ts";
+import type { DataArchive } from "./local-scaler.ts";
+import { SupervisedProcess } from "./process.ts";
+
+/** How often the global TSDB looks for imported blocks, where the Prometheus lets us choose (3.16+). */
+const BLOCK_RELOAD = "5s";
+
+interface BlockMeta {
+  ulid: string;
+  compaction?: { sources?: string[] };
+}
 
 /**
- * The local mode's global query endpoint: a Prometheus that stores nothing of its own and
- * reads every shard through remote_read (read_recent, so the shards' head blocks count),
- * evaluating the global rules (DESIGN §5a). Reloaded when shards come and go.
+ * The local mode's global query endpoint: a Prometheus that reads every shard through
+ * remote_read (read_recent, so the shards' head blocks count) and evaluates the global rules
+ * (DESIGN §5a). Its own TSDB is the archive of drained shards: their snapshot blocks are
+ * moved in before they stop, so history stays queryable after a scale-down. Reloaded when
+ * shards come and go; its pid is kept so that a restarted `promshard local` adopts it.
  */
-export class GlobalQuery {
+export class GlobalQuery implements DataArchive {
   readonly url: string;
+  readonly tsdbDir: string;
   readonly #dir: string;
   readonly #rules: readonly string[];
-  #process: ChildProcess | undefined;
   readonly #bin: string;
   readonly #port: number;
   readonly #log: Logger | undefined;
+  #process: SupervisedProcess | undefined;
+  /** null until asked; false on Prometheus versions without /api/v1/status/tsdb/blocks. */
+  #blocksApi: boolean | null = null;
 
   constructor(opts: { dir: string; port: number; prometheusBin: string; ruleFiles: readonly string[]; log?: Logger }) {
     this.#dir = opts.dir;
@@ -27,7 +41,8 @@ export class GlobalQuery {
     this.#rules = opts.ruleFiles;
     this.#log = opts.log;
     this.url = `http://127.0.0.1:${opts.port}`;
-    mkdirSync(join(opts.dir, "tsdb"), { recursive: true });
+    this.tsdbDir = join(opts.dir, "tsdb");
+    mkdirSync(this.tsdbDir, { recursive: true });
   }
 
   #write(shardUrls: readonly string[]): void {
@@ -41,25 +56,48 @@ export class GlobalQuery {
 
   async start(shardUrls: readonly string[]): Promise<void> {
     this.#write(shardUrls);
-    this.#process = spawn(
-      this.#bin,
-      [
-        `--config.file=${join(this.#dir, "prometheus.yml")}`,
-        `--storage.tsdb.path=${join(this.#dir, "tsdb")}`,
-        `--web.listen-address=127.0.0.1:${this.#port}`,
-        "--web.enable-lifecycle",
-      ],
-      { stdio: "ignore" },
+    const version = /version (\d+)\.(\d+)/.exec(execFileSync(this.#bin, ["--version"], { encoding: "utf8" }));
+    const fastReload = version !== null && (Number(version[1]) > 3 || (version[1] === "3" && Number(version[2]) >= 16));
+    const pidFile = join(this.#dir, "pid");
+    let pid: number | undefined;
+    try {
+      pid = Number(readFileSync(pidFile, "utf8"));
+    } catch {
+      // first start
+    }
+    const listen = `--web.listen-address=127.0.0.1:${this.#port}`;
+    this.#process = new SupervisedProcess(
+      {
+        name: "global",
+        command: this.#bin,
+        args: [
+          `--config.file=${join(this.#dir, "prometheus.yml")}`,
+          `--storage.tsdb.path=${this.tsdbDir}`,
+          listen,
+          "--web.enable-lifecycle",
+          ...(fastReload ? [`--storage.tsdb.block-reload-interval=${BLOCK_RELOAD}`] : []),
+        ],
+        marker: listen,
+        logFile: join(this.#dir, "prometheus.log"),
+      },
+      { ...(this.#log ? { log: this.#log } : {}), ...(pid ? { adoptPid: pid } : {}) },
     );
+    writeFileSync(pidFile, String(this.#process.pid ?? ""));
     for (let i = 0; i < 300; i++) {
       try {
-        if ((await fetch(`${this.url}/-/ready`)).ok) return;
+        if ((await fetch(`${this.url}/-/ready`)).ok) {
+          // An adopted process runs the config of the previous run: load this one.
+          await this.update(shardUrls);
+          return;
+        }
       } catch {
         // not yet
       }
       await sleep(100);
     }
-    throw new Error(`the global query Prometheus did not become ready at ${this.url}`);
+    throw new Error(
+      `the global query Prometheus did not become ready at ${this.url} (see ${this.#dir}/prometheus.log)`,
+    );
   }
 
   async update(shardUrls: readonly string[]): Promise<void> {
@@ -69,7 +107,38 @@ export class GlobalQuery {
       this.#log?.warn({ err: res instanceof Error ? res.message : res.status }, "global query reload failed");
   }
 
+  async #reloads(): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const m = /^prometheus_tsdb_reloads_total (\S+)$/m.exec(text);
+    if (!m) throw new Error("the global Prometheus exports no prometheus_tsdb_reloads_total");
+    return Number(m[1]);
+  }
+
+  /** A mark taken before blocks are moved in: the reload count, for Prometheus versions without the blocks API. */
+  async mark(): Promise<number> {
+    return this.#reloads();
+  }
+
+  /**
+   * Whether the TSDB has loaded every block named: listed by the blocks API (itself, or as a
+   * source of a block compacted from it), or, without that API (2.x), two block reloads since
+   * the mark, so that one of them began after the move.
+   */
+  async loaded(blocks: readonly string[], mark: number): Promise<boolean> {
+    if (this.#blocksApi !== false) {
+      const res = await fetch(`${this.url}/api/v1/status/tsdb/blocks`);
+      if (res.status === 404) this.#blocksApi = false;
+      else if (res.ok) {
+        this.#blocksApi = true;
+        const { data } = (await res.json()) as { data: { blocks: BlockMeta[] } };
+        const seen = new Set(data.blocks.flatMap((b) => [b.ulid, ...(b.compaction?.sources ?? [])]));
+        return blocks.every((b) => seen.has(b));
+      } else throw new Error(`global TSDB blocks: HTTP ${res.status}`);
+    }
+    return (await this.#reloads()) >= mark + 2;
+  }
+
   async stop(): Promise<void> {
-    if (this.#process) await stopProcess(this.#process);
+    await this.#process?.stop();
   }
 }

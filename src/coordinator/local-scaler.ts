@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { freePort } from "../util/ports.ts";
-import type { Scaler } from "./coordinator.ts";
+import type { CoordinatorEvent, Scaler } from "./coordinator.ts";
+import { SupervisedProcess } from "./process.ts";
 
 /** One local shard: a promshard sidecar and the Prometheus it configures. */
 export interface LocalShard {
@@ -14,7 +14,18 @@ export interface LocalShard {
   readonly sidecarUrl: string;
   readonly prometheusUrl: string;
   readonly dir: string;
-  readonly processes: ChildProcess[];
+  readonly sidecar: SupervisedProcess;
+  readonly prometheus: SupervisedProcess;
+}
+
+/** Where a drained shard's data goes to stay queryable: the global endpoint's own TSDB. */
+export interface DataArchive {
+  /** A TSDB directory the archive loads blocks from. */
+  readonly tsdbDir: string;
+  /** Taken before blocks are moved in; handed back to `loaded`. */
+  mark(): Promise<number>;
+  /** Resolves true once every block named has been loaded (or compacted into another). */
+  loaded(blocks: readonly string[], mark: number): Promise<boolean>;
 }
 
 export interface LocalScalerOptions {
@@ -25,8 +36,23 @@ export interface LocalScalerOptions {
   readonly log?: Logger;
   /** Extra Prometheus flags (e.g. a short --storage.tsdb.min-block-duration in tests). */
   readonly prometheusArgs?: readonly string[];
+  /** Where drained shards' data is imported before they stop; without it, nothing is kept. */
+  readonly archive?: DataArchive;
   /** Called when a shard's processes are up, and when one is removed. */
   readonly onChange?: (shards: readonly LocalShard[]) => void;
+  readonly onEvent?: (e: CoordinatorEvent) => void;
+}
+
+interface SavedShard {
+  readonly id: number;
+  readonly sidecarPort: number;
+  readonly prometheusPort: number;
+  readonly pids: { readonly sidecar?: number | undefined; readonly prometheus?: number | undefined };
+}
+
+interface Retiring {
+  readonly blocks: string[];
+  readonly mark: number;
 }
 
 /** The promshard entry point next to this module: src/cli.ts from a checkout, dist/cli.js when built. */
@@ -34,21 +60,31 @@ const CLI = fileURLToPath(new URL(`../cli${extname(fileURLToPath(import.meta.url
 
 /**
  * The local scaler: shard i is a sidecar process plus a Prometheus process on loopback,
- * under `<data-dir>/shard-<i>` (its TSDB survives a restart of the shard). Scaling down
- * stops the highest shard's processes; the coordinator only asks once the shard is drained
- * and the scale-down wait has passed.
+ * under `<data-dir>/shard-<i>`, each restarted when it dies (as a kubelet would). Which
+ * shards run, on which ports and pids, is kept in `<data-dir>/shards.json`: a coordinator
+ * started again adopts the running shards instead of starting new ones, so nothing moves.
+ * Before the highest shard stops, its data is made safe: a TSDB snapshot (head included)
+ * whose blocks move into the global endpoint's TSDB, where its history stays queryable.
  */
 export class LocalScaler implements Scaler {
   readonly #o: LocalScalerOptions;
   readonly #shards: LocalShard[] = [];
-  readonly token = randomBytes(24).toString("hex");
+  readonly token: string;
   readonly #tokenFile: string;
+  readonly #stateFile: string;
+  readonly #retiring = new Map<number, Retiring>();
 
   constructor(opts: LocalScalerOptions) {
     this.#o = opts;
     mkdirSync(opts.dataDir, { recursive: true });
     this.#tokenFile = join(opts.dataDir, "sidecar-token");
-    writeFileSync(this.#tokenFile, this.token, { mode: 0o600 });
+    this.#stateFile = join(opts.dataDir, "shards.json");
+    // Kept across restarts: adopted sidecars keep the token they read.
+    if (existsSync(this.#tokenFile)) this.token = readFileSync(this.#tokenFile, "utf8").trim();
+    else {
+      this.token = randomBytes(24).toString("hex");
+      writeFileSync(this.#tokenFile, this.token, { mode: 0o600 });
+    }
   }
 
   current(): number {
@@ -59,19 +95,108 @@ export class LocalScaler implements Scaler {
     return this.#shards;
   }
 
+  restarts(id: number): number {
+    const s = this.#shards[id];
+    return s ? s.sidecar.restarts + s.prometheus.restarts : 0;
+  }
+
+  /** Adopts the shards a previous run left running (per shards.json); returns how many. */
+  async adopt(): Promise<number> {
+    let saved: SavedShard[] = [];
+    try {
+      saved = JSON.parse(readFileSync(this.#stateFile, "utf8")) as SavedShard[];
+    } catch {
+      return 0;
+    }
+    for (const s of saved.sort((a, b) => a.id - b.id)) {
+      if (s.id !== this.#shards.length) break;
+      this.#shards.push(await this.#start(s.id, s));
+    }
+    this.#save();
+    if (this.#shards.length > 0) this.#o.onChange?.(this.#shards);
+    return this.#shards.length;
+  }
+
   async scaleTo(n: number): Promise<void> {
-    while (this.#shards.length < n) this.#shards.push(await this.#start(this.#shards.length));
-    while (this.#shards.length > n) await this.#stop(this.#shards.pop()!);
+    while (this.#shards.length < n) {
+      this.#shards.push(await this.#start(this.#shards.length));
+      this.#save();
+    }
+    while (this.#shards.length > n) {
+      const shard = this.#shards.pop()!;
+      this.#save();
+      await this.#stop(shard);
+      // Its data is in the archive (or the wait ran out and the coordinator said so): the
+      // directory is reset so that a shard started later under this id begins empty.
+      if (this.#retiring.has(shard.id) && this.#o.archive) rmSync(shard.dir, { recursive: true, force: true });
+      this.#retiring.delete(shard.id);
+    }
     this.#o.onChange?.(this.#shards);
   }
 
-  async #start(id: number): Promise<LocalShard> {
+  /**
+   * Snapshots the shard's TSDB through the admin API (head included), moves the snapshot's
+   * blocks into the archive's TSDB, and is true once the archive has loaded them.
+   */
+  async dataSafe(id: number): Promise<boolean> {
+    const archive = this.#o.archive;
+    const shard = this.#shards[id];
+    if (!archive || !shard) return true;
+    let r = this.#retiring.get(id);
+    if (!r) {
+      const mark = await archive.mark();
+      const res = await fetch(`${shard.prometheusUrl}/api/v1/admin/tsdb/snapshot`, { method: "POST" });
+      if (!res.ok) throw new Error(`shard ${id}: TSDB snapshot failed: HTTP ${res.status} ${await res.text()}`);
+      const { data } = (await res.json()) as { data: { name: string } };
+      const snapshot = join(shard.dir, "tsdb", "snapshots", data.name);
+      const blocks: string[] = [];
+      for (const block of readdirSync(snapshot)) {
+        const to = join(archive.tsdbDir, block);
+        // A block imported before (the shard was drained once already) is there; same ULID, same data.
+        if (!existsSync(to)) renameSync(join(snapshot, block), to);
+        blocks.push(block);
+      }
+      rmSync(snapshot, { recursive: true, force: true });
+      r = { blocks, mark };
+      this.#retiring.set(id, r);
+      this.#o.log?.info({ shard: id, blocks: blocks.length }, "drained shard's blocks moved into the global TSDB");
+    }
+    return archive.loaded(r.blocks, r.mark);
+  }
+
+  #save(): void {
+    const saved: SavedShard[] = this.#shards.map((s) => ({
+      id: s.id,
+      sidecarPort: Number(new URL(s.sidecarUrl).port),
+      prometheusPort: Number(new URL(s.prometheusUrl).port),
+      pids: { sidecar: s.sidecar.pid, prometheus: s.prometheus.pid },
+    }));
+    writeFileSync(`${this.#stateFile}.tmp`, JSON.stringify(saved, null, 2));
+    renameSync(`${this.#stateFile}.tmp`, this.#stateFile);
+  }
+
+  async #start(id: number, saved?: SavedShard): Promise<LocalShard> {
     const dir = join(this.#o.dataDir, `shard-${id}`);
     for (const d of ["out", "state", "tsdb"]) mkdirSync(join(dir, d), { recursive: true });
-    const [sidecarPort, promPort] = [await freePort(), await freePort()];
+    const sidecarPort = saved?.sidecarPort ?? (await freePort());
+    const promPort = saved?.prometheusPort ?? (await freePort());
     const prometheusUrl = `http://127.0.0.1:${promPort}`;
+    const sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
     const log = this.#o.log?.child({ shard: id });
-    const sidecar = spawn(
+    const onRestart = (p: SupervisedProcess) => {
+      this.#save();
+      this.#o.onEvent?.({
+        kind: "shard",
+        text: `shard ${id}: ${p.spec.name} exited and was restarted (${p.restarts})`,
+      });
+    };
+    const supervise = (name: string, command: string, args: string[], marker: string, pid?: number) =>
+      new SupervisedProcess(
+        { name, command, args, marker, logFile: join(dir, `${name}.log`) },
+        { ...(log ? { log } : {}), onRestart, ...(pid === undefined ? {} : { adoptPid: pid }) },
+      );
+    const sidecar = supervise(
+      "sidecar",
       process.execPath,
       [
         CLI,
@@ -90,28 +215,34 @@ export class LocalScaler implements Scaler {
         this.#tokenFile,
         "--shard",
         String(id),
-        "--replica",
-        "0",
+        // No external labels: the global Prometheus merges a moving target's series from
+        // two shards into one only when their label sets are the same.
+        "--shard-label",
+        "",
+        "--replica-label",
+        "",
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      `127.0.0.1:${sidecarPort}`,
+      saved?.pids.sidecar,
     );
-    pipeLog(sidecar, log, "sidecar");
     const generated = join(dir, "out", "prometheus.yml");
     for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
-    if (!existsSync(generated)) throw new Error(`shard ${id}: the sidecar wrote no config in 10 s`);
-    const prometheus = spawn(
+    if (!existsSync(generated))
+      throw new Error(`shard ${id}: the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`);
+    const prometheus = supervise(
+      "prometheus",
       this.#o.prometheusBin,
       [
         `--config.file=${generated}`,
         `--storage.tsdb.path=${join(dir, "tsdb")}`,
         `--web.listen-address=127.0.0.1:${promPort}`,
         "--web.enable-lifecycle",
-        "--web.enable-remote-write-receiver",
+        "--web.enable-admin-api",
         ...(this.#o.prometheusArgs ?? []),
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      saved?.pids.prometheus,
     );
-    pipeLog(prometheus, log, "prometheus");
     for (let i = 0; i < 300; i++) {
       try {
         if ((await fetch(`${prometheusUrl}/-/ready`)).ok) break;
@@ -120,37 +251,17 @@ export class LocalScaler implements Scaler {
       }
       await sleep(100);
     }
-    log?.info({ prometheusUrl, sidecarUrl: `http://127.0.0.1:${sidecarPort}` }, "shard started");
-    return { id, sidecarUrl: `http://127.0.0.1:${sidecarPort}`, prometheusUrl, dir, processes: [sidecar, prometheus] };
+    log?.info({ prometheusUrl, sidecarUrl, adopted: saved !== undefined }, "shard started");
+    return { id, sidecarUrl, prometheusUrl, dir, sidecar, prometheus };
   }
 
   async #stop(shard: LocalShard): Promise<void> {
-    await Promise.all(shard.processes.map(stopProcess));
+    await Promise.all([shard.sidecar.stop(), shard.prometheus.stop()]);
     this.#o.log?.info({ shard: shard.id }, "shard stopped");
   }
 
   async stopAll(): Promise<void> {
     while (this.#shards.length > 0) await this.#stop(this.#shards.pop()!);
+    rmSync(this.#stateFile, { force: true });
   }
-}
-
-function pipeLog(child: ChildProcess, log: Logger | undefined, component: string): void {
-  const forward = (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) if (line.trim()) log?.debug({ component }, line);
-  };
-  child.stdout?.on("data", forward);
-  child.stderr?.on("data", forward);
-  child.on("exit", (code, signal) => {
-    if (code !== 0 && signal !== "SIGTERM") log?.warn({ component, code, signal }, "process exited");
-  });
-}
-
-/** SIGTERM, then SIGKILL after 10 s. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
 }

@@ -28,12 +28,15 @@ export const consistentHash: Strategy = {
     const assignment: string[][] = Array.from({ length: n }, () => []);
     const from = new Map<string, number>();
     for (const s of input.shards) for (const id of s.targets) if (!from.has(id)) from.set(id, s.id);
+    // A shard down past its grace takes nothing; its targets go to their next-ranked shard.
+    const down = new Set(input.shards.filter((s) => s.unavailable).map((s) => s.id));
     let movedSeries = 0;
     for (const t of input.targets) {
       const h = createHash("sha256").update(t.id).digest().readUInt32BE(0);
       let best = 0;
       let bestWeight = -1;
       for (let s = 0; s < n; s++) {
+        if (down.has(s) && down.size < n) continue;
         const w = weight(h, s);
         if (w > bestWeight) {
           best = s;

@@ -15,8 +15,10 @@ interface Bin {
   readonly budget: number;
   readonly targets: SchedTarget[];
   used: number;
-  /** Holds one target larger than any budget: it takes nothing else. */
+  /** Holds one target larger than any budget, or is unavailable: it takes nothing else. */
   dedicated: boolean;
+  /** A down shard keeps its id (the ones above must not shift), so it is never dropped as empty. */
+  unavailable?: boolean;
 }
 
 function room(b: Bin): number {
@@ -41,7 +43,8 @@ export const seriesBalanced: Strategy = {
       budget: s.budget,
       targets: [],
       used: 0,
-      dedicated: false,
+      dedicated: s.unavailable === true,
+      unavailable: s.unavailable === true,
     }));
     const placed = new Set<string>();
     const origin = new Map<string, number>();
@@ -52,6 +55,10 @@ export const seriesBalanced: Strategy = {
         placed.add(id);
         origin.set(id, s.id);
         const bin = bins[s.id]!;
+        if (bin.unavailable) {
+          placed.delete(id); // goes where there is room, like a new target
+          continue;
+        }
         bin.targets.push(t);
         bin.used += t.series;
       }
@@ -101,7 +108,9 @@ export const seriesBalanced: Strategy = {
         continue;
       }
       // At --max-shards (>= 1): the target is still scraped, on the shard with the most room.
-      const target = [...(open.length > 0 ? open : bins)].sort((a, b) => room(b) - room(a) || a.id - b.id)[0]!;
+      const up = bins.filter((b) => !b.unavailable);
+      const candidates = open.length > 0 ? open : up.length > 0 ? up : bins;
+      const target = [...candidates].sort((a, b) => room(b) - room(a) || a.id - b.id)[0]!;
       target.targets.push(t);
       target.used += t.series;
       warnings.push(
@@ -112,7 +121,12 @@ export const seriesBalanced: Strategy = {
     // Drain and drop from the top until nothing more can go: the result is a fixed point, so
     // the next round with nothing changed moves nothing.
     for (;;) {
-      while (bins.length > input.minShards && bins[bins.length - 1]!.targets.length === 0) bins.pop();
+      while (
+        bins.length > input.minShards &&
+        bins[bins.length - 1]!.targets.length === 0 &&
+        !bins[bins.length - 1]!.unavailable
+      )
+        bins.pop();
       if (!drainHighest(bins, input.minShards)) break;
     }
     while (bins.length < input.minShards)

@@ -17,6 +17,8 @@ export interface SchedShard {
   readonly budget: number;
   /** Target ids it scrapes now. */
   readonly targets: readonly string[];
+  /** Down past its grace period: it gets nothing, and its place stays (ids must not shift). */
+  readonly unavailable?: boolean;
 }
 
 export interface ScheduleInput {

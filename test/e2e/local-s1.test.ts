@@ -96,7 +96,7 @@ for (const bin of prometheusBinaries()) {
       local.stderr!.on("data", (d) => (output += d));
 
       let shards: Shards | undefined;
-      for (let i = 0; i < 120; i++) {
+      for (let i = 0; i < 120 && local.exitCode === null; i++) {
         shards = await getJson<Shards>(`http://127.0.0.1:${port}/api/v1/shards`);
         if (shards && shards.shards.length === 3 && shards.shards.every((s) => s.targets.length === 2)) break;
         await sleep(1000);

@@ -1,0 +1,288 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Express } from "express";
+import type { Logger } from "pino";
+import { loadConfigFile } from "../config/load.ts";
+import type { DiscoveryManager } from "../discovery/manager.ts";
+import { PromshardError, PromshardErrors } from "../errors.ts";
+import type { PromConfig } from "../prom/config.ts";
+import type { PromDialect } from "../prom/version.ts";
+import type { Coordinator, CoordinatorEvent, ShardStatus, TickResult } from "./coordinator.ts";
+import type { CoordinatorMetrics } from "./metrics.ts";
+import { renderStatusPage, type StatusEvent } from "./status-page.ts";
+
+/** What the API tells about a shard beyond the coordinator's view: where to reach it. */
+export interface ShardEndpoint {
+  readonly prometheusUrl: string | null;
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+export interface CoordinatorServiceOptions {
+  readonly coordinator: Coordinator;
+  readonly discovery: DiscoveryManager;
+  readonly configFile: string;
+  readonly dialect: PromDialect;
+  readonly intervalMs: number;
+  readonly endpoint: (shard: number) => ShardEndpoint;
+  readonly globalQueryUrl?: string;
+  readonly metrics?: CoordinatorMetrics;
+  readonly log: Logger;
+}
+
+interface ConfigState {
+  hash: string;
+  loadedAt: string;
+  lastReloadSuccessful: boolean;
+  error: { message: string; problems: { path: string | null; message: string }[] } | null;
+  checkedHash: string;
+}
+
+const MAX_EVENTS = 200;
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/**
+ * Runs the coordinator's control loop and serves what it knows. The config file is read
+ * again each round (by content hash, so a ConfigMap's symlink swap counts), on SIGHUP and on
+ * POST /-/reload: a config that fails validation is reported and the last good one is kept,
+ * so nothing stops being scraped because of a typo.
+ */
+export class CoordinatorService {
+  readonly #o: CoordinatorServiceOptions;
+  readonly #events: StatusEvent[] = [];
+  #last: TickResult | undefined;
+  #config: ConfigState;
+  #stopping = false;
+  #running: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(opts: CoordinatorServiceOptions) {
+    this.#o = opts;
+    // Nothing checked yet: the first round loads the file the coordinator started with again
+    // (discovery keeps unchanged providers), so the hash shown is of what really runs.
+    this.#config = { hash: "", checkedHash: "", loadedAt: "", lastReloadSuccessful: true, error: null };
+  }
+
+  get last(): TickResult | undefined {
+    return this.#last;
+  }
+
+  /** Records an event for the status page and /api/v1/events (the coordinator's, and the scaler's). */
+  readonly event = (e: CoordinatorEvent | Omit<StatusEvent, "at">): void => {
+    this.#events.push({ at: new Date().toISOString(), kind: e.kind, text: e.text });
+    if (this.#events.length > MAX_EVENTS) this.#events.shift();
+  };
+
+  /** Loads the config file if its content changed (or when forced); keeps the last good one on errors. */
+  reloadConfig(force = false): boolean {
+    const o = this.#o;
+    let text: string;
+    try {
+      text = readFileSync(o.configFile, "utf8");
+    } catch (err) {
+      return this.#configFailed(
+        sha256(String(Date.now())),
+        new PromshardError("config_unreadable", `cannot read the config file: ${(err as Error).message}`, {
+          path: o.configFile,
+        }),
+      );
+    }
+    const hash = sha256(text);
+    if (!force && hash === this.#config.checkedHash) return this.#config.lastReloadSuccessful;
+    let config: PromConfig;
+    try {
+      config = loadConfigFile(o.configFile, o.dialect);
+    } catch (err) {
+      if (!(err instanceof PromshardError)) throw err;
+      return this.#configFailed(hash, err);
+    }
+    o.coordinator.setConfig(config);
+    o.discovery.apply(config);
+    for (const u of o.discovery.unsupported) o.log.warn({ err: u.message }, "service discovery not run");
+    const wasBad = !this.#config.lastReloadSuccessful;
+    this.#config = {
+      hash,
+      checkedHash: hash,
+      loadedAt: new Date().toISOString(),
+      lastReloadSuccessful: true,
+      error: null,
+    };
+    o.metrics?.configReloads.inc({ result: "ok" });
+    o.metrics?.configReloadOk.set(1);
+    const first = this.#config.hash === "";
+    this.event({
+      kind: "config",
+      text: wasBad ? "the config is valid again and loaded" : first ? "config loaded" : "config reloaded",
+    });
+    o.log.info({ hash }, "config loaded");
+    return true;
+  }
+
+  #configFailed(hash: string, err: PromshardError): boolean {
+    const problems = (err instanceof PromshardErrors ? err.errors : [err]).map((e) => ({
+      path: e.path ?? null,
+      message: e.message,
+    }));
+    const first = this.#config.checkedHash !== hash;
+    this.#config = {
+      ...this.#config,
+      checkedHash: hash,
+      lastReloadSuccessful: false,
+      error: { message: err.message, problems },
+    };
+    if (first) {
+      this.#o.metrics?.configReloads.inc({ result: "error" });
+      this.event({
+        kind: "config",
+        text: `the config is invalid; keeping the last good one: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ")}`,
+      });
+      this.#o.log.error({ problems, keeping: this.#config.hash }, "config invalid; keeping the last good one");
+    }
+    this.#o.metrics?.configReloadOk.set(0);
+    return false;
+  }
+
+  /** One round: config check, discovery settled, coordinator tick. Errors are logged and counted, never thrown. */
+  async round(): Promise<void> {
+    const o = this.#o;
+    try {
+      this.reloadConfig();
+      await o.discovery.ready();
+      this.#last = await o.coordinator.tick();
+      o.metrics?.ticks.inc({ result: "ok" });
+    } catch (err) {
+      o.metrics?.ticks.inc({ result: "error" });
+      o.log.error({ err: (err as Error).message }, "control loop round failed; retrying");
+    }
+  }
+
+  start(): void {
+    const onHup = () => {
+      this.reloadConfig(true);
+      this.#wake?.();
+    };
+    process.on("SIGHUP", onHup);
+    this.#running = (async () => {
+      while (!this.#stopping) {
+        await this.round();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#o.intervalMs);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      process.off("SIGHUP", onHup);
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#running;
+  }
+
+  readiness(): { ready: boolean; reason?: string } {
+    return this.#last ? { ready: true } : { ready: false, reason: "first control loop round not done" };
+  }
+
+  #shardJson(s: ShardStatus) {
+    const e = this.#o.endpoint(s.id);
+    return {
+      id: s.id,
+      replicaGroup: 0,
+      budget: s.budget,
+      effectiveBudget: s.effectiveBudget,
+      series: s.series,
+      ready: s.healthy,
+      downSince: s.downSince === null ? null : new Date(s.downSince).toISOString(),
+      restarts: s.restarts,
+      prometheusUrl: e.prometheusUrl,
+      ...e.extra,
+      targets: s.targets.map((t) => ({ job: t.job, labels: t.target.labels, series: t.series })),
+    };
+  }
+
+  /** GET /api/v1/shards, /api/v1/targets, /api/v1/events, /api/v1/status, the status page, POST /-/reload. */
+  routes(app: Express): void {
+    const o = this.#o;
+    app.get("/api/v1/shards", (_q, res) => {
+      res.json({ shards: (this.#last?.shards ?? []).map((s) => this.#shardJson(s)) });
+    });
+    app.get("/api/v1/targets", (q, res) => {
+      const state = typeof q.query.state === "string" ? q.query.state : "any";
+      const last = this.#last;
+      const active =
+        state === "dropped"
+          ? []
+          : (last?.shards ?? []).flatMap((s) =>
+              s.targets.map((t) => ({
+                discoveredLabels: t.target.discoveredLabels,
+                labels: t.target.labels,
+                scrapePool: t.job,
+                scrapeUrl: t.target.scrapeUrl,
+                globalUrl: t.target.scrapeUrl,
+                lastError: t.runtime?.lastError ?? "",
+                lastScrape: t.runtime?.lastScrape ?? "0001-01-01T00:00:00Z",
+                health: t.runtime?.health ?? "unknown",
+                scrapeInterval: `${t.target.scrapeIntervalMs / 1000}s`,
+                scrapeTimeout: `${t.target.scrapeTimeoutMs / 1000}s`,
+                series: t.series,
+                shard: s.id,
+              })),
+            );
+      const dropped =
+        state === "active" ? [] : (last?.dropped ?? []).map((d) => ({ discoveredLabels: d.discoveredLabels }));
+      res.json({
+        status: "success",
+        data: {
+          activeTargets: active,
+          droppedTargets: dropped,
+          // Prometheus logs the targets it refuses; we list them, so none disappears silently.
+          failedTargets: (last?.failures ?? []).map((f) => ({
+            scrapePool: f.scrapePool,
+            discoveredLabels: f.discoveredLabels,
+            error: f.error,
+          })),
+        },
+      });
+    });
+    app.get("/api/v1/events", (_q, res) => {
+      res.json({ events: this.#events });
+    });
+    app.get("/api/v1/status", (_q, res) => {
+      res.json({
+        config: {
+          file: o.configFile,
+          hash: this.#config.hash,
+          loadedAt: this.#config.loadedAt,
+          lastReloadSuccessful: this.#config.lastReloadSuccessful,
+          error: this.#config.error,
+        },
+        shards: this.#last?.shards.length ?? 0,
+        desiredShards: this.#last?.schedule.desiredShards ?? null,
+        overlapping: this.#last?.overlapping ?? 0,
+        globalQueryUrl: o.globalQueryUrl ?? null,
+      });
+    });
+    app.post("/-/reload", (_q, res) => {
+      const ok = this.reloadConfig(true);
+      this.#wake?.();
+      res.status(ok ? 200 : 400).json(ok ? { status: "success" } : { error: this.#config.error });
+    });
+    app.get("/", (_q, res) => {
+      res.type("html").send(
+        renderStatusPage({
+          shards: (this.#last?.shards ?? []).map((s) => ({
+            ...s,
+            prometheusUrl: o.endpoint(s.id).prometheusUrl ?? undefined,
+          })),
+          events: this.#events,
+          ...(o.globalQueryUrl ? { globalQueryUrl: o.globalQueryUrl } : {}),
+          configError: this.#config.error?.message ?? null,
+        }),
+      );
+    });
+  }
+}
