@@ -48,7 +48,13 @@ node_modules/.stamp: package.json package-lock.json | node
 	# The package starts a service where systemd runs; tests start their own.
 	-if command -v systemctl >/dev/null && systemctl is-active -q prometheus 2>/dev/null; then systemctl stop prometheus; fi
 
-setup: node node_modules/.stamp /usr/bin/prometheus /usr/bin/promtool
+# Debian's chromium for the status page's browser test, driven by playwright-core (an npm
+# devDependency). Never `npx playwright install`: no browser build can be downloaded here.
+/usr/bin/chromium:
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium
+
+setup: node node_modules/.stamp /usr/bin/prometheus /usr/bin/promtool /usr/bin/chromium
 
 # Prometheus 3.x, built from its Go module with the machine's Go (shared/TOOLS.md).
 $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool:
