@@ -1,10 +1,12 @@
 /**
  * Series moved per rebalance after targets grow, with the series-balanced scheduler.
  *
- * A steady state per scenario (60 and 1,000 targets of 500-12,000 series, log-uniform, one of
- * exactly 10,000 series; budget 50,000): targets packed in a seeded random order into shards
- * filled to 70-90% of the budget, then settled by the scheduler itself until a round moves
- * nothing. Then one change per case and one schedule():
+ * A steady state per scenario (at least 60 and 1,000 targets of 500-12,000 series,
+ * log-uniform; budget 50,000): shard after shard filled with new targets to a seeded goal of
+ * 70-90% of the budget, none above 90% (shards are filled whole, so there are a few more
+ * targets than asked: 69 and 1,011); the first shard holds a target of exactly 10,000 series
+ * and is filled to 80%. Then settled by the scheduler itself until a round moves nothing.
+ * Then one change per case and one schedule():
  *   - the 10,000-series target grows to 25,000 (the issue's example);
  *   - the largest target of the fullest shard grows ×2, and ×5;
  *   - 1% of the targets (at least one, seeded) grow ×3;
