@@ -93,7 +93,9 @@ async function getJson<T>(url: string, headers: Record<string, string> = {}): Pr
 
 const scalers = new Set<LocalScaler>();
 process.once("exit", () => {
-  for (const s of scalers) for (const shard of s.shards()) for (const p of shard.processes) p.kill("SIGKILL");
+  for (const s of scalers)
+    for (const shard of s.shards())
+      for (const pid of [shard.sidecar.pid, shard.prometheus.pid]) if (pid) process.kill(pid, "SIGKILL");
 });
 
 type Rep = Record<Milestone, number> & { idleMs: number };

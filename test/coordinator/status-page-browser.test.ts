@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Locator, Page } from "playwright-core";
-import type { ShardStatus } from "../../src/coordinator/coordinator.ts";
+import type { ShardStatus, TargetStatus } from "../../src/coordinator/coordinator.ts";
 import { renderStatusPage, type StatusEvent } from "../../src/coordinator/status-page.ts";
 import { countColour, decodePng } from "../support/png.ts";
 
@@ -23,17 +23,31 @@ const RED = [0xcc, 0x33, 0x33] as const; // #c33, the fill over budget
 const TRACK = [0xee, 0xee, 0xee] as const; // #eee, the bar's empty part
 
 const XSS = "<script>window.__pwned = true</script>";
-const target = (id: string, job: string, instance: string, series: number) => ({
+const target = (id: string, job: string, instance: string, series: number): TargetStatus => ({
   id,
   job,
-  labels: { job, instance },
   series,
+  shard: 0,
+  runtime: undefined,
+  target: {
+    id,
+    scrapePool: job,
+    discoveredLabels: { __address__: instance },
+    labels: { job, instance },
+    internalLabels: { job, instance, __address__: instance },
+    scrapeUrl: `http://${instance}/metrics`,
+    scrapeIntervalMs: 15_000,
+    scrapeTimeoutMs: 10_000,
+  },
 });
 const shards: (ShardStatus & { prometheusUrl?: string })[] = [
   {
     id: 0,
     healthy: true,
     budget: 30_000,
+    effectiveBudget: 30_000,
+    restarts: 0,
+    downSince: null,
     series: 12_000, // 40 %
     targets: [target("a", "node", "10.0.0.1:9100", 7_000), target("b", "node", "10.0.0.2:9100", 5_000)],
     prometheusUrl: "http://127.0.0.1:9090/?q=\"x\"&y='z'",
@@ -42,6 +56,9 @@ const shards: (ShardStatus & { prometheusUrl?: string })[] = [
     id: 1,
     healthy: true,
     budget: 30_000,
+    effectiveBudget: 30_000,
+    restarts: 0,
+    downSince: null,
     series: 36_000, // over budget: a full, red bar
     targets: [
       target("c", "api", "10.0.0.3:8080", 20_000),
@@ -52,6 +69,9 @@ const shards: (ShardStatus & { prometheusUrl?: string })[] = [
     id: 2,
     healthy: false,
     budget: 30_000,
+    effectiveBudget: 30_000,
+    restarts: 0,
+    downSince: null,
     series: 7_500, // 25 %, and the shard is down
     targets: [target("e", "db", "10.0.0.5:9187", 7_500)],
   },
@@ -206,7 +226,7 @@ describe("status page in headless Chromium", () => {
       const items = await section(s.id).locator("ul > li").allInnerTexts();
       assert.deepEqual(
         items,
-        s.targets.map((t) => `${t.job} ${t.labels.instance} — ${t.series} series`),
+        s.targets.map((t) => `${t.job} ${t.target.labels.instance} — ${t.series} series`),
         `shard ${s.id}'s targets`,
       );
       assert.match(
