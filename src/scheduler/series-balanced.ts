@@ -71,11 +71,12 @@ export const seriesBalanced: Strategy = {
         if (bin.targets.length === 1 && bin.used > bin.budget) bin.dedicated = true;
         continue;
       }
-      for (const t of shed(bin.targets, bin.used - bin.budget)) {
+      for (const t of shed(bin.targets, bin.budget)) {
         bin.targets.splice(bin.targets.indexOf(t), 1);
         bin.used -= t.series;
         pending.push(t);
       }
+      if (bin.targets.length === 1 && bin.used > bin.budget) bin.dedicated = true;
     }
 
     const newBin = (): Bin | undefined => {
@@ -145,14 +146,32 @@ export const seriesBalanced: Strategy = {
 };
 
 /**
- * The fewest series to remove so that at least `excess` go: the smallest single target that
- * covers it, else the largest targets below it until covered (then the same check again on
- * what is left), which keeps the count of moved targets low too.
+ * The fewest series to remove so that what stays fits `budget`: the larger of the kept sets
+ * that fit, found by subset-sum over the series (exact while budget × targets is small, else
+ * on series rounded up to a grid, which never overfills), compared with a greedy pick
+ * (smallest single target that covers the excess, else the largest below it), the better
+ * one taken. A target larger than the whole budget either leaves alone or stays alone,
+ * whichever moves fewer series.
  */
-function shed(targets: readonly SchedTarget[], excess: number): SchedTarget[] {
+function shed(targets: readonly SchedTarget[], budget: number): SchedTarget[] {
+  const sorted = [...targets].sort(bySeriesDesc);
+  const used = sorted.reduce((n, t) => n + t.series, 0);
+  const giant = sorted[0]!;
+  if (giant.series > budget) {
+    const others = sorted.slice(1);
+    const othersSeries = used - giant.series;
+    // It stays dedicated if the others go; or it goes (to a shard of its own) and they stay, if they fit.
+    return othersSeries <= budget && giant.series < othersSeries ? [giant] : others;
+  }
+  const candidates = [greedyShed(sorted, used - budget), knapsackShed(sorted, budget)];
+  const cost = (c: SchedTarget[]) => c.reduce((n, t) => n + t.series, 0);
+  return candidates.sort((a, b) => cost(a) - cost(b) || a.length - b.length)[0]!;
+}
+
+function greedyShed(sorted: readonly SchedTarget[], excess: number): SchedTarget[] {
   const out: SchedTarget[] = [];
   let left = excess;
-  const rest = [...targets].sort(bySeriesDesc);
+  const rest = [...sorted];
   while (left > 0 && rest.length > 1) {
     const cover = [...rest].reverse().find((t) => t.series >= left);
     const pick = cover ?? rest[0]!;
@@ -161,6 +180,36 @@ function shed(targets: readonly SchedTarget[], excess: number): SchedTarget[] {
     left -= pick.series;
   }
   return out;
+}
+
+/** Cells of the subset-sum table, bounded so that a large shard costs milliseconds, not seconds. */
+const KNAPSACK_CELLS = 1_000_000;
+
+/** Keeps the subset with the most series that fits `budget`; returns the rest (to shed). */
+function knapsackShed(sorted: readonly SchedTarget[], budget: number): SchedTarget[] {
+  const n = sorted.length;
+  const width = Math.max(1, Math.min(budget, Math.floor(KNAPSACK_CELLS / n)));
+  const grid = budget / width;
+  const size = sorted.map((t) => Math.ceil(t.series / grid));
+  // by[s] = the index of the item that first reached kept sum s (−1: unreached; s = 0 is the empty set).
+  const by = new Int32Array(width + 1).fill(-1);
+  const reached = new Uint8Array(width + 1);
+  reached[0] = 1;
+  for (let i = 0; i < n; i++) {
+    const w = size[i]!;
+    for (let s = width; s >= w; s--) {
+      if (!reached[s] && reached[s - w]) {
+        reached[s] = 1;
+        by[s] = i;
+      }
+    }
+  }
+  let best = width;
+  while (!reached[best]) best--;
+  const keep = new Set<number>();
+  // Items are recorded in the order they were added, so walking back takes each at most once.
+  for (let s = best; s > 0; s -= size[by[s]!]!) keep.add(by[s]!);
+  return sorted.filter((_, i) => !keep.has(i));
 }
 
 /** Moves the highest shard's targets into the others when they all fit below DRAIN_FILL of budget. */

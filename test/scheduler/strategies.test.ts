@@ -131,6 +131,63 @@ describe("series-balanced", () => {
     assert.equal(r.movedSeries, 10_000, "t1 (10k) moves, not the 25k target");
   });
 
+  it("sheds the fewest series: equal to the exact minimum found by trying every subset", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 2, maxLength: 12 }),
+        fc.integer({ min: 5_000, max: 50_000 }),
+        (series, budget) => {
+          const ts = targets(...series).filter((t) => t.series <= budget);
+          const used = ts.reduce((n, t) => n + t.series, 0);
+          fc.pre(ts.length >= 2 && used > budget);
+          // Shard 1 is empty with a budget that takes anything: only what shard 0 sheds counts.
+          const r = sb.schedule(
+            input({
+              targets: ts,
+              budget,
+              shards: [
+                { id: 0, budget, targets: ts.map((t) => t.id) },
+                { id: 1, budget: used, targets: [] },
+              ],
+            }),
+          );
+          let exact = used;
+          for (let mask = 0; mask < 1 << ts.length; mask++) {
+            const moved = ts.reduce((n, t, i) => n + (mask & (1 << i) ? t.series : 0), 0);
+            if (used - moved <= budget) exact = Math.min(exact, moved);
+          }
+          assert.equal(r.movedSeries, exact);
+        },
+      ),
+    );
+  });
+
+  it("a target grown past a whole budget stays alone if its neighbours move fewer series", () => {
+    const ts = targets(75_000, 10_000, 10_000, 10_000);
+    const r = sb.schedule(input({ targets: ts, shards: [{ id: 0, budget: 30_000, targets: ts.map((t) => t.id) }] }));
+    assert.deepEqual(r.assignment[0], ["t0"]);
+    assert.equal(r.movedSeries, 30_000);
+    assert.equal(r.warnings.length, 0, "it was not moved, so no new giant shard is asked for");
+  });
+
+  it("a shard down past its grace gets nothing; its targets go where there is room, and its place stays", () => {
+    const ts = targets(10_000, 10_000, 10_000, 10_000);
+    const r = sb.schedule(
+      input({
+        targets: ts,
+        shards: [
+          { id: 0, budget: 30_000, targets: ["t0"] },
+          { id: 1, budget: 30_000, targets: ["t1", "t2"], unavailable: true },
+          { id: 2, budget: 30_000, targets: ["t3"] },
+        ],
+      }),
+    );
+    assert.equal(r.desiredShards, 3);
+    assert.deepEqual(r.assignment[1], []);
+    for (const s of seriesOf(input({ targets: ts }), r)) assert.ok(s <= 30_000);
+    assert.equal(r.movedSeries, 20_000);
+  });
+
   it("at --max-shards nothing is left unscraped: the fullest fit goes over budget with a warning", () => {
     const r = sb.schedule(input({ targets: targets(20_000, 20_000, 20_000), maxShards: 2 }));
     assert.equal(r.desiredShards, 2);
