@@ -178,6 +178,8 @@ export class Coordinator {
   readonly #explored = new Map<string, Explored>();
   readonly #memory = new Map<number, ShardMemory>();
   readonly #moving = new Map<string, { from: number; to: number }>();
+  /** Where the last round sent each target. */
+  readonly #desired = new Map<string, number>();
   /** Relabeling results per job and discovered group: a group object changes only when discovery changes it. */
   #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
 
@@ -394,10 +396,20 @@ export class Coordinator {
     const held = (id: number) =>
       (runtimes[id]!.healthy ? runtimes[id]!.assigned : this.#memoryOf(id).lastAssigned).filter((t) => live.has(t));
     const schedule = await this.#step("schedule", () => {
+      // A target held by two shards (a move in flight, or a shard back with a stale
+      // assignment) counts where it was last sent, so neither undoes the decision.
+      const holders = new Map<string, number[]>();
+      for (let id = 0; id < runtimes.length; id++)
+        if (!gone(id)) for (const t of held(id)) holders.set(t, [...(holders.get(t) ?? []), id]);
+      const owner = (t: string) => {
+        const ids = holders.get(t)!;
+        const sent = this.#desired.get(t);
+        return sent !== undefined && ids.includes(sent) ? sent : ids[0];
+      };
       const shards: SchedShard[] = runtimes.map((_, id) => ({
         id,
         budget: this.#memoryOf(id).effectiveBudget,
-        targets: gone(id) ? [] : held(id),
+        targets: gone(id) ? [] : held(id).filter((t) => owner(t) === id),
         ...(gone(id) ? { unavailable: true } : {}),
       }));
       return o.strategy.schedule({
@@ -409,6 +421,8 @@ export class Coordinator {
       });
     });
     for (const w of schedule.warnings) this.#event("warning", w);
+    this.#desired.clear();
+    for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
 
     const reports: ShardReport[] = runtimes.map((r, id) => ({
       assigned: r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned,

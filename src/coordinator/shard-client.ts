@@ -2,10 +2,20 @@ import { request } from "undici";
 import type { AssignedTarget } from "../sidecar/generate.ts";
 import type { ShardClient, ShardRuntime } from "./coordinator.ts";
 
+interface TargetJson {
+  id?: string | null;
+  health?: string | null;
+  series?: number | null;
+  lastError?: string | null;
+  lastScrape?: string | null;
+}
+
+const strOrNull = (v: unknown) => (typeof v === "string" ? v : null);
+
 interface RuntimeJson {
   prometheus?: { ready?: boolean; headSeries?: number | null };
   assignment?: { version?: number } | null;
-  targets?: { id?: string | null; health?: string | null; series?: number | null }[];
+  targets?: TargetJson[];
 }
 
 /** The coordinator's side of the sidecar API (bearer token; JSON). */
@@ -33,8 +43,15 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
       if (!r || typeof r !== "object" || !Array.isArray(r.targets))
         throw new Error(`${baseUrl}: malformed runtime report`);
       const targets = r.targets
-        .filter((t): t is { id: string; health?: string | null; series?: number | null } => typeof t?.id === "string")
-        .map((t) => ({ id: t.id, up: t.health === "up", series: typeof t.series === "number" ? t.series : null }));
+        .filter((t): t is TargetJson & { id: string } => typeof t?.id === "string")
+        .map((t) => ({
+          id: t.id,
+          up: t.health === "up",
+          series: typeof t.series === "number" ? t.series : null,
+          health: strOrNull(t.health),
+          lastError: strOrNull(t.lastError),
+          lastScrape: strOrNull(t.lastScrape),
+        }));
       return {
         healthy: r.prometheus?.ready === true,
         version: typeof r.assignment?.version === "number" ? r.assignment.version : -1,

@@ -5,91 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Coordinator, type Scaler, type ShardClient, type ShardRuntime } from "../../src/coordinator/coordinator.ts";
-import { DiscoveryManager } from "../../src/discovery/manager.ts";
+import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { parseConfig } from "../../src/prom/config.ts";
-import { dialectFor } from "../../src/prom/version.ts";
 import { getStrategy } from "../../src/scheduler/index.ts";
-
-class FakeShard implements ShardClient {
-  assigned: string[] = [];
-  scraped = new Set<string>();
-  version = -1;
-  readonly series: Map<string, number>;
-  constructor(series: Map<string, number>) {
-    this.series = series;
-  }
-  async runtime(): Promise<ShardRuntime> {
-    return {
-      healthy: true,
-      version: this.version,
-      assigned: this.assigned,
-      targets: this.assigned.map((id) => ({
-        id,
-        up: this.scraped.has(id),
-        series: this.scraped.has(id) ? this.series.get(id)! : null,
-      })),
-      headSeries: null,
-    };
-  }
-  async assign(version: number, targets: readonly { labels: Record<string, string> }[]) {
-    assert.ok(version > this.version, "versions only grow");
-    this.version = version;
-    this.assigned = targets.map((t) => idOf.get(t.labels.__address__!)!);
-    this.scraped = new Set([...this.scraped].filter((id) => this.assigned.includes(id)));
-  }
-  scrape() {
-    for (const id of this.assigned) this.scraped.add(id);
-  }
-}
-
-const idOf = new Map<string, string>();
-
-function setup(addresses: string[], seriesOf: (addr: string) => number) {
-  const config = parseConfig(
-    `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify(addresses)}}]\n`,
-    {
-      dialect: dialectFor("3.16"),
-    },
-  );
-  const discovery = new DiscoveryManager();
-  discovery.apply(config);
-  const series = new Map<string, number>();
-  const shards: FakeShard[] = [];
-  const scaler: Scaler & { history: number[] } = {
-    history: [],
-    current: () => shards.length,
-    async scaleTo(n) {
-      this.history.push(n);
-      while (shards.length < n) shards.push(new FakeShard(series));
-      shards.length = n;
-    },
-  };
-  let now = 0;
-  const coordinator = new Coordinator(config, {
-    discovery,
-    strategy: getStrategy("series-balanced")!,
-    scaler,
-    shard: (i) => shards[i]!,
-    explore: async (t) => {
-      idOf.set(t.internalLabels.__address__!, t.id);
-      series.set(t.id, seriesOf(t.internalLabels.__address__!));
-      return series.get(t.id)!;
-    },
-    budget: 30_000,
-    minShards: 1,
-    maxShards: 20,
-    scaleDownDelayMs: 1000,
-    now: () => now,
-  });
-  const tick = async () => {
-    const r = await coordinator.tick();
-    for (const s of shards) s.scrape();
-    now += 600;
-    return r;
-  };
-  return { coordinator, discovery, shards, scaler, tick, config };
-}
+import { setup } from "./fake-shards.ts";
 
 describe("coordinator control loop", () => {
   it("S1: 6 targets of 10045 series with a 30000 budget end on 3 shards with 2 targets each", async () => {
@@ -162,5 +81,101 @@ describe("coordinator control loop", () => {
     for (let i = 0; i < 8; i++) await tick();
     assert.equal(shards.length, 1);
     assert.equal(new Set(shards.flatMap((s) => s.assigned)).size, 2);
+  });
+
+  it("S5: a down shard keeps its targets for the grace period, then they move only into room", async () => {
+    const addrs = Array.from({ length: 6 }, (_, i) => `g-${i}:1`);
+    const { shards, tick, events } = setup(addrs, () => 10045, { downGraceMs: 3000 });
+    for (let i = 0; i < 4; i++) await tick();
+    const held = [...shards[1]!.assigned];
+    shards[1]!.down = true;
+    for (let i = 0; i < 4; i++) {
+      const r = await tick(); // 2.4 s of the 3 s grace
+      for (const s of r.shards) if (s.id !== 1) assert.deepEqual(s.targets.length, 2, "nobody else takes them yet");
+    }
+    assert.ok(events.some((e) => e.kind === "shard" && /shard 1 is down/.test(e.text)));
+    for (let i = 0; i < 6; i++) {
+      const r = await tick();
+      for (const s of r.shards) if (s.id !== 1) assert.ok(s.series <= 30_000, `shard ${s.id} within budget`);
+    }
+    const elsewhere = shards.filter((_, i) => i !== 1).flatMap((s) => s.assigned);
+    for (const id of held) assert.ok(elsewhere.includes(id), "its targets are scraped elsewhere after the grace");
+    assert.equal(shards.length, 4, "a new shard, not an overfull neighbour");
+    shards[1]!.down = false;
+    // Back and empty below the new top shard: the top drains into it, so the count can come down.
+    for (let i = 0; i < 8; i++) await tick();
+    assert.equal(shards.length, 3);
+    assert.deepEqual(shards[1]!.assigned.sort(), held.sort());
+    const all = shards.flatMap((s) => s.assigned);
+    assert.equal(new Set(all).size, 6);
+    assert.equal(all.length, 6, "each on one shard");
+  });
+
+  it("S5: a shard that keeps restarting gets a lower budget; no other shard goes over its own", async () => {
+    const addrs = Array.from({ length: 4 }, (_, i) => `c-${i}:1`);
+    const { shards, tick, restarts, events } = setup(addrs, (a) => (a === "c-0:1" ? 12_000 : 8_000), {
+      crashWindowMs: 60_000,
+    });
+    for (let i = 0; i < 4; i++) await tick();
+    assert.equal(shards.length, 2);
+    const crashing = shards.findIndex((s) => s.assigned.length > 1);
+    const heldSeries = (await tick()).shards[crashing]!.series;
+    restarts[crashing] = 1;
+    await tick();
+    restarts[crashing] = 2;
+    const r = await tick();
+    assert.equal(r.shards[crashing]!.effectiveBudget, Math.floor(heldSeries * 0.8));
+    assert.ok(events.some((e) => e.kind === "warning" && /restarted 2 times/.test(e.text)));
+    for (let i = 0; i < 4; i++) {
+      const t = await tick();
+      for (const s of t.shards) assert.ok(s.series <= s.effectiveBudget || s.targets.length === 1, `shard ${s.id}`);
+    }
+    assert.ok((await tick()).shards[crashing]!.series <= Math.floor(heldSeries * 0.8));
+  });
+
+  it("stops drained shards only once their data is safe, or after the wait with a warning", async () => {
+    const addrs = Array.from({ length: 6 }, (_, i) => `s-${i}:1`);
+    let safe = false;
+    const asked: number[] = [];
+    const { shards, tick, discovery, config, events } = setup(addrs, () => 10045, {
+      scaleDownWaitMs: 5000,
+      dataSafe: async (id) => {
+        asked.push(id);
+        return safe;
+      },
+    });
+    for (let i = 0; i < 4; i++) await tick();
+    discovery.apply(
+      parseConfig(
+        `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify(addrs.slice(0, 2))}}]\n`,
+        {
+          dialect: config.dialect,
+        },
+      ),
+    );
+    for (let i = 0; i < 6; i++) await tick();
+    assert.equal(shards.length, 3, "drained, but the data is not safe yet");
+    assert.ok(asked.includes(2) && asked.includes(1), "both drained shards save their data at once");
+    safe = true;
+    await tick();
+    assert.equal(shards.length, 1, "both go together once safe");
+
+    // Never safe: they go when the wait is over, and the coordinator says so.
+    const again = setup(addrs, () => 10045, { scaleDownWaitMs: 3000, dataSafe: async () => false });
+    for (let i = 0; i < 4; i++) await again.tick();
+    again.discovery.apply(
+      parseConfig(
+        `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify(addrs.slice(0, 2))}}]\n`,
+        {
+          dialect: config.dialect,
+        },
+      ),
+    );
+    for (let i = 0; i < 6; i++) await again.tick();
+    assert.equal(again.shards.length, 3);
+    for (let i = 0; i < 6; i++) await again.tick();
+    assert.equal(again.shards.length, 1);
+    assert.ok(again.events.some((e) => e.kind === "warning" && /not confirmed safe/.test(e.text)));
+    void events;
   });
 });

@@ -1,0 +1,113 @@
+/**
+ * In-memory shards and a coordinator over them, for the control-loop unit tests. Each fake
+ * shard "scrapes" what it was assigned when told to, so moves, scale-up and scale-down play
+ * out round by round.
+ */
+import assert from "node:assert/strict";
+import {
+  Coordinator,
+  type CoordinatorEvent,
+  type CoordinatorOptions,
+  type Scaler,
+  type ShardClient,
+  type ShardRuntime,
+} from "../../src/coordinator/coordinator.ts";
+import { DiscoveryManager } from "../../src/discovery/manager.ts";
+import { parseConfig } from "../../src/prom/config.ts";
+import { dialectFor } from "../../src/prom/version.ts";
+import { getStrategy } from "../../src/scheduler/index.ts";
+
+export class FakeShard implements ShardClient {
+  down = false;
+  assigned: string[] = [];
+  scraped = new Set<string>();
+  version = -1;
+  readonly series: Map<string, number>;
+  constructor(series: Map<string, number>) {
+    this.series = series;
+  }
+  async runtime(): Promise<ShardRuntime> {
+    if (this.down) throw new Error("connect ECONNREFUSED");
+    return {
+      healthy: true,
+      version: this.version,
+      assigned: this.assigned,
+      targets: this.assigned.map((id) => ({
+        id,
+        up: this.scraped.has(id),
+        health: this.scraped.has(id) ? "up" : "unknown",
+        series: this.scraped.has(id) ? this.series.get(id)! : null,
+      })),
+      headSeries: null,
+    };
+  }
+  async assign(version: number, targets: readonly { labels: Record<string, string> }[]) {
+    if (this.down) throw new Error("connect ECONNREFUSED");
+    assert.ok(version > this.version, "versions only grow");
+    this.version = version;
+    this.assigned = targets.map((t) => idOf.get(t.labels.__address__!)!);
+    this.scraped = new Set([...this.scraped].filter((id) => this.assigned.includes(id)));
+  }
+  scrape() {
+    if (this.down) return;
+    for (const id of this.assigned) this.scraped.add(id);
+  }
+}
+
+export const idOf = new Map<string, string>();
+
+export function setup(
+  addresses: string[],
+  seriesOf: (addr: string) => number,
+  extra: Partial<CoordinatorOptions> & { dataSafe?: (id: number) => Promise<boolean> } = {},
+) {
+  const config = parseConfig(
+    `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify(addresses)}}]\n`,
+    {
+      dialect: dialectFor("3.16"),
+    },
+  );
+  const discovery = new DiscoveryManager();
+  discovery.apply(config);
+  const series = new Map<string, number>();
+  const shards: FakeShard[] = [];
+  const restarts: number[] = [];
+  const scaler: Scaler & { history: number[]; restarts: (id: number) => number } = {
+    history: [],
+    current: () => shards.length,
+    restarts: (id) => restarts[id] ?? 0,
+    ...(extra.dataSafe ? { dataSafe: extra.dataSafe } : {}),
+    async scaleTo(n) {
+      this.history.push(n);
+      while (shards.length < n) shards.push(new FakeShard(series));
+      shards.length = n;
+    },
+  };
+  let now = 0;
+  const coordinator = new Coordinator(config, {
+    discovery,
+    strategy: getStrategy("series-balanced")!,
+    scaler,
+    shard: (i) => shards[i]!,
+    explore: async (t) => {
+      idOf.set(t.internalLabels.__address__!, t.id);
+      series.set(t.id, seriesOf(t.internalLabels.__address__!));
+      return series.get(t.id)!;
+    },
+    budget: 30_000,
+    minShards: 1,
+    maxShards: 20,
+    scaleDownDelayMs: 1000,
+    now: () => now,
+    onEvent: (e) => events.push(e),
+    ...extra,
+  });
+  const events: CoordinatorEvent[] = [];
+  const tick = async () => {
+    const r = await coordinator.tick();
+    for (const s of shards) s.scrape();
+    now += 600;
+    return r;
+  };
+  return { coordinator, discovery, shards, scaler, tick, config, restarts, events };
+}
