@@ -238,6 +238,9 @@ export class LocalScaler implements Scaler {
         `--web.listen-address=127.0.0.1:${promPort}`,
         "--web.enable-lifecycle",
         "--web.enable-admin-api",
+        // Hidden flag (5s by default; 2.x clamps it to at least 5s): a restarted shard, or a
+        // target moved in, is scraped a second after discovery sees it, not five.
+        "--scrape.discovery-reload-interval=1s",
         ...(this.#o.prometheusArgs ?? []),
       ],
       `--web.listen-address=127.0.0.1:${promPort}`,

@@ -57,7 +57,7 @@ export class SupervisedProcess {
     if (opts.adoptPid !== undefined && isRunning(opts.adoptPid, spec.marker)) {
       this.#pid = opts.adoptPid;
       this.#startedAt = Date.now();
-      this.#log?.info({ component: spec.name, pid: this.#pid }, "adopted a running process");
+      this.#log?.info({ process: spec.name, pid: this.#pid }, "adopted a running process");
     } else this.#spawn();
     this.#watch();
   }
@@ -71,7 +71,7 @@ export class SupervisedProcess {
     const child = spawn(this.spec.command, [...this.spec.args], { stdio: ["ignore", out, out], detached: true });
     closeSync(out);
     // A failed spawn is an exit like any other: the poll sees no pid and restarts with backoff.
-    child.on("error", (err) => this.#log?.warn({ component: this.spec.name, err: err.message }, "cannot start"));
+    child.on("error", (err) => this.#log?.warn({ process: this.spec.name, err: err.message }, "cannot start"));
     // Reaped here so the pid does not linger as a zombie that the poll would take for alive.
     child.on("exit", () => undefined);
     this.#pid = child.pid;
@@ -86,7 +86,7 @@ export class SupervisedProcess {
       const backoff = Math.min(RESTART_BACKOFF_MS[1], RESTART_BACKOFF_MS[0] * 2 ** this.#failures);
       this.#failures++;
       clearInterval(this.#timer);
-      this.#log?.warn({ component: this.spec.name, backoffMs: backoff }, "process exited; restarting");
+      this.#log?.warn({ process: this.spec.name, backoffMs: backoff }, "process exited; restarting");
       setTimeout(() => {
         if (this.#stopping) return;
         this.restarts++;

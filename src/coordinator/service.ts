@@ -100,6 +100,7 @@ export class CoordinatorService {
     o.discovery.apply(config);
     for (const u of o.discovery.unsupported) o.log.warn({ err: u.message }, "service discovery not run");
     const wasBad = !this.#config.lastReloadSuccessful;
+    const first = this.#config.hash === "";
     this.#config = {
       hash,
       checkedHash: hash,
@@ -109,7 +110,6 @@ export class CoordinatorService {
     };
     o.metrics?.configReloads.inc({ result: "ok" });
     o.metrics?.configReloadOk.set(1);
-    const first = this.#config.hash === "";
     this.event({
       kind: "config",
       text: wasBad ? "the config is valid again and loaded" : first ? "config loaded" : "config reloaded",
