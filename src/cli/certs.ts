@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { PromshardError } from "../errors.ts";
+import { type KubeApi, kubeApi } from "../kube/api.ts";
 import { formatDuration, parseDuration } from "../prom/duration.ts";
 import { type CertStore, directoryStore, runCerts, secretStore } from "../webhook/cert-store.ts";
 import { serviceDnsNames } from "../webhook/certs.ts";
-import { type KubeApi, kubeApi } from "../webhook/kube-api.ts";
 import type { RotationPolicy } from "../webhook/rotation.ts";
 import { type Command, type RunContext, UsageError } from "./command.ts";
 

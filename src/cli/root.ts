@@ -1,6 +1,7 @@
 import { certsCommand } from "./certs.ts";
 import { checkCommand } from "./check.ts";
 import type { Command } from "./command.ts";
+import { coordinatorCommand } from "./coordinator.ts";
 import { demoExporterCommand } from "./demo-exporter.ts";
 import { localCommand } from "./local.ts";
 import { sidecarCommand } from "./sidecar.ts";
@@ -17,6 +18,7 @@ export const root: Command = {
     targetsCommand,
     demoExporterCommand,
     sidecarCommand,
+    coordinatorCommand,
     localCommand,
     webhookCommand,
     certsCommand,

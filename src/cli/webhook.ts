@@ -1,10 +1,10 @@
 import { PromshardError } from "../errors.ts";
+import { kubeApi } from "../kube/api.ts";
 import { parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import { parseDuration } from "../prom/duration.ts";
 import { parseAnnotations } from "../webhook/annotations.ts";
-import { kubeApi } from "../webhook/kube-api.ts";
 import { DEFAULT_BODY_LIMIT, startWebhookServer } from "../webhook/server.ts";
 import { DEFAULT_SETTINGS, type InjectorSettings, supportsNativeSidecars } from "../webhook/settings.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";

@@ -44,6 +44,8 @@ export interface ShardClient {
 
 /** Starts and stops shards: Kubernetes (StatefulSet /scale) or local processes. */
 export interface Scaler {
+  /** Reads the shard count (and restarts) again from where it is kept; called first in every round. */
+  refresh?(): Promise<void>;
   /** Shards that exist now (ids 0..n-1). */
   current(): number;
   scaleTo(n: number): Promise<void>;
@@ -370,6 +372,7 @@ export class Coordinator {
     const m = o.metrics;
     const now = this.#now();
     const { known, dropped, failures } = await this.#step("targets", () => this.#targets());
+    await this.#step("runtime", () => o.scaler.refresh?.());
     const shardCount = o.scaler.current();
     const runtimes = await this.#step("runtime", () => this.#runtimes(shardCount));
     // A restarted coordinator continues the shards' version sequence and moves nothing.

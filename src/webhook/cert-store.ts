@@ -12,8 +12,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PromshardError } from "../errors.ts";
+import type { KubeApi } from "../kube/api.ts";
 import { splitPem } from "./certs.ts";
-import type { KubeApi } from "./kube-api.ts";
 import { bundleOf, type CertState, type Force, type RotationPolicy, rotate, type Step } from "./rotation.ts";
 
 export interface CertStore {

@@ -1,5 +1,5 @@
 /**
- * The few Kubernetes API calls the webhook and `promshard certs` make (version, Secrets,
+ * The few Kubernetes API calls the webhook, `promshard certs` and the StatefulSet scaler make (version, Secrets,
  * webhook configurations), as raw JSON requests through client-node's authentication, the way
  * src/kube/client.ts lists objects.
  */

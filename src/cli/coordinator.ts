@@ -1,0 +1,344 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Logger } from "pino";
+import { loadConfigFile } from "../config/load.ts";
+import { Coordinator, type CoordinatorEvent, type Scaler, type ShardClient } from "../coordinator/coordinator.ts";
+import { exploreTarget, scrapeClientFor } from "../coordinator/explore.ts";
+import { coordinatorMetrics } from "../coordinator/metrics.ts";
+import { CoordinatorService, type ShardEndpoint } from "../coordinator/service.ts";
+import { httpShardClient } from "../coordinator/shard-client.ts";
+import { StatefulSetScaler } from "../coordinator/statefulset-scaler.ts";
+import { DiscoveryManager } from "../discovery/manager.ts";
+import { PromshardError } from "../errors.ts";
+import { kubeApi } from "../kube/api.ts";
+import { ownNamespace } from "../kube/client.ts";
+import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
+import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
+import { createRegistry } from "../observability/metrics.ts";
+import type { PromConfig, ScrapeJob } from "../prom/config.ts";
+import { parseDuration } from "../prom/duration.ts";
+import type { PromDialect } from "../prom/version.ts";
+import { getStrategy, type Strategy, strategyNames } from "../scheduler/index.ts";
+import {
+  type Command,
+  dialectFromFlag,
+  type Flags,
+  logLevelFlag,
+  prometheusVersionFlag,
+  type RunContext,
+  UsageError,
+  untilSignal,
+} from "./command.ts";
+import { printErrors } from "./targets.ts";
+
+/** The flags every coordinator has, in a cluster or in local mode; defaults differ where the setting does. */
+export function coordinatorFlags(defaults: { listen: string; scaleDownWait: string }): Flags {
+  return {
+    config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
+    "max-series": { type: "string", description: "Series budget of one shard", default: "30000", placeholder: "N" },
+    listen: {
+      type: "string",
+      description: "Status page, API, /metrics, /healthz and /readyz address",
+      default: defaults.listen,
+      placeholder: "ADDR",
+    },
+    scheduler: {
+      type: "string",
+      description: `Scheduler: ${strategyNames().join(", ")}`,
+      default: "series-balanced",
+      placeholder: "NAME",
+    },
+    "min-shards": { type: "string", description: "Fewest shards", default: "1", placeholder: "N" },
+    "max-shards": { type: "string", description: "Most shards", default: "16", placeholder: "N" },
+    interval: { type: "string", description: "Control loop period", default: "5s", placeholder: "DURATION" },
+    "scale-down.delay": {
+      type: "string",
+      description: "How long the highest shard stays empty before it is stopped",
+      default: "1m",
+      placeholder: "DURATION",
+    },
+    "scale-down.wait": {
+      type: "string",
+      description: "Longest wait for a drained shard's data to be safe before the shard is stopped anyway",
+      default: defaults.scaleDownWait,
+      placeholder: "DURATION",
+    },
+    "shard.down-grace": {
+      type: "string",
+      description: "How long a down shard keeps its targets (it is being restarted) before they move",
+      default: "30s",
+      placeholder: "DURATION",
+    },
+    "shard.crash-window": {
+      type: "string",
+      description: "Two restarts within this window lower a shard's budget; a window without one restores it",
+      default: "10m",
+      placeholder: "DURATION",
+    },
+    ...logLevelFlag,
+    ...prometheusVersionFlag,
+  };
+}
+
+export interface CoordinatorSettings {
+  readonly configFile: string;
+  readonly strategy: Strategy;
+  readonly budget: number;
+  readonly minShards: number;
+  readonly maxShards: number;
+  readonly intervalMs: number;
+  readonly scaleDownDelayMs: number;
+  readonly scaleDownWaitMs: number;
+  readonly downGraceMs: number;
+  readonly crashWindowMs: number;
+  readonly listen: string;
+  readonly level: LogLevel;
+  readonly dialect: PromDialect;
+}
+
+export function int(v: unknown, flag: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${flag} must be an integer >= ${min}, got "${String(v)}"`);
+  return n;
+}
+
+function ms(v: unknown, flag: string): number {
+  const d = parseDuration(String(v));
+  if (typeof d === "object") throw new UsageError(`${flag}: ${d.error}`);
+  return d;
+}
+
+/** Validates the shared flags; a bad one is a UsageError naming it. */
+export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorSettings {
+  const file = values.config;
+  if (typeof file !== "string") throw new UsageError("--config FILE is required");
+  const strategy = getStrategy(String(values.scheduler));
+  if (!strategy) throw new UsageError(`--scheduler must be one of ${strategyNames().join(", ")}`);
+  const minShards = int(values["min-shards"], "--min-shards", 1);
+  let level: LogLevel;
+  try {
+    level = parseLogLevel(String(values["log.level"]));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  try {
+    parseListenAddress(String(values.listen));
+  } catch (err) {
+    throw new UsageError(`--listen: ${(err as Error).message}`);
+  }
+  return {
+    configFile: resolve(file),
+    strategy,
+    budget: int(values["max-series"], "--max-series", 1),
+    minShards,
+    maxShards: int(values["max-shards"], "--max-shards", minShards),
+    intervalMs: ms(values.interval, "--interval"),
+    scaleDownDelayMs: ms(values["scale-down.delay"], "--scale-down.delay"),
+    scaleDownWaitMs: ms(values["scale-down.wait"], "--scale-down.wait"),
+    downGraceMs: ms(values["shard.down-grace"], "--shard.down-grace"),
+    crashWindowMs: ms(values["shard.crash-window"], "--shard.crash-window"),
+    listen: String(values.listen),
+    level,
+    dialect: dialectFromFlag(values),
+  };
+}
+
+/** Loads the config for a start; an invalid one is printed with every problem and exit status 1. */
+export function loadStartConfig(ctx: RunContext, s: CoordinatorSettings): PromConfig | undefined {
+  try {
+    return loadConfigFile(s.configFile, s.dialect);
+  } catch (err) {
+    if (!(err instanceof PromshardError)) throw err;
+    printErrors(ctx.stderr, [err]);
+    return undefined;
+  }
+}
+
+export interface CoordinatorParts {
+  readonly scaler: Scaler;
+  /** The sidecar of shard `id` (its URL may change when a shard is started again). */
+  readonly sidecarUrl: (id: number) => string;
+  readonly token: () => string;
+  readonly endpoint: (id: number) => ShardEndpoint;
+  readonly globalQueryUrl?: string;
+  readonly kubeconfig?: string;
+  /** Where the scaler's own events (restarts) go. */
+  readonly events?: (sink: (e: CoordinatorEvent) => void) => void;
+  /** Starts what must run before the loop (the local shards); its failure stops everything. */
+  readonly start?: () => Promise<void>;
+  readonly stop?: () => Promise<void>;
+  readonly banner: (url: string) => string;
+}
+
+/**
+ * Runs a coordinator until SIGINT/SIGTERM: discovery, the control loop, its HTTP API and
+ * status page. What differs between a cluster and local mode comes in `parts`.
+ */
+export async function runCoordinator(
+  ctx: RunContext,
+  s: CoordinatorSettings,
+  config: PromConfig,
+  log: Logger,
+  parts: CoordinatorParts,
+): Promise<number> {
+  const registry = createRegistry();
+  const metrics = coordinatorMetrics(registry);
+  const discovery = new DiscoveryManager({ log, ...(parts.kubeconfig ? { kubeconfig: parts.kubeconfig } : {}) });
+  discovery.apply(config);
+  for (const u of discovery.unsupported) log.warn({ err: u.message }, "service discovery not run");
+  let service: CoordinatorService | undefined;
+  const onEvent = (e: CoordinatorEvent) => service?.event(e);
+  parts.events?.(onEvent);
+  const clients = new Map<string, ShardClient>();
+  const scrapeClients = new WeakMap<ScrapeJob, ReturnType<typeof scrapeClientFor>>();
+  const coordinator = new Coordinator(config, {
+    discovery,
+    strategy: s.strategy,
+    scaler: parts.scaler,
+    // By URL: a shard started again may listen elsewhere, and the token may have been rotated.
+    shard: (id) => {
+      const url = parts.sidecarUrl(id);
+      const token = parts.token();
+      const key = `${url}\0${token}`;
+      const c = clients.get(key) ?? httpShardClient(url, token);
+      clients.set(key, c);
+      return c;
+    },
+    explore: async (target, job) => {
+      // Keyed by the job object: a reloaded config gets clients with its own HTTP settings.
+      const client = scrapeClients.get(job) ?? scrapeClientFor(job, dirname(s.configFile));
+      scrapeClients.set(job, client);
+      return (await exploreTarget(target, job, client)).series;
+    },
+    budget: s.budget,
+    minShards: s.minShards,
+    maxShards: s.maxShards,
+    scaleDownDelayMs: s.scaleDownDelayMs,
+    scaleDownWaitMs: s.scaleDownWaitMs,
+    downGraceMs: s.downGraceMs,
+    crashWindowMs: s.crashWindowMs,
+    metrics,
+    onEvent,
+    log,
+  });
+  service = new CoordinatorService({
+    coordinator,
+    discovery,
+    configFile: s.configFile,
+    dialect: s.dialect,
+    intervalMs: s.intervalMs,
+    metrics,
+    log,
+    endpoint: parts.endpoint,
+    ...(parts.globalQueryUrl ? { globalQueryUrl: parts.globalQueryUrl } : {}),
+  });
+  const running = service;
+  const app = createHttpApp({
+    registry,
+    log,
+    readiness: () => running.readiness(),
+    routes: (a) => running.routes(a),
+  });
+  const stopAll = async () => {
+    discovery.stop();
+    await parts.stop?.();
+  };
+  let server: Awaited<ReturnType<typeof listen>>;
+  try {
+    await parts.start?.();
+    server = await listen(app, s.listen);
+  } catch (err) {
+    // Local shards run detached: nothing may outlive a failed start.
+    await stopAll();
+    throw err;
+  }
+  ctx.stdout.write(`${parts.banner(server.url)}\n`);
+  running.start();
+  await untilSignal();
+  await running.stop();
+  await server.close();
+  await stopAll();
+  return 0;
+}
+
+export const coordinatorCommand: Command = {
+  name: "coordinator",
+  summary:
+    "Run the coordinator in a cluster: discover and measure targets, assign them to the shard StatefulSet's pods through their sidecars, scale it",
+  flags: {
+    ...coordinatorFlags({ listen: ":9500", scaleDownWait: "3h" }),
+    "shards.statefulset": {
+      type: "string",
+      description: "The shard StatefulSet, NAMESPACE/NAME or NAME (in the coordinator's own namespace)",
+      placeholder: "NS/NAME",
+    },
+    "sidecar.port": {
+      type: "string",
+      description: "Port of the promshard sidecar in each shard pod",
+      default: "9095",
+      placeholder: "PORT",
+    },
+    "prometheus.port": {
+      type: "string",
+      description: "Port of Prometheus in each shard pod",
+      default: "9090",
+      placeholder: "PORT",
+    },
+    "shards.url-template": {
+      type: "string",
+      description:
+        "How to reach shard pods, with {pod}, {ordinal}, {service}, {namespace}, {port} (default: http://{pod}.{service}.{namespace}.svc:{port})",
+      placeholder: "URL",
+    },
+    "token-file": {
+      type: "string",
+      description: "File holding the sidecars' bearer token (re-read every round)",
+      placeholder: "FILE",
+    },
+    kubeconfig: {
+      type: "string",
+      description:
+        "kubeconfig for the StatefulSet and for kubernetes_sd_configs without their own (default: in-cluster)",
+      placeholder: "FILE",
+    },
+  },
+  async run(ctx) {
+    const s = readCoordinatorFlags(ctx.values);
+    const ref = ctx.values["shards.statefulset"];
+    if (typeof ref !== "string" || !/^([a-z0-9-]+\/)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(ref))
+      throw new UsageError("--shards.statefulset NAMESPACE/NAME (or NAME in the coordinator's namespace) is required");
+    const [namespace, name] = ref.includes("/") ? (ref.split("/") as [string, string]) : [ownNamespace(), ref];
+    if (!namespace)
+      throw new UsageError(`--shards.statefulset: give the namespace (NAMESPACE/${ref}); not running in a cluster`);
+    const tokenFile = ctx.values["token-file"];
+    if (typeof tokenFile !== "string") throw new UsageError("--token-file FILE is required (the sidecars' token)");
+    const sidecarPort = int(ctx.values["sidecar.port"], "--sidecar.port", 1);
+    const promPort = int(ctx.values["prometheus.port"], "--prometheus.port", 1);
+    const template =
+      typeof ctx.values["shards.url-template"] === "string"
+        ? ctx.values["shards.url-template"]
+        : "http://{pod}.{service}.{namespace}.svc:{port}";
+    const kubeconfig = typeof ctx.values.kubeconfig === "string" ? ctx.values.kubeconfig : undefined;
+    const config = loadStartConfig(ctx, s);
+    if (!config) return 1;
+    const log = createLogger({ component: "coordinator", level: s.level });
+    const scaler = new StatefulSetScaler(kubeApi(kubeconfig), namespace, name);
+    const url = (id: number, port: number) =>
+      template
+        .replaceAll("{pod}", `${name}-${id}`)
+        .replaceAll("{ordinal}", String(id))
+        .replaceAll("{service}", scaler.serviceName ?? name)
+        .replaceAll("{namespace}", namespace)
+        .replaceAll("{port}", String(port));
+    return runCoordinator(ctx, s, config, log, {
+      scaler,
+      sidecarUrl: (id) => url(id, sidecarPort),
+      token: () => readFileSync(tokenFile, "utf8").trim(),
+      endpoint: (id) => ({ prometheusUrl: url(id, promPort), extra: { pod: `${name}-${id}` } }),
+      ...(kubeconfig ? { kubeconfig } : {}),
+      start: () => scaler.refresh(),
+      banner: (u) => `promshard coordinator: status page ${u}/  ·  shards: StatefulSet ${namespace}/${name}`,
+    });
+  },
+};
