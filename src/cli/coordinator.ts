@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { Logger } from "pino";
 import { loadConfigFile } from "../config/load.ts";
@@ -12,6 +14,7 @@ import { DiscoveryManager } from "../discovery/manager.ts";
 import { PromshardError } from "../errors.ts";
 import { kubeApi } from "../kube/api.ts";
 import { ownNamespace } from "../kube/client.ts";
+import { LeaderElector } from "../kube/leader.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
@@ -169,6 +172,8 @@ export interface CoordinatorParts {
   readonly start?: () => Promise<void>;
   readonly stop?: () => Promise<void>;
   readonly banner: (url: string) => string;
+  /** With leader election: rounds run only while this replica leads. */
+  readonly leader?: LeaderElector;
 }
 
 /**
@@ -232,6 +237,7 @@ export async function runCoordinator(
     log,
     endpoint: parts.endpoint,
     ...(parts.globalQueryUrl ? { globalQueryUrl: parts.globalQueryUrl } : {}),
+    ...(parts.leader ? { leader: parts.leader } : {}),
   });
   const running = service;
   const app = createHttpApp({
@@ -241,12 +247,15 @@ export async function runCoordinator(
     routes: (a) => running.routes(a),
   });
   const stopAll = async () => {
+    // Released first, so the other replica takes over while this one shuts down.
+    await parts.leader?.stop();
     discovery.stop();
     await parts.stop?.();
   };
   let server: Awaited<ReturnType<typeof listen>>;
   try {
     await parts.start?.();
+    parts.leader?.start();
     server = await listen(app, s.listen);
   } catch (err) {
     // Local shards run detached: nothing may outlive a failed start.
@@ -323,7 +332,25 @@ export const coordinatorCommand: Command = {
     const config = loadStartConfig(ctx, s);
     if (!config) return 1;
     const log = createLogger({ component: "coordinator", level: s.level });
-    const scaler = new StatefulSetScaler(kubeApi(kubeconfig), namespace, name);
+    const api = kubeApi(kubeconfig);
+    const scaler = new StatefulSetScaler(api, namespace, name);
+    let leader: LeaderElector | undefined;
+    if (ctx.values["no-leader-elect"] !== true) {
+      const lease =
+        typeof ctx.values["leader-elect.lease"] === "string"
+          ? ctx.values["leader-elect.lease"]
+          : `${namespace}/${name}-coordinator`;
+      const [leaseNs, leaseName] = lease.split("/");
+      if (!leaseNs || !leaseName || lease.split("/").length !== 2)
+        throw new UsageError(`--leader-elect.lease: "${lease}" is not NAMESPACE/NAME`);
+      leader = new LeaderElector({
+        api,
+        namespace: leaseNs,
+        name: leaseName,
+        identity: `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString("hex")}`,
+        log,
+      });
+    }
     const url = (id: number, port: number) =>
       template
         .replaceAll("{pod}", `${name}-${id}`)
@@ -338,6 +365,7 @@ export const coordinatorCommand: Command = {
       endpoint: (id) => ({ prometheusUrl: url(id, promPort), extra: { pod: `${name}-${id}` } }),
       ...(kubeconfig ? { kubeconfig } : {}),
       start: () => scaler.refresh(),
+      ...(leader ? { leader } : {}),
       banner: (u) => `promshard coordinator: status page ${u}/  ·  shards: StatefulSet ${namespace}/${name}`,
     });
   },

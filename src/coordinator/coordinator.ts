@@ -190,6 +190,13 @@ export class Coordinator {
     this.#o = opts;
   }
 
+  /** Drops what it remembers of shards and moves (a new leader starts from the shards' reports). */
+  forget(): void {
+    this.#memory.clear();
+    this.#moving.clear();
+    this.#desired.clear();
+  }
+
   setConfig(config: PromConfig): void {
     this.#config = config;
     this.#built = new WeakMap();

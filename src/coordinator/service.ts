@@ -27,6 +27,8 @@ export interface CoordinatorServiceOptions {
   readonly globalQueryUrl?: string;
   readonly metrics?: CoordinatorMetrics;
   readonly log: Logger;
+  /** With leader election: rounds run only while this replica leads. */
+  readonly leader?: { readonly leading: boolean };
 }
 
 interface ConfigState {
@@ -145,6 +147,12 @@ export class CoordinatorService {
   /** One round: config check, discovery settled, coordinator tick. Errors are logged and counted, never thrown. */
   async round(): Promise<void> {
     const o = this.#o;
+    if (o.leader && !o.leader.leading) {
+      // A standby keeps nothing: when it leads, it starts from what the shards report.
+      if (this.#last) o.coordinator.forget();
+      this.#last = undefined;
+      return;
+    }
     try {
       this.reloadConfig();
       await o.discovery.ready();
@@ -184,6 +192,7 @@ export class CoordinatorService {
   }
 
   readiness(): { ready: boolean; reason?: string } {
+    if (this.#o.leader && !this.#o.leader.leading) return { ready: false, reason: "standby: another replica leads" };
     return this.#last ? { ready: true } : { ready: false, reason: "first control loop round not done" };
   }
 

@@ -41,7 +41,7 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
   const dir = mkdtempSync(join(tmpdir(), "promshard-coord-kube-"));
   const exporters: DemoExporter[] = [];
   const shards = new Map<number, Shard>();
-  let coordinator: ChildProcess | undefined;
+  const replicasRunning: ChildProcess[] = [];
   let output = "";
   let kubelet: NodeJS.Timeout | undefined;
   let ports: { sidecar: number; prometheus: number; api: number };
@@ -52,7 +52,7 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
   });
   after(async () => {
     clearInterval(kubelet);
-    if (coordinator) await stop(coordinator);
+    for (const c of replicasRunning) await stop(c);
     for (const s of shards.values()) for (const p of s.processes) await stop(p);
     for (const e of exporters) await e.close();
     await cp?.stop();
@@ -121,6 +121,48 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
     await cp.request("DELETE", `/api/v1/namespaces/${NS}/pods/${STS}-${i}`);
   }
 
+  /** A coordinator replica with its API on `port`. */
+  function startCoordinator(port: number): ChildProcess {
+    const c = spawn(
+      process.execPath,
+      [
+        cli,
+        "coordinator",
+        "--config",
+        join(dir, "prometheus.yml"),
+        "--shards.statefulset",
+        `${NS}/${STS}`,
+        "--kubeconfig",
+        cp.kubeconfigPath,
+        "--token-file",
+        join(dir, "token"),
+        "--shards.url-template",
+        "http://127.0.1.{ordinal}:{port}",
+        "--sidecar.port",
+        String(ports.sidecar),
+        "--prometheus.port",
+        String(ports.prometheus),
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--interval",
+        "1s",
+        "--scale-down.delay",
+        "2s",
+        "--scale-down.wait",
+        "3s",
+        "--prometheus-version",
+        prometheus.version,
+        "--log.level",
+        "warn",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    c.stdout!.on("data", (d) => (output += d));
+    c.stderr!.on("data", (d) => (output += d));
+    replicasRunning.push(c);
+    return c;
+  }
+
   const shardsApi = async () =>
     (await (await fetch(`http://127.0.0.1:${ports.api}/api/v1/shards`)).json()) as {
       shards: {
@@ -182,42 +224,7 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
       }
     }, 200);
 
-    coordinator = spawn(
-      process.execPath,
-      [
-        cli,
-        "coordinator",
-        "--config",
-        join(dir, "prometheus.yml"),
-        "--shards.statefulset",
-        `${NS}/${STS}`,
-        "--kubeconfig",
-        cp.kubeconfigPath,
-        "--token-file",
-        join(dir, "token"),
-        "--shards.url-template",
-        "http://127.0.1.{ordinal}:{port}",
-        "--sidecar.port",
-        String(ports.sidecar),
-        "--prometheus.port",
-        String(ports.prometheus),
-        "--listen",
-        `127.0.0.1:${ports.api}`,
-        "--interval",
-        "1s",
-        "--scale-down.delay",
-        "2s",
-        "--scale-down.wait",
-        "3s",
-        "--prometheus-version",
-        prometheus.version,
-        "--log.level",
-        "warn",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    coordinator.stdout!.on("data", (d) => (output += d));
-    coordinator.stderr!.on("data", (d) => (output += d));
+    startCoordinator(ports.api);
 
     const seed = await eventually(
       "3 ready shards of 2 targets",
@@ -261,6 +268,31 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
         },
       },
     });
+    // Failover (S6): a second replica stands by; the leader is killed; the standby takes
+    // over when the lease expires and moves no target.
+    const standbyPort = await freePort();
+    startCoordinator(standbyPort);
+    const readyz = async (port: number) =>
+      (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status;
+    await eventually("the standby answers 503 on /readyz", async () =>
+      (await readyz(standbyPort)) === 503 ? true : undefined,
+    );
+    const placement = async (port: number) => {
+      const body = (await (await fetch(`http://127.0.0.1:${port}/api/v1/shards`)).json()) as {
+        shards: { targets: { labels: { instance: string } }[] }[];
+      };
+      return body.shards.map((x) => x.targets.map((t) => t.labels.instance).sort());
+    };
+    const before = await placement(ports.api);
+    const leader = replicasRunning[0]!;
+    const killed = Date.now();
+    leader.kill("SIGKILL");
+    await eventually("the standby leads", async () => ((await readyz(standbyPort)) === 200 ? true : undefined), 40_000);
+    const tookMs = Date.now() - killed;
+    assert.deepEqual(await placement(standbyPort), before, "no target changed shard");
+    assert.ok(tookMs < 30_000, `failover took ${tookMs} ms`);
+    ports.api = standbyPort;
+
     await eventually("shard 2's restart count", async () =>
       (await shardsApi()).shards[2]?.restarts === 1 ? true : undefined,
     );
