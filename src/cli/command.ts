@@ -165,14 +165,14 @@ export function flagsDoc(root: Command): string {
   return out.join("\n");
 }
 
-/** Resolves with the first SIGTERM or SIGINT: long-running modes stop cleanly on either. */
+/**
+ * Resolves with the first SIGTERM or SIGINT: long-running modes stop cleanly on either. The
+ * handlers stay: a second signal during the shutdown (a process group signalled as well as
+ * the process, a second Ctrl-C) must not kill it half way, leaving detached shards behind.
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals) => {
-      process.off("SIGTERM", on);
-      process.off("SIGINT", on);
-      resolve(s);
-    };
+    const on = (s: NodeJS.Signals) => resolve(s);
     process.on("SIGTERM", on);
     process.on("SIGINT", on);
   });

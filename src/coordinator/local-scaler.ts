@@ -254,6 +254,15 @@ export class LocalScaler implements Scaler {
       }
       await sleep(100);
     }
+    // The sidecar answers before the coordinator's first look, so a new shard is not "down".
+    for (let i = 0; i < 100; i++) {
+      try {
+        if ((await fetch(`${sidecarUrl}/healthz`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
     log?.info({ prometheusUrl, sidecarUrl, adopted: saved !== undefined }, "shard started");
     return { id, sidecarUrl, prometheusUrl, dir, sidecar, prometheus };
   }
@@ -264,7 +273,7 @@ export class LocalScaler implements Scaler {
   }
 
   async stopAll(): Promise<void> {
-    while (this.#shards.length > 0) await this.#stop(this.#shards.pop()!);
+    await Promise.all(this.#shards.splice(0).map((s) => this.#stop(s)));
     rmSync(this.#stateFile, { force: true });
   }
 }
