@@ -66,6 +66,11 @@ export async function startDemoExporter(opts: { series: number; port?: number; h
     set series(n: number) {
       state.series = n;
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    // Scrapers keep connections alive: closing waits for none of them.
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

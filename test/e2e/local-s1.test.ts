@@ -6,12 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { isRunning } from "../../src/coordinator/process.ts";
 import { type DemoExporter, startDemoExporter } from "../../src/demo/exporter.ts";
 import { freePort } from "../../src/util/ports.ts";
 import { prometheusBinaries } from "../support/prometheus.ts";
@@ -25,6 +26,26 @@ async function getJson<T>(url: string): Promise<T | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** After a failure: SIGKILL what promshard local left running (it runs shards detached). */
+function killLeftovers(dataDir: string): void {
+  const pids: number[] = [];
+  try {
+    const saved = JSON.parse(readFileSync(join(dataDir, "shards.json"), "utf8")) as {
+      pids: { sidecar?: number; prometheus?: number };
+    }[];
+    for (const s of saved) pids.push(s.pids.sidecar ?? 0, s.pids.prometheus ?? 0);
+  } catch {
+    // stopped cleanly: no shards.json
+  }
+  try {
+    pids.push(Number(readFileSync(join(dataDir, "global", "pid"), "utf8")));
+  } catch {
+    // never started
+  }
+  // Only processes whose command line names this data directory: a pid may have been reused.
+  for (const pid of pids.filter((p) => p > 0 && isRunning(p, dataDir))) process.kill(pid, "SIGKILL");
 }
 
 interface Shards {
@@ -43,12 +64,15 @@ for (const bin of prometheusBinaries()) {
     const exporters: DemoExporter[] = [];
     let local: ChildProcess | undefined;
     let output = "";
+    let port = 0;
+    let globalPort = 0;
     after(async () => {
       if (local && local.exitCode === null) {
         const exited = new Promise((r) => local!.once("exit", r));
         local.kill("SIGTERM");
         await exited;
       }
+      killLeftovers(join(dir, "data"));
       for (const e of exporters) await e.close();
       rmSync(dir, { recursive: true, force: true });
     });
@@ -65,7 +89,7 @@ for (const bin of prometheusBinaries()) {
         join(dir, "prometheus.yml"),
         "global:\n  scrape_interval: 2s\nscrape_configs:\n- job_name: demo\n  file_sd_configs: [{files: [targets.json]}]\n",
       );
-      const [port, globalPort] = [await freePort(), await freePort()];
+      [port, globalPort] = [await freePort(), await freePort()];
       local = spawn(
         process.execPath,
         [
@@ -137,6 +161,31 @@ for (const bin of prometheusBinaries()) {
         if (count !== 6 * 10045) await sleep(1000);
       }
       assert.equal(count, 6 * 10045);
+    });
+
+    it("SIGTERM twice (a process group and the process): every shard process is stopped", {
+      timeout: 60_000,
+    }, async () => {
+      const body = await getJson<{ shards: { pids: { sidecar: number; prometheus: number } }[] }>(
+        `http://127.0.0.1:${port}/api/v1/shards`,
+      );
+      const pids = (body?.shards ?? []).flatMap((s) => [s.pids.sidecar, s.pids.prometheus]);
+      assert.equal(pids.length, 6);
+      const exited = new Promise((r) => local!.once("exit", r));
+      local!.kill("SIGTERM");
+      // The second one arrives while the first is being handled (two at once would merge).
+      await sleep(30);
+      local!.kill("SIGTERM");
+      await exited;
+      const alive = pids.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(alive, [], "no shard process outlives promshard local");
     });
   });
 }
