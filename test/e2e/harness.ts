@@ -346,7 +346,7 @@ export class PromshardLocal {
 // The scenario: everything one describe block starts.
 
 export interface ConfigOptions {
-  remoteWriteUrl?: string;
+  remoteWriteUrls?: string[];
   ruleFiles?: string[];
   /** YAML list items (already indented for the job) appended as the job's relabel_configs. */
   relabelConfigs?: string;
@@ -434,7 +434,7 @@ export class Scenario {
       `  file_sd_configs: [{files: ['${this.targetsPath}']}]`,
     ];
     if (opts.relabelConfigs) lines.push("  relabel_configs:", opts.relabelConfigs.trimEnd());
-    if (opts.remoteWriteUrl) lines.push("remote_write:", `- url: '${opts.remoteWriteUrl}'`);
+    if (opts.remoteWriteUrls?.length) lines.push("remote_write:", ...opts.remoteWriteUrls.map((u) => `- url: '${u}'`));
     if (opts.ruleFiles?.length) lines.push("rule_files:", ...opts.ruleFiles.map((f) => `- '${f}'`));
     return `${lines.join("\n")}\n`;
   }
