@@ -1,0 +1,48 @@
+/**
+ * S9 (DESIGN §8, §5a): a global recording rule. The seed's `metrics_count`, a count over
+ * every target, given to `promshard local` with --global-rules, is evaluated on the global
+ * endpoint over all shards; an unsharded Prometheus with the same scrape config and the same
+ * rule file runs beside it. In steady state both record the same value, 6 × 10045.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { e2eBinaries, queryValue, Scenario, SERIES_PER_TARGET, until } from "./harness.ts";
+
+const RULES = `groups:
+- name: g
+  rules:
+  - record: metrics_count
+    expr: 'count({__name__=~".+", job="demo"})'
+`;
+
+for (const bin of e2eBinaries("newest")) {
+  describe(`S9 global rules, with promshard local and Prometheus ${bin.version}`, () => {
+    const s = new Scenario("s9", bin);
+    after(() => s.close());
+
+    it("metrics_count on the global endpoint equals the unsharded Prometheus's: 6 × 10045", {
+      timeout: 240_000,
+    }, async (t) => {
+      const rules = join(s.dir, "rules.yml");
+      s.writeFile(rules, RULES);
+      const { local } = await s.startSteady(6, { local: { flags: ["--global-rules", rules] } });
+      const unsharded = await s.startPrometheus({ config: s.configText({ ruleFiles: [rules] }) });
+      const want = 6 * SERIES_PER_TARGET;
+      const both = await until(
+        `metrics_count is ${want} on both`,
+        async () => {
+          const [global, single] = await Promise.all([
+            queryValue(local.globalUrl, "metrics_count"),
+            queryValue(unsharded.url, "metrics_count"),
+          ]);
+          if (global !== want || single !== want) throw new Error(`global ${global}, unsharded ${single}`);
+          return { global, single };
+        },
+        { timeoutMs: 120_000, everyMs: 1000, context: () => local.tail() },
+      );
+      assert.equal(both.global, both.single);
+      t.diagnostic(`metrics_count: global ${both.global}, unsharded ${both.single}`);
+    });
+  });
+}
