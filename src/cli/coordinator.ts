@@ -174,6 +174,7 @@ export interface CoordinatorParts {
   readonly banner: (url: string) => string;
   /** With leader election: rounds run only while this replica leads. */
   readonly leader?: LeaderElector;
+  readonly onConfigLoaded?: (text: string) => void;
 }
 
 /**
@@ -238,6 +239,7 @@ export async function runCoordinator(
     endpoint: parts.endpoint,
     ...(parts.globalQueryUrl ? { globalQueryUrl: parts.globalQueryUrl } : {}),
     ...(parts.leader ? { leader: parts.leader } : {}),
+    ...(parts.onConfigLoaded ? { onConfigLoaded: parts.onConfigLoaded } : {}),
   });
   const running = service;
   const app = createHttpApp({

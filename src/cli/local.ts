@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { CoordinatorEvent } from "../coordinator/coordinator.ts";
 import { GlobalQuery } from "../coordinator/global-query.ts";
 import { LocalScaler } from "../coordinator/local-scaler.ts";
@@ -58,9 +58,19 @@ export const localCommand: Command = {
       ruleFiles: ((ctx.values["global-rules"] as string[] | undefined) ?? []).map((f) => resolve(f)),
       log,
     });
+    // Shards read the last config that loaded, never a broken one on disk: a shard started
+    // while the file is invalid must still come up with what the coordinator runs.
+    const lastGood = join(dataDir, "config", basename(s.configFile));
+    const keepGood = (text: string) => {
+      mkdirSync(dirname(lastGood), { recursive: true });
+      writeFileSync(`${lastGood}.tmp`, text);
+      renameSync(`${lastGood}.tmp`, lastGood);
+    };
+    keepGood(readFileSync(s.configFile, "utf8"));
     let sink: ((e: CoordinatorEvent) => void) | undefined;
     const scaler = new LocalScaler({
-      configFile: s.configFile,
+      configFile: lastGood,
+      configDir: dirname(s.configFile),
       dataDir,
       prometheusBin,
       log,
@@ -70,6 +80,7 @@ export const localCommand: Command = {
     });
     return runCoordinator(ctx, s, config, log, {
       scaler,
+      onConfigLoaded: keepGood,
       sidecarUrl: (id) => scaler.shards()[id]!.sidecarUrl,
       token: () => scaler.token,
       endpoint: (id) => {

@@ -80,6 +80,11 @@ export const sidecarCommand: Command = {
       description: "The original Prometheus config (watched for changes)",
       placeholder: "FILE",
     },
+    "config.dir": {
+      type: "string",
+      description: "Directory relative paths in the config resolve against (default: the config file's)",
+      placeholder: "DIR",
+    },
     "prometheus.url": {
       type: "string",
       description: "This shard's Prometheus (started with --web.enable-lifecycle)",
@@ -202,6 +207,7 @@ export const sidecarCommand: Command = {
     });
     const sidecar = new Sidecar({
       configFile,
+      ...(str(v, "config.dir") ? { configDir: str(v, "config.dir")! } : {}),
       prometheusUrl,
       outputDir,
       stateDir,

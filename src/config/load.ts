@@ -4,8 +4,11 @@ import { PromshardError, PromshardErrors } from "../errors.ts";
 import { type PromConfig, parseConfig } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 
-/** Reads and validates a Prometheus config file; relative paths in it resolve against its directory. */
-export function loadConfigFile(file: string, dialect: PromDialect): PromConfig {
+/**
+ * Reads and validates a Prometheus config file; relative paths in it resolve against its
+ * directory, or `directory` for a copy kept elsewhere (local mode's last good config).
+ */
+export function loadConfigFile(file: string, dialect: PromDialect, directory = dirname(file)): PromConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -15,7 +18,17 @@ export function loadConfigFile(file: string, dialect: PromDialect): PromConfig {
       cause: err,
     });
   }
-  const config = parseConfig(text, { dialect, source: file, directory: dirname(file) });
+  return parseConfigFile(text, file, dialect, directory);
+}
+
+/** The checks of loadConfigFile on text already read (so that what is checked is what is kept). */
+export function parseConfigFile(
+  text: string,
+  file: string,
+  dialect: PromDialect,
+  directory = dirname(file),
+): PromConfig {
+  const config = parseConfig(text, { dialect, source: file, directory });
   if (config.raw.scrape_config_files !== undefined && config.raw.scrape_config_files !== null) {
     // Refused rather than ignored: skipping them would hide every job they define.
     throw new PromshardErrors([

@@ -29,8 +29,10 @@ export interface DataArchive {
 }
 
 export interface LocalScalerOptions {
-  /** The user's Prometheus config file. */
+  /** The Prometheus config file the sidecars read (local mode: a copy of the last good one). */
   readonly configFile: string;
+  /** Where relative paths in it resolve (the original's directory, for a copy). */
+  readonly configDir?: string;
   readonly dataDir: string;
   readonly prometheusBin: string;
   readonly log?: Logger;
@@ -203,6 +205,7 @@ export class LocalScaler implements Scaler {
         "sidecar",
         "--config.file",
         this.#o.configFile,
+        ...(this.#o.configDir ? ["--config.dir", this.#o.configDir] : []),
         "--prometheus.url",
         prometheusUrl,
         "--output.dir",
@@ -227,8 +230,11 @@ export class LocalScaler implements Scaler {
     );
     const generated = join(dir, "out", "prometheus.yml");
     for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
-    if (!existsSync(generated))
+    if (!existsSync(generated)) {
+      // Nothing half-started may stay behind: the next round tries again from scratch.
+      await sidecar.stop();
       throw new Error(`shard ${id}: the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`);
+    }
     const prometheus = supervise(
       "prometheus",
       this.#o.prometheusBin,

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Express } from "express";
 import type { Logger } from "pino";
-import { loadConfigFile } from "../config/load.ts";
+import { parseConfigFile } from "../config/load.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { PromConfig } from "../prom/config.ts";
@@ -29,6 +29,8 @@ export interface CoordinatorServiceOptions {
   readonly log: Logger;
   /** With leader election: rounds run only while this replica leads. */
   readonly leader?: { readonly leading: boolean };
+  /** Told the text of every config that loaded (local mode hands it to new shards). */
+  readonly onConfigLoaded?: (text: string) => void;
 }
 
 interface ConfigState {
@@ -93,13 +95,14 @@ export class CoordinatorService {
     if (!force && hash === this.#config.checkedHash) return this.#config.lastReloadSuccessful;
     let config: PromConfig;
     try {
-      config = loadConfigFile(o.configFile, o.dialect);
+      config = parseConfigFile(text, o.configFile, o.dialect);
     } catch (err) {
       if (!(err instanceof PromshardError)) throw err;
       return this.#configFailed(hash, err);
     }
     o.coordinator.setConfig(config);
     o.discovery.apply(config);
+    o.onConfigLoaded?.(text);
     for (const u of o.discovery.unsupported) o.log.warn({ err: u.message }, "service discovery not run");
     const wasBad = !this.#config.lastReloadSuccessful;
     const first = this.#config.hash === "";
@@ -126,17 +129,13 @@ export class CoordinatorService {
       message: e.message,
     }));
     const first = this.#config.checkedHash !== hash;
-    this.#config = {
-      ...this.#config,
-      checkedHash: hash,
-      lastReloadSuccessful: false,
-      error: { message: err.message, problems },
-    };
+    const message = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ");
+    this.#config = { ...this.#config, checkedHash: hash, lastReloadSuccessful: false, error: { message, problems } };
     if (first) {
       this.#o.metrics?.configReloads.inc({ result: "error" });
       this.event({
         kind: "config",
-        text: `the config is invalid; keeping the last good one: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ")}`,
+        text: `the config is invalid; keeping the last good one: ${message}`,
       });
       this.#o.log.error({ problems, keeping: this.#config.hash }, "config invalid; keeping the last good one");
     }
@@ -267,7 +266,8 @@ export class CoordinatorService {
           hash: this.#config.hash,
           loadedAt: this.#config.loadedAt,
           lastReloadSuccessful: this.#config.lastReloadSuccessful,
-          error: this.#config.error,
+          error: this.#config.error?.message ?? null,
+          problems: this.#config.error?.problems ?? [],
         },
         shards: this.#last?.shards.length ?? 0,
         desiredShards: this.#last?.schedule.desiredShards ?? null,
@@ -278,7 +278,11 @@ export class CoordinatorService {
     app.post("/-/reload", (_q, res) => {
       const ok = this.reloadConfig(true);
       this.#wake?.();
-      res.status(ok ? 200 : 400).json(ok ? { status: "success" } : { error: this.#config.error });
+      res
+        .status(ok ? 200 : 400)
+        .json(
+          ok ? { status: "success" } : { error: this.#config.error?.message, problems: this.#config.error?.problems },
+        );
     });
     app.get("/", (_q, res) => {
       res.type("html").send(

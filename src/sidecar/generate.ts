@@ -129,6 +129,20 @@ function filepathRules(layout: JobLayout): Record<string, unknown>[] {
   return rules;
 }
 
+/** A `__` label no series carries (Prometheus drops those) but that the target's hash includes. */
+export const SHARD_OFFSET_LABEL = "__promshard_shard";
+
+/**
+ * Prometheus places a target's scrapes in the interval by its hash and a seed from the host
+ * name and external labels. Two shards on one host without external labels (local mode)
+ * would scrape a moving target at the same millisecond, and a remote-write receiver refuses
+ * the second, differing sample of a timestamp ("duplicate sample"), with all the others sent
+ * along. This label, set after the user's rules, makes the hash differ per shard.
+ */
+function shardOffsetRule(shard: number): Record<string, unknown> {
+  return { target_label: SHARD_OFFSET_LABEL, replacement: String(shard) };
+}
+
 /** Keys whose values are file paths, resolved against the original config's directory. */
 const PATH_KEYS = new Set([
   "ca_file",
@@ -196,7 +210,11 @@ export function generateShardConfig(config: PromConfig, settings: ShardSettings)
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(raw)) if (!isSdKey(k)) out[k] = v;
     out.file_sd_configs = [{ files: [`${layout.dir}/*.json`], refresh_interval: settings.refreshInterval ?? "30s" }];
-    out.relabel_configs = [...filepathRules(layout), ...((raw.relabel_configs as unknown[] | undefined) ?? [])];
+    out.relabel_configs = [
+      ...filepathRules(layout),
+      ...((raw.relabel_configs as unknown[] | undefined) ?? []),
+      shardOffsetRule(settings.shard),
+    ];
     return out;
   });
 

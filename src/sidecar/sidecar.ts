@@ -51,6 +51,8 @@ export function shardFromPodName(podName: string): number {
 export interface SidecarOptions {
   /** The user's Prometheus config, watched for changes. */
   readonly configFile: string;
+  /** Where relative paths in the config resolve; default the config file's directory. */
+  readonly configDir?: string;
   readonly prometheusUrl: string;
   /** Where prometheus.yml and targets/ go: the directory shared with Prometheus. */
   readonly outputDir: string;
@@ -96,6 +98,7 @@ export class Sidecar implements SidecarControl {
   readonly #log: Logger;
   readonly registry: Registry;
   readonly #configFile: string;
+  readonly #configDir: string;
   readonly #settings: ShardSettings;
   readonly #client: PrometheusClient;
   readonly #writer: TargetFileWriter;
@@ -122,6 +125,7 @@ export class Sidecar implements SidecarControl {
   constructor(opts: SidecarOptions) {
     this.#opts = opts;
     this.#configFile = resolve(opts.configFile);
+    this.#configDir = opts.configDir ? resolve(opts.configDir) : dirname(this.#configFile);
     const outputDir = resolve(opts.outputDir);
     this.#log =
       opts.log ??
@@ -352,7 +356,7 @@ export class Sidecar implements SidecarControl {
     let config: PromConfig;
     let generated: string;
     try {
-      config = loadConfigFile(this.#configFile, this.#dialect);
+      config = loadConfigFile(this.#configFile, this.#dialect, this.#configDir);
       generated = generateShardConfig(config, this.#settings);
     } catch (err) {
       if (err instanceof PromshardError) {

@@ -134,7 +134,8 @@ describe("coordinator service", () => {
     await round();
     const status = await get("/api/v1/status");
     assert.equal(status.config.lastReloadSuccessful, false);
-    assert.match(status.config.error.problems[0].path, /relabel_configs\[0\]\.regex/);
+    assert.match(status.config.problems[0].path, /relabel_configs\[0\]\.regex/);
+    assert.match(status.config.error, /regex/);
     const targets = await get("/api/v1/targets");
     assert.equal(targets.data.activeTargets.length, 2, "still the last good config's targets");
     assert.match(await registry.metrics(), /promshard_coordinator_config_last_reload_successful 0/);
