@@ -5,7 +5,7 @@ import { PromshardError } from "../errors.ts";
 import { joinDir, type ScrapeJob } from "../prom/config.ts";
 import { createSeriesCounter, type ExpositionFormat, formatFromContentType } from "../prom/exposition/index.ts";
 import type { Labels } from "../prom/labels.ts";
-import { relabel } from "../prom/relabel.ts";
+import { applyRules } from "../prom/relabel.ts";
 import type { Target } from "../prom/targets.ts";
 
 export interface Exploration {
@@ -100,8 +100,13 @@ export async function exploreTarget(target: Target, job: ScrapeJob, client: Scra
       dialect: job.dialect,
       ...(job.metricRelabelConfigs.length > 0
         ? {
-            metricRelabel: (labels: Labels) =>
-              relabel({ ...labels, ...(job.honorLabels ? {} : targetLabels) }, job.metricRelabelConfigs, job.dialect),
+            // Straight into the rules' working map, and out unsorted: only the count is kept.
+            metricRelabel: (labels: Labels) => {
+              const lb = new Map<string, string>();
+              for (const n in labels) lb.set(n, labels[n]!);
+              if (!job.honorLabels) for (const n in targetLabels) lb.set(n, targetLabels[n]!);
+              return applyRules(lb, job.metricRelabelConfigs, job.dialect) ? Object.fromEntries(lb) : null;
+            },
           }
         : {}),
     });
