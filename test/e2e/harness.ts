@@ -293,10 +293,12 @@ export class PromshardLocal {
    * Sends a signal and waits for the exit, with SIGKILL after `graceMs`; true when the
    * process exited by itself. SIGHUP only reloads and does not wait.
    */
-  async signal(signal: NodeJS.Signals, graceMs = 60_000): Promise<boolean> {
+  async signal(signal: NodeJS.Signals, graceMs = 60_000, opts: { againAfterMs?: number } = {}): Promise<boolean> {
     const child = this.#child;
     if (!child || !this.running) return true;
     child.kill(signal);
+    // A second one while the first is handled (two at once would merge into one).
+    if (opts.againAfterMs !== undefined) setTimeout(() => child.kill(signal), opts.againAfterMs);
     if (signal === "SIGHUP") return true;
     let killed = false;
     const killer = setTimeout(() => {
@@ -632,10 +634,10 @@ export class Scenario {
     return this.local;
   }
 
-  /** SIGTERM to `promshard local`; asserts that no process it started (shards, sidecars, global endpoint) is left. */
-  async stopLocalLeavingNothing(): Promise<void> {
+  /** SIGTERM (twice: a second during the shutdown) to `promshard local`; asserts that no process it started (shards, sidecars, global endpoint) is left. */
+  async stopLocalLeavingNothing(opts: { twice?: boolean } = {}): Promise<void> {
     const local = this.requireLocal();
-    const exited = await local.signal("SIGTERM", 30_000);
+    const exited = await local.signal("SIGTERM", 30_000, opts.twice ? { againAfterMs: 30 } : {});
     const deadline = Date.now() + 10_000;
     while (processesUnder(this.dir).length > 0 && Date.now() < deadline) await sleep(200);
     const left = processesUnder(this.dir).map((pid) => `${pid} ${readCmdline(pid).slice(0, 200)}`);
