@@ -1,9 +1,9 @@
 import { type FSWatcher, watch } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { loadConfigFile } from "../config/load.ts";
+import { parseConfigFile } from "../config/load.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
 import { createLogger } from "../observability/log.ts";
@@ -356,15 +356,19 @@ export class Sidecar implements SidecarControl {
     let config: PromConfig;
     let generated: string;
     try {
-      config = loadConfigFile(this.#configFile, this.#dialect, this.#configDir);
+      config = parseConfigFile(text, this.#configFile, this.#dialect, this.#configDir);
       generated = generateShardConfig(config, this.#settings);
     } catch (err) {
-      if (err instanceof PromshardError) {
-        this.#configFailed(hash, err);
-        return;
-      }
-      throw err;
+      if (!(err instanceof PromshardError)) throw err;
+      this.#configFailed(hash, err);
+      // Started (or restarted) with a broken file and nothing running yet: the last config
+      // that loaded, kept in the state dir, lets Prometheus scrape what it did before.
+      if (this.#config || !(await this.#useLastGood())) return;
+      await this.#writeTargets();
+      await this.#reloader.apply(this.#config!.generated);
+      return;
     }
+    if (this.#config?.hash !== hash) await this.#keepLastGood(text);
     const changed = this.#config?.generated !== generated;
     this.#config = { config, hash, generated, loadedAt: new Date().toISOString() };
     if (this.#configProblem) this.#log.info({ hash }, "the config is valid again");
@@ -375,6 +379,42 @@ export class Sidecar implements SidecarControl {
     await this.#writeTargets();
     if (changed) this.#log.info({ hash, generatedHash: sha256(generated) }, "generated the shard config");
     await this.#reloader.apply(generated);
+  }
+
+  get #lastGoodFile(): string {
+    return join(resolve(this.#opts.stateDir), "last-good-config.yml");
+  }
+
+  async #keepLastGood(text: string): Promise<void> {
+    try {
+      await writeFile(`${this.#lastGoodFile}.tmp`, text);
+      await rename(`${this.#lastGoodFile}.tmp`, this.#lastGoodFile);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "cannot keep the last good config in the state dir");
+    }
+  }
+
+  /** Runs the last good config from the state dir; false when there is none (or it no longer loads). */
+  async #useLastGood(): Promise<boolean> {
+    let text: string;
+    try {
+      text = await readFile(this.#lastGoodFile, "utf8");
+    } catch {
+      return false;
+    }
+    try {
+      const config = parseConfigFile(text, this.#configFile, this.#dialect, this.#configDir);
+      const generated = generateShardConfig(config, this.#settings);
+      this.#config = { config, hash: sha256(text), generated, loadedAt: new Date().toISOString() };
+      this.#log.warn(
+        { hash: this.#config.hash, file: this.#lastGoodFile },
+        "running the last good config from the state dir until the config file is valid",
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof PromshardError) return false;
+      throw err;
+    }
   }
 
   #configFailed(hash: string | null, err: PromshardError): void {

@@ -231,4 +231,34 @@ describe("sidecar API", () => {
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: string }).error, /no route for GET/);
   });
+  it("started again with a broken config file, runs the last good config from its state dir", async () => {
+    const generated = readFileSync(join(out, "prometheus.yml"), "utf8");
+    const broken = structuredClone(ORIGINAL) as Record<string, unknown>;
+    (broken.scrape_configs as Record<string, unknown>[])[0]!.scrape_interval = "nope";
+    await sidecar.stop();
+    writeFileSync(configFile, dump(broken));
+    rmSync(out, { recursive: true, force: true }); // a new pod: the shared output dir is empty
+    sidecar = new Sidecar({
+      configFile,
+      prometheusUrl: proxy.url,
+      outputDir: out,
+      stateDir: join(dir, "state"),
+      listen: "127.0.0.1:0",
+      tokenFile: join(dir, "token"),
+      identity: { shard: 1, replica: "0" },
+      prometheusVersion: "3.16",
+      configCheckIntervalMs: 200,
+      bodyLimit: "64kb",
+      log: createLogger({ component: "sidecar", level: "silent" }),
+    });
+    await sidecar.start();
+    api = sidecarClient(sidecar.url, TOKEN);
+    await until("the shard config written", async () => readdirSync(out).includes("prometheus.yml"));
+    assert.equal(readFileSync(join(out, "prometheus.yml"), "utf8"), generated, "the last good one");
+    const rt = await api.runtime();
+    assert.equal(rt.config.valid, false, "the broken file is still reported");
+    assert.match(rt.config.error?.message ?? "", /scrape_interval/);
+    writeFileSync(configFile, dump(ORIGINAL));
+    await until("config valid again", async () => (await api.runtime()).config.valid);
+  });
 });
