@@ -162,6 +162,12 @@ const DEFAULT_SCALE_DOWN_WAIT_MS = 600_000;
 /** A crash-looping shard's budget becomes this share of what it held when it went down. */
 const CRASH_BUDGET_SHARE = 0.8;
 const EXPLORE_RETRY_MS = [10_000, 600_000] as const;
+/**
+ * Series Prometheus adds for every target beside what it exposes (up, scrape_duration_seconds,
+ * scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added): a
+ * shard's head holds them too, so budgets count them (the seed's 10040 + 5 = 10045).
+ */
+const SCRAPE_SERIES = 5;
 
 /**
  * The control loop (DESIGN §6): discovery and relabeling give the targets; series come from
@@ -394,7 +400,8 @@ export class Coordinator {
         if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
       }
     await this.#step("explore", () => this.#explore(known, measured, now));
-    const series = (id: string) => measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000;
+    const series = (id: string) =>
+      (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
     const live = new Set(known.keys());
     const grace = o.downGraceMs ?? DEFAULT_GRACE_MS;

@@ -20,8 +20,13 @@ for (const bin of e2eBinaries("every")) {
     }, async () => {
       const { local, shards } = await s.startSteady(6);
       assert.deepEqual(
-        shards.map((sh) => sh.targets.length),
-        [2, 2, 2],
+        shards.map((sh) => [sh.targets.length, sh.series, sh.budget]),
+        [
+          [2, 2 * SERIES_PER_TARGET, 30_000],
+          [2, 2 * SERIES_PER_TARGET, 30_000],
+          [2, 2 * SERIES_PER_TARGET, 30_000],
+        ],
+        "each target counts the 5 series Prometheus adds to what it exposes",
       );
       assert.equal(await waitForCount(local.globalUrl, 6 * SERIES_PER_TARGET, 60_000), 6 * SERIES_PER_TARGET);
     });
