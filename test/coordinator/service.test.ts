@@ -97,6 +97,7 @@ describe("coordinator service", () => {
       await service.round();
       for (const s of shards) s.scrape();
     };
+    // biome-ignore lint/suspicious/noExplicitAny: the tests walk the API's JSON freely
     const get = async (path: string) => (await fetch(`${server.url}${path}`)).json() as Promise<Record<string, any>>;
     return { round, get, server, shards, registry };
   }
