@@ -577,7 +577,15 @@ export class Coordinator {
     const wait = o.scaleDownWaitMs ?? DEFAULT_SCALE_DOWN_WAIT_MS;
     // Every ready shard saves its data at once; they go from the top while it is safe.
     const safe = await Promise.all(
-      ready.map((id) => (o.scaler.dataSafe ? o.scaler.dataSafe(id).catch(() => false) : true)),
+      ready.map((id) =>
+        o.scaler.dataSafe
+          ? o.scaler.dataSafe(id).catch((err: Error) => {
+              // Said each round: the shard stays until this works or the wait is over.
+              o.log?.warn({ shard: id, err: err.message }, "cannot make the drained shard's data safe yet");
+              return false;
+            })
+          : true,
+      ),
     );
     let keep = count;
     for (const [i, id] of ready.entries()) {

@@ -48,12 +48,8 @@ describe("sidecar API", () => {
   let proxy: PromProxy;
   let sidecar: Sidecar;
   let api: ReturnType<typeof sidecarClient>;
-
-  before(async () => {
-    writeFileSync(configFile, dump(ORIGINAL));
-    writeFileSync(join(dir, "token"), `${TOKEN}\n`);
-    proxy = await startProxy();
-    await proxy.down();
+  /** The sidecar on this test's files; started again (same state dir) by the restart test. */
+  const startSidecar = async () => {
     sidecar = new Sidecar({
       configFile,
       prometheusUrl: proxy.url,
@@ -69,6 +65,14 @@ describe("sidecar API", () => {
     });
     await sidecar.start();
     api = sidecarClient(sidecar.url, TOKEN);
+  };
+
+  before(async () => {
+    writeFileSync(configFile, dump(ORIGINAL));
+    writeFileSync(join(dir, "token"), `${TOKEN}\n`);
+    proxy = await startProxy();
+    await proxy.down();
+    await startSidecar();
   });
   after(async () => {
     await sidecar?.stop();
@@ -238,21 +242,7 @@ describe("sidecar API", () => {
     await sidecar.stop();
     writeFileSync(configFile, dump(broken));
     rmSync(out, { recursive: true, force: true }); // a new pod: the shared output dir is empty
-    sidecar = new Sidecar({
-      configFile,
-      prometheusUrl: proxy.url,
-      outputDir: out,
-      stateDir: join(dir, "state"),
-      listen: "127.0.0.1:0",
-      tokenFile: join(dir, "token"),
-      identity: { shard: 1, replica: "0" },
-      prometheusVersion: "3.16",
-      configCheckIntervalMs: 200,
-      bodyLimit: "64kb",
-      log: createLogger({ component: "sidecar", level: "silent" }),
-    });
-    await sidecar.start();
-    api = sidecarClient(sidecar.url, TOKEN);
+    await startSidecar();
     await until("the shard config written", async () => readdirSync(out).includes("prometheus.yml"));
     assert.equal(readFileSync(join(out, "prometheus.yml"), "utf8"), generated, "the last good one");
     const rt = await api.runtime();
