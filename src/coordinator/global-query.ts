@@ -65,22 +65,22 @@ export class GlobalQuery implements DataArchive {
     } catch {
       // first start
     }
-    const listen = `--web.listen-address=127.0.0.1:${this.#port}`;
-    this.#process = new SupervisedProcess(
+    const tsdb = `--storage.tsdb.path=${this.tsdbDir}`;
+    this.#process = await SupervisedProcess.start(
       {
         name: "global",
         command: this.#bin,
         args: [
           `--config.file=${join(this.#dir, "prometheus.yml")}`,
-          `--storage.tsdb.path=${this.tsdbDir}`,
-          listen,
+          tsdb,
+          `--web.listen-address=127.0.0.1:${this.#port}`,
           "--web.enable-lifecycle",
           ...(fastReload ? [`--storage.tsdb.block-reload-interval=${BLOCK_RELOAD}`] : []),
         ],
-        marker: listen,
+        marker: tsdb,
         logFile: join(this.#dir, "prometheus.log"),
       },
-      { ...(this.#log ? { log: this.#log } : {}), ...(pid ? { adoptPid: pid } : {}) },
+      { log: this.#log, adoptPid: pid, onRestart: (p) => writeFileSync(pidFile, String(p.pid ?? "")) },
     );
     writeFileSync(pidFile, String(this.#process.pid ?? ""));
     for (let i = 0; i < 300; i++) {

@@ -4,9 +4,9 @@ import { extname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { freePort } from "../util/ports.ts";
+import { freePort, portFree } from "../util/ports.ts";
 import type { CoordinatorEvent, Scaler } from "./coordinator.ts";
-import { SupervisedProcess } from "./process.ts";
+import { isRunning, type RestartInfo, SupervisedProcess, terminate } from "./process.ts";
 
 /** One local shard: a promshard sidecar and the Prometheus it configures. */
 export interface LocalShard {
@@ -52,9 +52,31 @@ interface SavedShard {
   readonly pids: { readonly sidecar?: number | undefined; readonly prometheus?: number | undefined };
 }
 
+/** The strings that tell shard processes apart (SupervisedProcess markers): the directories they own. */
+function markers(dir: string): { sidecar: string; prometheus: string } {
+  return { sidecar: `--state.dir=${join(dir, "state")}`, prometheus: `--storage.tsdb.path=${join(dir, "tsdb")}` };
+}
+
+/** The port a saved record names, when its process still runs or the port is free; else a new one. */
+async function portFor(saved: number | undefined, alive: boolean): Promise<number> {
+  if (saved !== undefined && (alive || (await portFree(saved)))) return saved;
+  return freePort();
+}
+
 interface Retiring {
   readonly blocks: string[];
   readonly mark: number;
+}
+
+/** Resolves once `url` answers 2xx, or after `timeoutMs` (the caller's next look reports what is wrong). */
+async function answers(url: string, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+  }
 }
 
 /** The promshard entry point next to this module: src/cli.ts from a checkout, dist/cli.js when built. */
@@ -75,6 +97,13 @@ export class LocalScaler implements Scaler {
   readonly #tokenFile: string;
   readonly #stateFile: string;
   readonly #retiring = new Map<number, Retiring>();
+  /**
+   * Shards being started: recorded in shards.json before their first process spawns, so a
+   * coordinator killed half way through a start leaves a record, and the next run adopts
+   * the processes instead of starting a second Prometheus on the same directory.
+   */
+  readonly #starting = new Map<number, SavedShard>();
+  readonly #relocating = new Set<number>();
 
   constructor(opts: LocalScalerOptions) {
     this.#o = opts;
@@ -111,8 +140,8 @@ export class LocalScaler implements Scaler {
       return 0;
     }
     for (const s of saved.sort((a, b) => a.id - b.id)) {
-      if (s.id !== this.#shards.length) break;
-      this.#shards.push(await this.#start(s.id, s));
+      if (s.id === this.#shards.length) this.#shards.push(await this.#start(s.id, s));
+      else await this.#stopSaved(s);
     }
     this.#save();
     if (this.#shards.length > 0) this.#o.onChange?.(this.#shards);
@@ -166,13 +195,26 @@ export class LocalScaler implements Scaler {
     return archive.loaded(r.blocks, r.mark);
   }
 
+  /** A recorded shard that cannot be adopted (an id after a gap): its processes are stopped. */
+  async #stopSaved(s: SavedShard): Promise<void> {
+    const m = markers(join(this.#o.dataDir, `shard-${s.id}`));
+    for (const [pid, marker] of [
+      [s.pids.sidecar, m.sidecar],
+      [s.pids.prometheus, m.prometheus],
+    ] as const)
+      if (pid !== undefined) await terminate(pid, marker);
+  }
+
   #save(): void {
-    const saved: SavedShard[] = this.#shards.map((s) => ({
-      id: s.id,
-      sidecarPort: Number(new URL(s.sidecarUrl).port),
-      prometheusPort: Number(new URL(s.prometheusUrl).port),
-      pids: { sidecar: s.sidecar.pid, prometheus: s.prometheus.pid },
-    }));
+    const saved: SavedShard[] = [
+      ...this.#shards.map((s) => ({
+        id: s.id,
+        sidecarPort: Number(new URL(s.sidecarUrl).port),
+        prometheusPort: Number(new URL(s.prometheusUrl).port),
+        pids: { sidecar: s.sidecar.pid, prometheus: s.prometheus.pid },
+      })),
+      ...this.#starting.values(),
+    ];
     writeFileSync(`${this.#stateFile}.tmp`, JSON.stringify(saved, null, 2));
     renameSync(`${this.#stateFile}.tmp`, this.#stateFile);
   }
@@ -180,97 +222,149 @@ export class LocalScaler implements Scaler {
   async #start(id: number, saved?: SavedShard): Promise<LocalShard> {
     const dir = join(this.#o.dataDir, `shard-${id}`);
     for (const d of ["out", "state", "tsdb"]) mkdirSync(join(dir, d), { recursive: true });
-    const sidecarPort = saved?.sidecarPort ?? (await freePort());
-    const promPort = saved?.prometheusPort ?? (await freePort());
+    const m = markers(dir);
+    const promAlive = saved?.pids.prometheus !== undefined && isRunning(saved.pids.prometheus, m.prometheus);
+    const promPort = await portFor(saved?.prometheusPort, promAlive);
+    // A running sidecar is adopted only while it points at the Prometheus this shard runs.
+    const sidecarAdopted =
+      promPort === saved?.prometheusPort &&
+      saved.pids.sidecar !== undefined &&
+      isRunning(saved.pids.sidecar, m.sidecar);
+    const sidecarPort = await portFor(saved?.sidecarPort, sidecarAdopted);
+    for (const [what, was, now] of [
+      ["Prometheus", saved?.prometheusPort, promPort],
+      ["sidecar", saved?.sidecarPort, sidecarPort],
+    ] as const)
+      if (was !== undefined && was !== now)
+        this.#event(`shard ${id}: ${what} moved from port ${was} to ${now}: ${was} is taken by another process`);
     const prometheusUrl = `http://127.0.0.1:${promPort}`;
     const sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
+    const record = { id, sidecarPort, prometheusPort: promPort, pids: {} as SavedShard["pids"] };
+    this.#starting.set(id, record);
+    this.#save();
     const log = this.#o.log?.child({ shard: id });
-    const onRestart = (p: SupervisedProcess) => {
-      this.#save();
-      this.#o.onEvent?.({
-        kind: "shard",
-        text: `shard ${id}: ${p.spec.name} exited and was restarted (${p.restarts})`,
-      });
-    };
-    const supervise = (name: string, command: string, args: string[], marker: string, pid?: number) =>
-      new SupervisedProcess(
-        { name, command, args, marker, logFile: join(dir, `${name}.log`) },
-        { ...(log ? { log } : {}), onRestart, ...(pid === undefined ? {} : { adoptPid: pid }) },
+    const supervise = async (name: string, command: string, args: string[], port: number, adoptPid?: number) => {
+      const p = await SupervisedProcess.start(
+        { name, command, args, marker: m[name as keyof typeof m], logFile: join(dir, `${name}.log`) },
+        {
+          log,
+          adoptPid,
+          onRestart: (p: SupervisedProcess, info: RestartInfo) => {
+            this.#save();
+            const last = info.lastOutput.at(-1);
+            this.#event(
+              `shard ${id}: ${p.spec.name} exited and was restarted (${info.restarts})${last ? `; its last output: ${last}` : ""}`,
+            );
+          },
+          onStray: (p: SupervisedProcess, pid: number) =>
+            this.#event(`shard ${id}: stopped a ${p.spec.name} (pid ${pid}) an earlier run left running on ${dir}`),
+          canRestart: async () => {
+            if (await portFree(port)) return true;
+            void this.#relocate(id, `${name} cannot restart: port ${port} is taken by another process`);
+            return false;
+          },
+        },
       );
-    const sidecar = supervise(
-      "sidecar",
-      process.execPath,
-      [
-        CLI,
+      record.pids = { ...record.pids, [name]: p.pid };
+      this.#save();
+      return p;
+    };
+    let sidecar: SupervisedProcess | undefined;
+    try {
+      sidecar = await supervise(
         "sidecar",
-        "--config.file",
-        this.#o.configFile,
-        ...(this.#o.configDir ? ["--config.dir", this.#o.configDir] : []),
-        "--prometheus.url",
-        prometheusUrl,
-        "--output.dir",
-        join(dir, "out"),
-        "--state.dir",
-        join(dir, "state"),
-        "--listen",
-        `127.0.0.1:${sidecarPort}`,
-        "--token-file",
-        this.#tokenFile,
-        "--shard",
-        String(id),
-        // No external labels: the global Prometheus merges a moving target's series from
-        // two shards into one only when their label sets are the same.
-        "--shard-label",
-        "",
-        "--replica-label",
-        "",
-      ],
-      `127.0.0.1:${sidecarPort}`,
-      saved?.pids.sidecar,
-    );
-    const generated = join(dir, "out", "prometheus.yml");
-    for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
-    if (!existsSync(generated)) {
+        process.execPath,
+        [
+          CLI,
+          "sidecar",
+          "--config.file",
+          this.#o.configFile,
+          ...(this.#o.configDir ? ["--config.dir", this.#o.configDir] : []),
+          "--prometheus.url",
+          prometheusUrl,
+          "--output.dir",
+          join(dir, "out"),
+          m.sidecar,
+          "--listen",
+          `127.0.0.1:${sidecarPort}`,
+          "--token-file",
+          this.#tokenFile,
+          "--shard",
+          String(id),
+          // No external labels: the global Prometheus merges a moving target's series from
+          // two shards into one only when their label sets are the same.
+          "--shard-label",
+          "",
+          "--replica-label",
+          "",
+        ],
+        sidecarPort,
+        sidecarAdopted ? saved?.pids.sidecar : undefined,
+      );
+      const generated = join(dir, "out", "prometheus.yml");
+      for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
+      if (!existsSync(generated))
+        throw new Error(`shard ${id}: the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`);
+      const prometheus = await supervise(
+        "prometheus",
+        this.#o.prometheusBin,
+        [
+          `--config.file=${generated}`,
+          m.prometheus,
+          `--web.listen-address=127.0.0.1:${promPort}`,
+          "--web.enable-lifecycle",
+          "--web.enable-admin-api",
+          // Hidden flag (5s by default; 2.x clamps it to at least 5s): a restarted shard, or a
+          // target moved in, is scraped a second after discovery sees it, not five.
+          "--scrape.discovery-reload-interval=1s",
+          ...(this.#o.prometheusArgs ?? []),
+        ],
+        promPort,
+        promAlive ? saved?.pids.prometheus : undefined,
+      );
+      await answers(`${prometheusUrl}/-/ready`, 30_000);
+      // The sidecar answers before the coordinator's first look, so a new shard is not "down".
+      await answers(`${sidecarUrl}/healthz`, 10_000);
+      log?.info({ prometheusUrl, sidecarUrl, adopted: saved !== undefined }, "shard started");
+      return { id, sidecarUrl, prometheusUrl, dir, sidecar, prometheus };
+    } catch (err) {
       // Nothing half-started may stay behind: the next round tries again from scratch.
-      await sidecar.stop();
-      throw new Error(`shard ${id}: the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`);
+      await sidecar?.stop();
+      throw err;
+    } finally {
+      this.#starting.delete(id);
     }
-    const prometheus = supervise(
-      "prometheus",
-      this.#o.prometheusBin,
-      [
-        `--config.file=${generated}`,
-        `--storage.tsdb.path=${join(dir, "tsdb")}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        "--web.enable-lifecycle",
-        "--web.enable-admin-api",
-        // Hidden flag (5s by default; 2.x clamps it to at least 5s): a restarted shard, or a
-        // target moved in, is scraped a second after discovery sees it, not five.
-        "--scrape.discovery-reload-interval=1s",
-        ...(this.#o.prometheusArgs ?? []),
-      ],
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      saved?.pids.prometheus,
-    );
-    for (let i = 0; i < 300; i++) {
-      try {
-        if ((await fetch(`${prometheusUrl}/-/ready`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
+  }
+
+  /**
+   * Replaces a shard whose process cannot start where it ran (its port taken by another
+   * process): both of its processes stop and start again on free ports, with its data.
+   */
+  async #relocate(id: number, why: string): Promise<void> {
+    const old = this.#shards[id];
+    if (!old || this.#relocating.has(id)) return;
+    this.#relocating.add(id);
+    try {
+      await this.#stop(old);
+      if (this.#shards[id] !== old) return;
+      const next = await this.#start(id);
+      this.#shards[id] = next;
+      this.#save();
+      this.#event(
+        `shard ${id}: ${why}; started again on ports ${new URL(next.sidecarUrl).port}/${new URL(next.prometheusUrl).port}`,
+      );
+      this.#o.onChange?.(this.#shards);
+    } catch (err) {
+      this.#o.log?.error({ shard: id, err }, "cannot restart the shard on new ports");
+      this.#event(`shard ${id}: ${why}; starting it on new ports failed: ${(err as Error).message}`);
+    } finally {
+      this.#relocating.delete(id);
     }
-    // The sidecar answers before the coordinator's first look, so a new shard is not "down".
-    for (let i = 0; i < 100; i++) {
-      try {
-        if ((await fetch(`${sidecarUrl}/healthz`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
-    log?.info({ prometheusUrl, sidecarUrl, adopted: saved !== undefined }, "shard started");
-    return { id, sidecarUrl, prometheusUrl, dir, sidecar, prometheus };
+  }
+
+  #event(text: string): void {
+    this.#o.log?.warn({ event: text }, "shard event");
+    this.#o.onEvent?.({ kind: "shard", text });
   }
 
   async #stop(shard: LocalShard): Promise<void> {

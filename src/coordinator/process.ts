@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 
@@ -10,8 +10,32 @@ export interface ProcessSpec {
   readonly args: readonly string[];
   /** Where its stdout and stderr go (appended): a file, never a pipe, which would break when we exit. */
   readonly logFile: string;
-  /** A string its command line must contain, to tell it from another process reusing the pid. */
+  /**
+   * A string its command line contains and no other process's does: the directory it owns,
+   * as one argument (`--storage.tsdb.path=DIR`). It tells it from another process reusing the
+   * pid, and finds a copy an earlier run left behind without a record.
+   */
   readonly marker: string;
+}
+
+/** Why a process was restarted: how often so far, and the last lines it wrote before it exited. */
+export interface RestartInfo {
+  readonly restarts: number;
+  readonly lastOutput: readonly string[];
+}
+
+export interface SupervisorOptions {
+  readonly log?: Logger | undefined;
+  /** A pid recorded by an earlier run: adopted when it runs with the marker, else a new process starts. */
+  readonly adoptPid?: number | undefined;
+  readonly onRestart?: ((p: SupervisedProcess, info: RestartInfo) => void) | undefined;
+  /** A process left by an earlier run held the marker and was stopped, so this one can start. */
+  readonly onStray?: ((p: SupervisedProcess, pid: number) => void) | undefined;
+  /**
+   * Asked before every restart; false means this process cannot start where it is (its port
+   * is taken, say) and supervision ends: the owner starts a replacement.
+   */
+  readonly canRestart?: (() => Promise<boolean>) | undefined;
 }
 
 const RESTART_BACKOFF_MS = [1000, 30_000] as const;
@@ -19,22 +43,88 @@ const RESTART_BACKOFF_MS = [1000, 30_000] as const;
 const STABLE_MS = 60_000;
 const POLL_MS = 500;
 const KILL_AFTER_MS = 10_000;
+/** What of a process's own output is kept for its exit report: enough for its last error. */
+const LAST_OUTPUT_BYTES = 4096;
+const LAST_OUTPUT_LINES = 5;
+const LAST_OUTPUT_LINE_CHARS = 500;
+
+function cmdline(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return undefined;
+  }
+}
 
 /** Whether `pid` is alive and its command line contains `marker` (Linux /proc). */
 export function isRunning(pid: number, marker: string): boolean {
   try {
     process.kill(pid, 0);
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").includes(marker);
   } catch {
     return false;
+  }
+  return cmdline(pid)?.includes(marker) ?? false;
+}
+
+/** Every live process whose command line contains `marker`. */
+export function processesWith(marker: string): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)
+    .map(Number)
+    .filter((pid) => isRunning(pid, marker));
+}
+
+/** SIGTERM, SIGKILL after `killAfterMs`; resolves once the process is gone. */
+export async function terminate(pid: number, marker: string, killAfterMs = KILL_AFTER_MS): Promise<void> {
+  if (!isRunning(pid, marker)) return;
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + killAfterMs;
+  while (isRunning(pid, marker)) {
+    if (Date.now() > deadline) process.kill(pid, "SIGKILL");
+    await sleep(50);
+  }
+}
+
+/** The last lines `file` got from byte `from` on: what a process wrote before it exited. */
+export function outputSince(file: string, from: number): string[] {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const size = statSync(file).size;
+    const start = Math.max(from, size - LAST_OUTPUT_BYTES);
+    const buf = Buffer.alloc(Math.max(0, size - start));
+    readSync(fd, buf, 0, buf.length, start);
+    const lines = buf.toString("utf8").split("\n");
+    // A cut first line is a fragment, unless the run wrote no more than that.
+    if (start > from && lines.length > 1) lines.shift();
+    return lines
+      .map((l) => l.trimEnd())
+      .filter((l) => l.length > 0)
+      .slice(-LAST_OUTPUT_LINES)
+      .map((l) => (l.length > LAST_OUTPUT_LINE_CHARS ? `${l.slice(0, LAST_OUTPUT_LINE_CHARS)}…` : l));
+  } catch {
+    return [];
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 
 /**
  * A local process kept running the way a kubelet keeps a container running: restarted with a
- * growing backoff when it exits on its own, counted in `restarts`. It runs detached, so it
- * outlives a coordinator that is killed, and a coordinator started again adopts it by pid.
- * Exits are seen by polling the pid, which works the same for a child and an adopted process.
+ * growing backoff when it exits on its own, counted in `restarts`, its last output lines
+ * logged and reported. It runs detached, so it outlives a coordinator that is killed, and a
+ * coordinator started again adopts it by pid. Before it starts, a process of an earlier run
+ * that holds the same marker (the same directory) is stopped: left running, it would keep
+ * the directory locked and this one would exit at every start. Exits are seen by polling
+ * the pid, which works the same for a child and an adopted process.
  */
 export class SupervisedProcess {
   readonly spec: ProcessSpec;
@@ -43,35 +133,48 @@ export class SupervisedProcess {
   #stopping = false;
   #startedAt = 0;
   #failures = 0;
+  #outputFrom = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly #log: Logger | undefined;
-  readonly #onRestart: ((p: SupervisedProcess, code: string) => void) | undefined;
+  /** A restart under way: stop() waits for it, so no process starts after stop() returned. */
+  #restarting: Promise<void> | undefined;
+  readonly #o: SupervisorOptions;
 
-  constructor(
-    spec: ProcessSpec,
-    opts: { log?: Logger; onRestart?: (p: SupervisedProcess, code: string) => void; adoptPid?: number } = {},
-  ) {
+  private constructor(spec: ProcessSpec, opts: SupervisorOptions) {
     this.spec = spec;
-    this.#log = opts.log;
-    this.#onRestart = opts.onRestart;
+    this.#o = opts;
+  }
+
+  /** Adopts `opts.adoptPid` when it still runs, else starts the process; then watches it. */
+  static async start(spec: ProcessSpec, opts: SupervisorOptions = {}): Promise<SupervisedProcess> {
+    const p = new SupervisedProcess(spec, opts);
     if (opts.adoptPid !== undefined && isRunning(opts.adoptPid, spec.marker)) {
-      this.#pid = opts.adoptPid;
-      this.#startedAt = Date.now();
-      this.#log?.info({ process: spec.name, pid: this.#pid }, "adopted a running process");
-    } else this.#spawn();
-    this.#watch();
+      p.#pid = opts.adoptPid;
+      p.#startedAt = Date.now();
+      opts.log?.info({ process: spec.name, pid: p.#pid }, "adopted a running process");
+    } else await p.#spawn();
+    p.#watch();
+    return p;
   }
 
   get pid(): number | undefined {
     return this.#pid;
   }
 
-  #spawn(): void {
+  async #spawn(): Promise<void> {
+    for (const pid of processesWith(this.spec.marker)) {
+      this.#o.log?.warn(
+        { process: this.spec.name, pid, marker: this.spec.marker },
+        "stopping a process an earlier run left holding this process's directory",
+      );
+      await terminate(pid, this.spec.marker);
+      this.#o.onStray?.(this, pid);
+    }
+    this.#outputFrom = fileSize(this.spec.logFile);
     const out = openSync(this.spec.logFile, "a");
     const child = spawn(this.spec.command, [...this.spec.args], { stdio: ["ignore", out, out], detached: true });
     closeSync(out);
     // A failed spawn is an exit like any other: the poll sees no pid and restarts with backoff.
-    child.on("error", (err) => this.#log?.warn({ process: this.spec.name, err: err.message }, "cannot start"));
+    child.on("error", (err) => this.#o.log?.warn({ process: this.spec.name, err }, "cannot start"));
     // Reaped here so the pid does not linger as a zombie that the poll would take for alive.
     child.on("exit", () => undefined);
     this.#pid = child.pid;
@@ -81,34 +184,40 @@ export class SupervisedProcess {
   #watch(): void {
     this.#timer = setInterval(() => {
       if (this.#stopping || (this.#pid !== undefined && isRunning(this.#pid, this.spec.marker))) return;
+      clearInterval(this.#timer);
       this.#pid = undefined;
       if (Date.now() - this.#startedAt >= STABLE_MS) this.#failures = 0;
-      const backoff = Math.min(RESTART_BACKOFF_MS[1], RESTART_BACKOFF_MS[0] * 2 ** this.#failures);
+      const backoffMs = Math.min(RESTART_BACKOFF_MS[1], RESTART_BACKOFF_MS[0] * 2 ** this.#failures);
       this.#failures++;
-      clearInterval(this.#timer);
-      this.#log?.warn({ process: this.spec.name, backoffMs: backoff }, "process exited; restarting");
+      const lastOutput = outputSince(this.spec.logFile, this.#outputFrom);
+      this.#o.log?.warn({ process: this.spec.name, backoffMs, lastOutput }, "process exited; restarting");
       setTimeout(() => {
-        if (this.#stopping) return;
-        this.restarts++;
-        this.#spawn();
-        this.#onRestart?.(this, `restart ${this.restarts}`);
-        this.#watch();
-      }, backoff).unref();
+        this.#restarting = this.#restart(lastOutput).finally(() => {
+          this.#restarting = undefined;
+        });
+      }, backoffMs).unref();
     }, POLL_MS);
     this.#timer.unref();
+  }
+
+  async #restart(lastOutput: readonly string[]): Promise<void> {
+    if (this.#stopping) return;
+    if (this.#o.canRestart && !(await this.#o.canRestart())) {
+      this.#stopping = true;
+      return;
+    }
+    if (this.#stopping) return;
+    this.restarts++;
+    await this.#spawn();
+    this.#o.onRestart?.(this, { restarts: this.restarts, lastOutput });
+    if (!this.#stopping) this.#watch();
   }
 
   /** SIGTERM, SIGKILL after 10 s; resolves once the process is gone. */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);
-    const pid = this.#pid;
-    if (pid === undefined || !isRunning(pid, this.spec.marker)) return;
-    process.kill(pid, "SIGTERM");
-    const deadline = Date.now() + KILL_AFTER_MS;
-    while (isRunning(pid, this.spec.marker)) {
-      if (Date.now() > deadline) process.kill(pid, "SIGKILL");
-      await sleep(50);
-    }
+    await this.#restarting;
+    if (this.#pid !== undefined) await terminate(this.#pid, this.spec.marker);
   }
 }

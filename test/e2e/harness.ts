@@ -240,6 +240,7 @@ export function describeShards(shards: readonly Shard[]): string {
 /** The `promshard local` child process: started, SIGKILLed, started again with the same flags. */
 export class PromshardLocal {
   readonly url: string;
+  readonly dataDir: string;
   readonly globalUrl: string;
   /**
    * instance -> when this test first saw it up on a shard (an upper bound of a sample's
@@ -253,8 +254,9 @@ export class PromshardLocal {
   #output: string[] = [];
   #starts = 0;
 
-  constructor(opts: { port: number; globalPort: number; args: string[] }) {
+  constructor(opts: { port: number; globalPort: number; dataDir: string; args: string[] }) {
     this.url = `http://127.0.0.1:${opts.port}`;
+    this.dataDir = opts.dataDir;
     this.globalUrl = `http://127.0.0.1:${opts.globalPort}`;
     this.#args = opts.args;
   }
@@ -310,9 +312,14 @@ export class PromshardLocal {
     return !killed;
   }
 
-  /** The last lines of everything the process(es) printed, for failure messages. */
+  /**
+   * The last lines of everything the process(es) printed, then of every shard's sidecar and
+   * Prometheus log and the global endpoint's, for failure messages: a shard that cannot
+   * start says why in its own log, not in promshard local's.
+   */
   tail(lines = 60): string {
-    return `promshard local output (tail):\n${this.#output.join("").trimEnd().split("\n").slice(-lines).join("\n")}`;
+    const own = `promshard local output (tail):\n${lastLines(this.#output.join(""), lines)}`;
+    return [own, ...componentLogs(this.dataDir, 15)].join("\n");
   }
 
   /** GET from its API; GiveUp when the process is not running or has no such endpoint (waiting cannot help). */
@@ -560,6 +567,7 @@ export class Scenario {
   async startLocal(opts: LocalOptions = {}): Promise<PromshardLocal> {
     assert.ok(!this.local, "startLocal once per scenario; restartLocal() starts it again");
     const [port, globalPort] = [await freePort(), await freePort()];
+    const dataDir = join(this.dir, "data");
     const args = [
       "local",
       "--config",
@@ -567,7 +575,7 @@ export class Scenario {
       "--max-series",
       String(BUDGET),
       "--data-dir",
-      join(this.dir, "data"),
+      dataDir,
       "--prometheus-bin",
       this.bin.bin,
       "--listen",
@@ -582,7 +590,7 @@ export class Scenario {
       "warn",
       ...(opts.flags ?? []),
     ];
-    this.local = new PromshardLocal({ port, globalPort, args });
+    this.local = new PromshardLocal({ port, globalPort, dataDir, args });
     await this.local.start();
     return this.local;
   }
@@ -668,6 +676,32 @@ export class Scenario {
     openDirs.delete(this.dir);
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trimEnd().split("\n").slice(-n).join("\n");
+}
+
+/** The tail of each component log under a `promshard local` data dir: shard-<i>/{sidecar,prometheus}.log, global/prometheus.log. */
+function componentLogs(dataDir: string, lines: number): string[] {
+  let dirs: string[];
+  try {
+    dirs = readdirSync(dataDir).filter((d) => d.startsWith("shard-") || d === "global");
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const d of dirs.sort((a, b) => a.localeCompare(b, "en", { numeric: true })))
+    for (const name of ["sidecar.log", "prometheus.log"]) {
+      let text: string;
+      try {
+        text = readFileSync(join(dataDir, d, name), "utf8");
+      } catch {
+        continue;
+      }
+      out.push(`${d}/${name} (tail):\n${lastLines(text, lines)}`);
+    }
+  return out;
 }
 
 function readCmdline(pid: number): string {
