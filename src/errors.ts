@@ -17,7 +17,11 @@ export type ErrorCode =
   | "annotation_invalid"
   | "admission_invalid"
   | "certificate_invalid"
-  | "kube_request_failed";
+  | "kube_request_failed"
+  | "assignment_invalid"
+  | "runtime_report_invalid"
+  | "sidecar_request_failed"
+  | "shard_start_failed";
 
 export class PromshardError extends Error {
   readonly code: ErrorCode;

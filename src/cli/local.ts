@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { CoordinatorEvent } from "../coordinator/coordinator.ts";
-import { GlobalQuery } from "../coordinator/global-query.ts";
-import { LocalScaler } from "../coordinator/local-scaler.ts";
+import { GlobalQuery } from "../local/global-query.ts";
+import { LocalScaler } from "../local/scaler.ts";
 import { createLogger } from "../observability/log.ts";
 import type { Command } from "./command.ts";
 import { coordinatorFlags, int, loadStartConfig, readCoordinatorFlags, runCoordinator } from "./coordinator.ts";

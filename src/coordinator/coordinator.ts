@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { AssignedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import {
@@ -10,7 +11,6 @@ import {
   targetsFromGroup,
 } from "../prom/targets.ts";
 import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy.ts";
-import type { AssignedTarget } from "../sidecar/generate.ts";
 import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
 import { planMoves, type ShardReport } from "./moves.ts";
 

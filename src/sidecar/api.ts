@@ -3,6 +3,8 @@ import { readFileSync, statSync } from "node:fs";
 import type { Express, Request, RequestHandler } from "express";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { ASSIGNMENT_PATH } from "../contract/assignment.ts";
+import { RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { createHttpApp, HttpError, type Readiness } from "../observability/http.ts";
 
@@ -118,10 +120,10 @@ export function createSidecarApi(opts: SidecarApiOptions): Express {
     readiness: () => opts.control.readiness(),
     bodyLimit: opts.bodyLimit ?? "64mb",
     routes: (app, { json }) => {
-      app.get("/api/v1/runtime", auth, async (_req, res) => {
+      app.get(RUNTIME_PATH, auth, async (_req, res) => {
         res.json(await opts.control.runtime());
       });
-      app.put("/api/v1/assignment", auth, json, async (req, res) => {
+      app.put(ASSIGNMENT_PATH, auth, json, async (req, res) => {
         if (!req.is(["application/json", "application/*+json"])) {
           throw new HttpError(400, "send the assignment as a JSON body with Content-Type: application/json");
         }

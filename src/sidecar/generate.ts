@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { dump } from "js-yaml";
+import type { AssignedTarget } from "../contract/assignment.ts";
 import { globElementToRegExp } from "../discovery/file.ts";
 import { PromshardError } from "../errors.ts";
 import { joinDir, type PromConfig, type ScrapeJob } from "../prom/config.ts";
-import { ADDRESS, type Labels } from "../prom/labels.ts";
+import { ADDRESS } from "../prom/labels.ts";
 
 /** Who this shard is, and how its config is laid out on disk. */
 export interface ShardSettings {
@@ -25,19 +26,6 @@ export interface ShardSettings {
    * that user on a node): past that, this interval is how soon a change is read.
    */
   readonly refreshInterval?: string | undefined;
-}
-
-/** One target as the coordinator assigns it: its job and the labels its service discovery produced. */
-export interface AssignedTarget {
-  readonly job: string;
-  /** Target and group labels merged, `__address__` included; no job defaults. */
-  readonly labels: Labels;
-  /**
-   * Which of the job's SD entries found it (index into the job's static_configs and
-   * *_sd_configs, in config order). Lets a file_sd target keep its original file name even
-   * where coordinator and sidecar mount the config at different paths.
-   */
-  readonly sdIndex?: number;
 }
 
 /** Where a job's targets go: its directory and, per original file_sd entry, how to restore `__meta_filepath`. */

@@ -3,29 +3,8 @@ import { copyFile, mkdir, readFile, rename, unlink, writeFile } from "node:fs/pr
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
+import type { ReloadState, ReloadStatus } from "../contract/runtime-report.ts";
 import { PrometheusApiError, type PrometheusClient } from "./prometheus-client.ts";
-
-export type ReloadState =
-  /** Prometheus runs the generated config (or found it on disk at start). */
-  | "ok"
-  /** Written, but Prometheus could not be asked yet (unreachable); retried, and it reads the file at start anyway. */
-  | "pending"
-  /** Prometheus rejected it; the previous config is back on disk and running; retried with backoff. */
-  | "failed";
-
-export interface ReloadStatus {
-  readonly state: ReloadState;
-  /** sha256 of the config the sidecar wants Prometheus to run. */
-  readonly desiredHash: string | null;
-  /** sha256 of the config Prometheus last accepted from us (or found on disk at start). */
-  readonly appliedHash: string | null;
-  readonly lastSuccess: string | null;
-  /** Prometheus's reason for the last failure, or why it could not be asked. */
-  readonly lastError: string | null;
-  /** Failed attempts since the last success. */
-  readonly failures: number;
-  readonly nextAttemptAt: string | null;
-}
 
 export interface ReloaderOptions {
   /** The generated prometheus.yml that Prometheus's --config.file names. */

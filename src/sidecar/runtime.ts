@@ -1,9 +1,9 @@
+import type { AssignedTarget } from "../contract/assignment.ts";
+import type { RuntimeTarget, UnmappedTarget } from "../contract/runtime-report.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { ADDRESS, type Labels } from "../prom/labels.ts";
 import { targetsFromGroup } from "../prom/targets.ts";
-import type { AssignedTarget } from "./generate.ts";
 import type { PromActiveTarget, PrometheusClient, PromSample } from "./prometheus-client.ts";
-import type { ReloadStatus } from "./reloader.ts";
 
 /**
  * What Prometheus should show for one assigned target, computed with promshard's own
@@ -45,43 +45,6 @@ export function expectedTargets(config: PromConfig, targets: readonly AssignedTa
     if (failure) return { kind: "invalid", target, error: failure.error };
     return { kind: "dropped", target };
   });
-}
-
-/**
- * One assigned target as the runtime report shows it.
- * - `scraped`: Prometheus has it; `health`, `lastScrape`, `lastError` and `series` are its own.
- * - `missing`: Prometheus does not show it (not picked up yet, or a real mismatch).
- * - `dropped`: the job's relabel_configs drop it, in Prometheus as in promshard.
- * - `invalid`: relabeling leaves a target Prometheus refuses (`reason`).
- * - `unknown_job`: its job is not in the shard's current config.
- * - `unknown`: Prometheus cannot be asked.
- */
-export interface RuntimeTarget {
-  readonly job: string;
-  readonly address: string;
-  readonly sdIndex?: number;
-  readonly id: string | null;
-  readonly status: "scraped" | "missing" | "dropped" | "invalid" | "unknown_job" | "unknown";
-  readonly labels: Labels | null;
-  readonly scrapeUrl: string | null;
-  readonly health: "up" | "down" | "unknown" | null;
-  readonly lastScrape: string | null;
-  readonly lastScrapeDurationSeconds: number | null;
-  readonly lastError: string | null;
-  /** scrape_samples_post_metric_relabeling of its last scrape. */
-  readonly series: number | null;
-  readonly reason?: string;
-}
-
-/** A target Prometheus scrapes that matches no assigned target. */
-export interface UnmappedTarget {
-  readonly scrapePool: string;
-  readonly labels: Labels;
-  readonly scrapeUrl: string;
-  readonly health: "up" | "down" | "unknown";
-  readonly lastScrape: string | null;
-  readonly lastError: string | null;
-  readonly series: number | null;
 }
 
 export interface TargetMapping {
@@ -247,43 +210,3 @@ export async function readPrometheus(client: PrometheusClient): Promise<Promethe
     checkedAt,
   };
 }
-
-/** The original config's validation failure, while the previous good config stays in use. */
-export interface ConfigProblem {
-  readonly message: string;
-  /** Every problem found, one line each. */
-  readonly problems: readonly string[];
-  readonly since: string;
-  /** sha256 of the failing file, null when it could not be read. */
-  readonly hash: string | null;
-}
-
-/** `GET /api/v1/runtime`. */
-export type RuntimeReport = {
-  shard: { shard: number; replica: string; podName: string | null; shardLabel: string; replicaLabel: string };
-  prometheus: {
-    url: string;
-    up: boolean;
-    ready: boolean;
-    status: "down" | "starting" | "ready";
-    error: string | null;
-    version: string | null;
-    dialect: string;
-    versionSource: "flag" | "prometheus" | "default";
-    headSeries: number | null;
-    checkedAt: string;
-  };
-  config: {
-    file: string;
-    valid: boolean;
-    hash: string | null;
-    generatedHash: string | null;
-    loadedAt: string | null;
-    error: ConfigProblem | null;
-    reload: ReloadStatus;
-  };
-  assignment: { version: number; appliedAt: string; targets: number } | null;
-  summary: Record<string, number>;
-  targets: RuntimeTarget[];
-  unmappedTargets: UnmappedTarget[];
-};

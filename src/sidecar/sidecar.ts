@@ -4,6 +4,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { parseConfigFile } from "../config/load.ts";
+import { parseAssignment } from "../contract/assignment.ts";
+import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
 import { createLogger } from "../observability/log.ts";
@@ -11,20 +13,11 @@ import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { DEFAULT_PROMETHEUS_VERSION, dialectFor, type PromDialect } from "../prom/version.ts";
 import { createSidecarApi, type SidecarControl, TokenFile } from "./api.ts";
-import { parseAssignment } from "./assignment.ts";
 import { generateShardConfig, type ShardSettings, targetFiles } from "./generate.ts";
 import { sidecarMetrics } from "./metrics.ts";
 import { PrometheusClient } from "./prometheus-client.ts";
 import { Reloader, sha256 } from "./reloader.ts";
-import {
-  type ConfigProblem,
-  type ExpectedTarget,
-  expectedTargets,
-  mapTargets,
-  type PrometheusView,
-  type RuntimeReport,
-  readPrometheus,
-} from "./runtime.ts";
+import { type ExpectedTarget, expectedTargets, mapTargets, type PrometheusView, readPrometheus } from "./runtime.ts";
 import { AssignmentStore, type StoredAssignment } from "./store.ts";
 import { TargetFileWriter } from "./writer.ts";
 

@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { Assignment } from "./assignment.ts";
-import type { AssignedTarget } from "./generate.ts";
+import type { AssignedTarget, Assignment } from "../contract/assignment.ts";
 
 /** The applied assignment as kept on disk, with when it was applied. */
 export interface StoredAssignment extends Assignment {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 /**
@@ -19,12 +20,24 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
   });
 }
 
-/** Whether a listener could bind `host:port` right now (nothing else listens there). */
-export function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
+/**
+ * Whether a socket listens on TCP `port` in this network namespace (/proc/net/tcp and tcp6,
+ * state 0A). Not "can it be bound": a process just killed leaves its connections' sockets
+ * (FIN-WAIT) on the port for a moment, which refuse a bind but do not mean someone else has it.
+ */
+export function portListened(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state === "0A" && local?.endsWith(hex)) return true;
+    }
+  }
+  return false;
 }

@@ -13,15 +13,11 @@ import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { dump } from "js-yaml";
 import { loadConfigFile } from "../../src/config/load.ts";
+import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
 import { sdLabels } from "../../src/prom/targets.ts";
 import { dialectFor } from "../../src/prom/version.ts";
-import {
-  type AssignedTarget,
-  generateShardConfig,
-  type ShardSettings,
-  targetFiles,
-} from "../../src/sidecar/generate.ts";
+import { generateShardConfig, type ShardSettings, targetFiles } from "../../src/sidecar/generate.ts";
 import { generateJobs } from "../conformance/generate.ts";
 import {
   prometheusBinaries,

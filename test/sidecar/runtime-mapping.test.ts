@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { dump } from "js-yaml";
+import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { parseConfig } from "../../src/prom/config.ts";
 import { dialectFor } from "../../src/prom/version.ts";
-import type { AssignedTarget } from "../../src/sidecar/generate.ts";
 import type { PromActiveTarget, PromSample } from "../../src/sidecar/prometheus-client.ts";
 import { expectedTargets, mapTargets } from "../../src/sidecar/runtime.ts";
 

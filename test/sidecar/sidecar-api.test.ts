@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { dump, load } from "js-yaml";
+import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { createLogger } from "../../src/observability/log.ts";
-import type { AssignedTarget } from "../../src/sidecar/generate.ts";
 import { Sidecar } from "../../src/sidecar/sidecar.ts";
 import { type PromProxy, sidecarClient, startProxy, until } from "../fixtures/sidecar/harness.ts";
 

@@ -13,9 +13,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { dialectFor } from "../../src/prom/version.ts";
-import type { AssignedTarget } from "../../src/sidecar/generate.ts";
 import { Sidecar } from "../../src/sidecar/sidecar.ts";
 import {
   discoverAll,

@@ -12,8 +12,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { dialectFor } from "../../src/prom/version.ts";
-import type { AssignedTarget } from "../../src/sidecar/generate.ts";
 import {
   discoverAll,
   type PromProxy,

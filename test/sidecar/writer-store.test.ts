@@ -17,7 +17,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { AssignedTarget } from "../../src/sidecar/generate.ts";
+import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { AssignmentStore } from "../../src/sidecar/store.ts";
 import { TargetFileWriter } from "../../src/sidecar/writer.ts";
 

@@ -15,8 +15,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CoordinatorEvent } from "../../src/coordinator/coordinator.ts";
-import { LocalScaler } from "../../src/coordinator/local-scaler.ts";
-import { isRunning, processesWith, SupervisedProcess, terminate } from "../../src/coordinator/process.ts";
+import { isRunning, processesWith, SupervisedProcess, terminate } from "../../src/local/process.ts";
+import { LocalScaler } from "../../src/local/scaler.ts";
+import { processesUnder } from "../e2e/harness.ts";
 import { eventually } from "../support/eventually.ts";
 import { prometheusBinaries } from "../support/prometheus.ts";
 
@@ -32,7 +33,7 @@ describe("local scaler: shard processes across coordinator deaths", () => {
   after(async () => {
     for (const c of children) c.kill("SIGKILL");
     for (const s of scalers) await s.stopAll().catch(() => {});
-    for (const pid of processesWith(root)) await terminate(pid, root, 2000);
+    for (const pid of processesUnder(root)) process.kill(pid, "SIGKILL");
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -119,8 +120,7 @@ describe("local scaler: shard processes across coordinator deaths", () => {
     // Its Prometheus dies and another process takes its port before the restart: the shard
     // comes back on free ports, with an event that says why.
     const port = Number(new URL(shard.prometheusUrl).port);
-    process.kill(shard.prometheus.pid!, "SIGKILL");
-    const squatter = await listenOn(port);
+    const squatter = await takePortOfKilled(() => next.shards()[0]!.prometheus, port);
     try {
       await eventually("the shard on a new port", () =>
         next.shards()[0]!.prometheusUrl !== shard.prometheusUrl ? true : undefined,
@@ -174,7 +174,8 @@ describe("supervised process", () => {
         {
           name: "failing",
           command: "sh",
-          args: ["-c", `echo starting; echo "error: cannot lock ${marker}" >&2; sleep 0.2; exit 1`],
+          // The marker is $0: an argument of its own, as markers are.
+          args: ["-c", 'echo starting; echo "error: cannot lock $0" >&2; sleep 0.2; exit 1', marker],
           logFile: join(dir, "out.log"),
           marker,
         },
@@ -189,6 +190,27 @@ describe("supervised process", () => {
     }
   });
 });
+
+/**
+ * SIGKILLs the supervised process and listens on its port before the supervisor restarts it
+ * (a second after it sees the exit). The dead process's connections hold the port for a
+ * moment (FIN-WAIT sockets refuse a bind), so binding is retried; should the restart still
+ * win, it starts over (at most 3 times).
+ */
+async function takePortOfKilled(current: () => SupervisedProcess, port: number): Promise<Server> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const p = current();
+    const pid = p.pid!;
+    process.kill(pid, "SIGKILL");
+    while (isRunning(pid, p.spec.marker)) await sleep(5);
+    for (const deadline = Date.now() + 900; Date.now() < deadline; await sleep(10)) {
+      const server = await listenOn(port).catch(() => undefined);
+      if (server) return server;
+    }
+    await eventually("the restart", () => (current().pid !== pid && current().pid !== undefined ? true : undefined));
+  }
+  throw new Error(`port ${port}: the supervisor restarted the process before the test could take its port, 3 times`);
+}
 
 function listenOn(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {

@@ -4,9 +4,17 @@ import { extname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { freePort, portFree } from "../util/ports.ts";
-import type { CoordinatorEvent, Scaler } from "./coordinator.ts";
-import { isRunning, type RestartInfo, SupervisedProcess, terminate } from "./process.ts";
+import type { CoordinatorEvent, Scaler } from "../coordinator/coordinator.ts";
+import { PromshardError } from "../errors.ts";
+import { freePort, portListened } from "../util/ports.ts";
+import {
+  type ProcessSpec,
+  processesWith,
+  type RestartInfo,
+  runningAs,
+  SupervisedProcess,
+  terminate,
+} from "./process.ts";
 
 /** One local shard: a promshard sidecar and the Prometheus it configures. */
 export interface LocalShard {
@@ -45,11 +53,11 @@ export interface LocalScalerOptions {
   readonly onEvent?: (e: CoordinatorEvent) => void;
 }
 
+/** A shard as shards.json keeps it: its processes are found again by their command lines. */
 interface SavedShard {
   readonly id: number;
   readonly sidecarPort: number;
   readonly prometheusPort: number;
-  readonly pids: { readonly sidecar?: number | undefined; readonly prometheus?: number | undefined };
 }
 
 /** The strings that tell shard processes apart (SupervisedProcess markers): the directories they own. */
@@ -57,9 +65,9 @@ function markers(dir: string): { sidecar: string; prometheus: string } {
   return { sidecar: `--state.dir=${join(dir, "state")}`, prometheus: `--storage.tsdb.path=${join(dir, "tsdb")}` };
 }
 
-/** The port a saved record names, when its process still runs or the port is free; else a new one. */
+/** The port a saved record names, when its process still runs or nothing else listens there; else a new one. */
 async function portFor(saved: number | undefined, alive: boolean): Promise<number> {
-  if (saved !== undefined && (alive || (await portFree(saved)))) return saved;
+  if (saved !== undefined && (alive || !portListened(saved))) return saved;
   return freePort();
 }
 
@@ -85,7 +93,7 @@ const CLI = fileURLToPath(new URL(`../cli${extname(fileURLToPath(import.meta.url
 /**
  * The local scaler: shard i is a sidecar process plus a Prometheus process on loopback,
  * under `<data-dir>/shard-<i>`, each restarted when it dies (as a kubelet would). Which
- * shards run, on which ports and pids, is kept in `<data-dir>/shards.json`: a coordinator
+ * shards run, on which ports, is kept in `<data-dir>/shards.json`: a coordinator
  * started again adopts the running shards instead of starting new ones, so nothing moves.
  * Before the highest shard stops, its data is made safe: a TSDB snapshot (head included)
  * whose blocks move into the global endpoint's TSDB, where its history stays queryable.
@@ -197,12 +205,8 @@ export class LocalScaler implements Scaler {
 
   /** A recorded shard that cannot be adopted (an id after a gap): its processes are stopped. */
   async #stopSaved(s: SavedShard): Promise<void> {
-    const m = markers(join(this.#o.dataDir, `shard-${s.id}`));
-    for (const [pid, marker] of [
-      [s.pids.sidecar, m.sidecar],
-      [s.pids.prometheus, m.prometheus],
-    ] as const)
-      if (pid !== undefined) await terminate(pid, marker);
+    for (const marker of Object.values(markers(join(this.#o.dataDir, `shard-${s.id}`))))
+      for (const pid of processesWith(marker)) await terminate(pid, marker);
   }
 
   #save(): void {
@@ -211,7 +215,6 @@ export class LocalScaler implements Scaler {
         id: s.id,
         sidecarPort: Number(new URL(s.sidecarUrl).port),
         prometheusPort: Number(new URL(s.prometheusUrl).port),
-        pids: { sidecar: s.sidecar.pid, prometheus: s.prometheus.pid },
       })),
       ...this.#starting.values(),
     ];
@@ -219,69 +222,23 @@ export class LocalScaler implements Scaler {
     renameSync(`${this.#stateFile}.tmp`, this.#stateFile);
   }
 
-  async #start(id: number, saved?: SavedShard): Promise<LocalShard> {
+  /** The shard's two processes, as they run with these ports. */
+  #specs(id: number, sidecarPort: number, promPort: number): { sidecar: ProcessSpec; prometheus: ProcessSpec } {
     const dir = join(this.#o.dataDir, `shard-${id}`);
-    for (const d of ["out", "state", "tsdb"]) mkdirSync(join(dir, d), { recursive: true });
     const m = markers(dir);
-    const promAlive = saved?.pids.prometheus !== undefined && isRunning(saved.pids.prometheus, m.prometheus);
-    const promPort = await portFor(saved?.prometheusPort, promAlive);
-    // A running sidecar is adopted only while it points at the Prometheus this shard runs.
-    const sidecarAdopted =
-      promPort === saved?.prometheusPort &&
-      saved.pids.sidecar !== undefined &&
-      isRunning(saved.pids.sidecar, m.sidecar);
-    const sidecarPort = await portFor(saved?.sidecarPort, sidecarAdopted);
-    for (const [what, was, now] of [
-      ["Prometheus", saved?.prometheusPort, promPort],
-      ["sidecar", saved?.sidecarPort, sidecarPort],
-    ] as const)
-      if (was !== undefined && was !== now)
-        this.#event(`shard ${id}: ${what} moved from port ${was} to ${now}: ${was} is taken by another process`);
-    const prometheusUrl = `http://127.0.0.1:${promPort}`;
-    const sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
-    const record = { id, sidecarPort, prometheusPort: promPort, pids: {} as SavedShard["pids"] };
-    this.#starting.set(id, record);
-    this.#save();
-    const log = this.#o.log?.child({ shard: id });
-    const supervise = async (name: string, command: string, args: string[], port: number, adoptPid?: number) => {
-      const p = await SupervisedProcess.start(
-        { name, command, args, marker: m[name as keyof typeof m], logFile: join(dir, `${name}.log`) },
-        {
-          log,
-          adoptPid,
-          onRestart: (p: SupervisedProcess, info: RestartInfo) => {
-            this.#save();
-            const last = info.lastOutput.at(-1);
-            this.#event(
-              `shard ${id}: ${p.spec.name} exited and was restarted (${info.restarts})${last ? `; its last output: ${last}` : ""}`,
-            );
-          },
-          onStray: (p: SupervisedProcess, pid: number) =>
-            this.#event(`shard ${id}: stopped a ${p.spec.name} (pid ${pid}) an earlier run left running on ${dir}`),
-          canRestart: async () => {
-            if (await portFree(port)) return true;
-            void this.#relocate(id, `${name} cannot restart: port ${port} is taken by another process`);
-            return false;
-          },
-        },
-      );
-      record.pids = { ...record.pids, [name]: p.pid };
-      this.#save();
-      return p;
-    };
-    let sidecar: SupervisedProcess | undefined;
-    try {
-      sidecar = await supervise(
-        "sidecar",
-        process.execPath,
-        [
+    const generated = join(dir, "out", "prometheus.yml");
+    return {
+      sidecar: {
+        name: "sidecar",
+        command: process.execPath,
+        args: [
           CLI,
           "sidecar",
           "--config.file",
           this.#o.configFile,
           ...(this.#o.configDir ? ["--config.dir", this.#o.configDir] : []),
           "--prometheus.url",
-          prometheusUrl,
+          `http://127.0.0.1:${promPort}`,
           "--output.dir",
           join(dir, "out"),
           m.sidecar,
@@ -298,17 +255,13 @@ export class LocalScaler implements Scaler {
           "--replica-label",
           "",
         ],
-        sidecarPort,
-        sidecarAdopted ? saved?.pids.sidecar : undefined,
-      );
-      const generated = join(dir, "out", "prometheus.yml");
-      for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
-      if (!existsSync(generated))
-        throw new Error(`shard ${id}: the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`);
-      const prometheus = await supervise(
-        "prometheus",
-        this.#o.prometheusBin,
-        [
+        marker: m.sidecar,
+        logFile: join(dir, "sidecar.log"),
+      },
+      prometheus: {
+        name: "prometheus",
+        command: this.#o.prometheusBin,
+        args: [
           `--config.file=${generated}`,
           m.prometheus,
           `--web.listen-address=127.0.0.1:${promPort}`,
@@ -319,9 +272,67 @@ export class LocalScaler implements Scaler {
           "--scrape.discovery-reload-interval=1s",
           ...(this.#o.prometheusArgs ?? []),
         ],
-        promPort,
-        promAlive ? saved?.pids.prometheus : undefined,
-      );
+        marker: m.prometheus,
+        logFile: join(dir, "prometheus.log"),
+      },
+    };
+  }
+
+  /**
+   * Starts shard `id`, adopting the processes a previous run left with the same command
+   * lines (`saved` says which ports they used). A saved port that another process took
+   * meanwhile is replaced by a free one, and said so.
+   */
+  async #start(id: number, saved?: SavedShard): Promise<LocalShard> {
+    const dir = join(this.#o.dataDir, `shard-${id}`);
+    for (const d of ["out", "state", "tsdb"]) mkdirSync(join(dir, d), { recursive: true });
+    const was = saved && this.#specs(id, saved.sidecarPort, saved.prometheusPort);
+    const promPort = await portFor(saved?.prometheusPort, was !== undefined && runningAs(was.prometheus) !== undefined);
+    // A running sidecar is adopted only while it points at the Prometheus this shard runs.
+    const sidecarPort = await portFor(
+      saved?.sidecarPort,
+      was !== undefined && promPort === saved?.prometheusPort && runningAs(was.sidecar) !== undefined,
+    );
+    for (const [what, before, now] of [
+      ["Prometheus", saved?.prometheusPort, promPort],
+      ["sidecar", saved?.sidecarPort, sidecarPort],
+    ] as const)
+      if (before !== undefined && before !== now)
+        this.#event(`shard ${id}: ${what} moved from port ${before} to ${now}: ${before} is taken by another process`);
+    const specs = this.#specs(id, sidecarPort, promPort);
+    const prometheusUrl = `http://127.0.0.1:${promPort}`;
+    const sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
+    this.#starting.set(id, { id, sidecarPort, prometheusPort: promPort });
+    this.#save();
+    const log = this.#o.log?.child({ shard: id });
+    const supervise = (spec: ProcessSpec, port: number) =>
+      SupervisedProcess.start(spec, {
+        log,
+        adopt: true,
+        onRestart: (p: SupervisedProcess, info: RestartInfo) => {
+          const last = info.lastOutput.at(-1);
+          this.#event(
+            `shard ${id}: ${p.spec.name} exited and was restarted (${info.restarts})${last ? `; its last output: ${last}` : ""}`,
+          );
+        },
+        onStray: (p: SupervisedProcess, pid: number) =>
+          this.#event(`shard ${id}: stopped a ${p.spec.name} (pid ${pid}) an earlier run left running on ${dir}`),
+        canRestart: async () => {
+          if (!portListened(port)) return true;
+          void this.#relocate(id, `${spec.name} cannot restart: port ${port} is taken by another process`);
+          return false;
+        },
+      });
+    let sidecar: SupervisedProcess | undefined;
+    try {
+      sidecar = await supervise(specs.sidecar, sidecarPort);
+      const generated = join(dir, "out", "prometheus.yml");
+      for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
+      if (!existsSync(generated))
+        throw new PromshardError("shard_start_failed", `the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`, {
+          path: `shard ${id}`,
+        });
+      const prometheus = await supervise(specs.prometheus, promPort);
       await answers(`${prometheusUrl}/-/ready`, 30_000);
       // The sidecar answers before the coordinator's first look, so a new shard is not "down".
       await answers(`${sidecarUrl}/healthz`, 10_000);

@@ -11,9 +11,8 @@ export interface ProcessSpec {
   /** Where its stdout and stderr go (appended): a file, never a pipe, which would break when we exit. */
   readonly logFile: string;
   /**
-   * A string its command line contains and no other process's does: the directory it owns,
-   * as one argument (`--storage.tsdb.path=DIR`). It tells it from another process reusing the
-   * pid, and finds a copy an earlier run left behind without a record.
+   * An argument no other process has: the directory it owns (`--storage.tsdb.path=DIR`). It
+   * tells it from another process reusing the pid, and finds a copy an earlier run left.
    */
   readonly marker: string;
 }
@@ -26,8 +25,11 @@ export interface RestartInfo {
 
 export interface SupervisorOptions {
   readonly log?: Logger | undefined;
-  /** A pid recorded by an earlier run: adopted when it runs with the marker, else a new process starts. */
-  readonly adoptPid?: number | undefined;
+  /**
+   * Adopt a process an earlier run started with exactly this command line (found by the
+   * marker, whatever pid was or was not recorded) instead of starting one.
+   */
+  readonly adopt?: boolean | undefined;
   readonly onRestart?: ((p: SupervisedProcess, info: RestartInfo) => void) | undefined;
   /** A process left by an earlier run held the marker and was stopped, so this one can start. */
   readonly onStray?: ((p: SupervisedProcess, pid: number) => void) | undefined;
@@ -48,22 +50,29 @@ const LAST_OUTPUT_BYTES = 4096;
 const LAST_OUTPUT_LINES = 5;
 const LAST_OUTPUT_LINE_CHARS = 500;
 
-function cmdline(pid: number): string | undefined {
+/** The arguments `pid` runs with, argv[0] first (Linux /proc); undefined when it is gone. */
+function argv(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
   } catch {
     return undefined;
   }
 }
 
-/** Whether `pid` is alive and its command line contains `marker` (Linux /proc). */
+/** Whether `pid` is alive and has `marker` among its arguments. */
 export function isRunning(pid: number, marker: string): boolean {
   try {
     process.kill(pid, 0);
   } catch {
     return false;
   }
-  return cmdline(pid)?.includes(marker) ?? false;
+  return argv(pid)?.includes(marker) ?? false;
+}
+
+/** A live process running exactly `spec`'s command line, if any. */
+export function runningAs(spec: Pick<ProcessSpec, "command" | "args" | "marker">): number | undefined {
+  const want = [spec.command, ...spec.args].join("\0");
+  return processesWith(spec.marker).find((pid) => argv(pid)?.join("\0") === want);
 }
 
 /** Every live process whose command line contains `marker`. */
@@ -144,11 +153,12 @@ export class SupervisedProcess {
     this.#o = opts;
   }
 
-  /** Adopts `opts.adoptPid` when it still runs, else starts the process; then watches it. */
+  /** Adopts a running copy (with `opts.adopt`), else starts the process; then watches it. */
   static async start(spec: ProcessSpec, opts: SupervisorOptions = {}): Promise<SupervisedProcess> {
     const p = new SupervisedProcess(spec, opts);
-    if (opts.adoptPid !== undefined && isRunning(opts.adoptPid, spec.marker)) {
-      p.#pid = opts.adoptPid;
+    const running = opts.adopt ? runningAs(spec) : undefined;
+    if (running !== undefined) {
+      p.#pid = running;
       p.#startedAt = Date.now();
       opts.log?.info({ process: spec.name, pid: p.#pid }, "adopted a running process");
     } else await p.#spawn();

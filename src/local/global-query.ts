@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dump } from "js-yaml";
 import type { Logger } from "pino";
-import type { DataArchive } from "./local-scaler.ts";
 import { SupervisedProcess } from "./process.ts";
+import type { DataArchive } from "./scaler.ts";
 
 /** How often the global TSDB looks for imported blocks, where the Prometheus lets us choose (3.16+). */
 const BLOCK_RELOAD = "5s";
@@ -20,7 +20,7 @@ interface BlockMeta {
  * remote_read (read_recent, so the shards' head blocks count) and evaluates the global rules
  * (DESIGN §5a). Its own TSDB is the archive of drained shards: their snapshot blocks are
  * moved in before they stop, so history stays queryable after a scale-down. Reloaded when
- * shards come and go; its pid is kept so that a restarted `promshard local` adopts it.
+ * shards come and go; a restarted `promshard local` adopts it.
  */
 export class GlobalQuery implements DataArchive {
   readonly url: string;
@@ -58,13 +58,6 @@ export class GlobalQuery implements DataArchive {
     this.#write(shardUrls);
     const version = /version (\d+)\.(\d+)/.exec(execFileSync(this.#bin, ["--version"], { encoding: "utf8" }));
     const fastReload = version !== null && (Number(version[1]) > 3 || (version[1] === "3" && Number(version[2]) >= 16));
-    const pidFile = join(this.#dir, "pid");
-    let pid: number | undefined;
-    try {
-      pid = Number(readFileSync(pidFile, "utf8"));
-    } catch {
-      // first start
-    }
     const tsdb = `--storage.tsdb.path=${this.tsdbDir}`;
     this.#process = await SupervisedProcess.start(
       {
@@ -80,9 +73,9 @@ export class GlobalQuery implements DataArchive {
         marker: tsdb,
         logFile: join(this.#dir, "prometheus.log"),
       },
-      { log: this.#log, adoptPid: pid, onRestart: (p) => writeFileSync(pidFile, String(p.pid ?? "")) },
+      // A restarted `promshard local` adopts the one it left, found by its command line.
+      { log: this.#log, adopt: true },
     );
-    writeFileSync(pidFile, String(this.#process.pid ?? ""));
     for (let i = 0; i < 300; i++) {
       try {
         if ((await fetch(`${this.url}/-/ready`)).ok) {

@@ -1,7 +1,27 @@
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { PromConfig } from "../prom/config.ts";
-import { ADDRESS, isValidLabelValue } from "../prom/labels.ts";
-import type { AssignedTarget } from "./generate.ts";
+import { ADDRESS, isValidLabelValue, type Labels } from "../prom/labels.ts";
+
+/**
+ * The coordinator <-> sidecar contract, one side of it: the assignment. Both the coordinator
+ * (which sends it) and the sidecar (which validates and applies it) import it from here.
+ */
+
+/** Where the coordinator PUTs an assignment. */
+export const ASSIGNMENT_PATH = "/api/v1/assignment";
+
+/** One target as the coordinator assigns it: its job and the labels its service discovery produced. */
+export interface AssignedTarget {
+  readonly job: string;
+  /** Target and group labels merged, `__address__` included; no job defaults. */
+  readonly labels: Labels;
+  /**
+   * Which of the job's SD entries found it (index into the job's static_configs and
+   * *_sd_configs, in config order). Lets a file_sd target keep its original file name even
+   * where coordinator and sidecar mount the config at different paths.
+   */
+  readonly sdIndex?: number;
+}
 
 /**
  * What the coordinator sends a shard's sidecar (`PUT /api/v1/assignment`): the whole set of
@@ -14,7 +34,7 @@ export interface Assignment {
 }
 
 function fail(path: string, message: string): PromshardError {
-  return new PromshardError("config_invalid", message, { path });
+  return new PromshardError("assignment_invalid", message, { path });
 }
 
 /**
