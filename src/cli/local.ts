@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { CoordinatorEvent } from "../coordinator/coordinator.ts";
 import { GlobalQuery } from "../local/global-query.ts";
 import { LocalScaler } from "../local/scaler.ts";
 import { createLogger } from "../observability/log.ts";
+import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import type { Command } from "./command.ts";
 import { coordinatorFlags, int, loadStartConfig, readCoordinatorFlags, runCoordinator } from "./coordinator.ts";
 
@@ -63,8 +64,7 @@ export const localCommand: Command = {
     const lastGood = join(dataDir, "config", basename(s.configFile));
     const keepGood = (text: string) => {
       mkdirSync(dirname(lastGood), { recursive: true });
-      writeFileSync(`${lastGood}.tmp`, text);
-      renameSync(`${lastGood}.tmp`, lastGood);
+      writeFileAtomicSync(lastGood, text);
     };
     keepGood(readFileSync(s.configFile, "utf8"));
     let sink: ((e: CoordinatorEvent) => void) | undefined;

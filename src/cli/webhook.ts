@@ -231,7 +231,7 @@ export const webhookCommand: Command = {
       } catch (err) {
         settings.nativeSidecar = false;
         log.warn(
-          { err: (err as Error).message },
+          { err },
           "cannot ask the API server's version; injecting the plain-container sidecar, which works on every version (set --sidecar.mode to choose)",
         );
       }

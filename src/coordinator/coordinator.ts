@@ -11,6 +11,7 @@ import {
   targetsFromGroup,
 } from "../prom/targets.ts";
 import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy.ts";
+import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
 import { planMoves, type ShardReport } from "./moves.ts";
 
@@ -161,7 +162,7 @@ const DEFAULT_CRASH_WINDOW_MS = 600_000;
 const DEFAULT_SCALE_DOWN_WAIT_MS = 600_000;
 /** A crash-looping shard's budget becomes this share of what it held when it went down. */
 const CRASH_BUDGET_SHARE = 0.8;
-const EXPLORE_RETRY_MS = [10_000, 600_000] as const;
+const EXPLORE_RETRY: Backoff = { initialMs: 10_000, maxMs: 600_000 };
 /**
  * Series Prometheus adds for every target beside what it exposes (up, scrape_duration_seconds,
  * scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added): a
@@ -296,7 +297,7 @@ export class Coordinator {
           .runtime()
           .catch((err: unknown): ShardRuntime => {
             o.metrics?.runtimeErrors.inc({ shard: String(i) });
-            o.log?.warn({ shard: i, err: (err as Error).message }, "shard runtime unavailable");
+            o.log?.warn({ shard: i, err }, "shard runtime unavailable");
             return { healthy: false, version: -1, assigned: [], targets: [], headSeries: null };
           }),
       ),
@@ -364,7 +365,7 @@ export class Coordinator {
         o.metrics?.explores.inc({ result: "ok" });
       } catch (err) {
         const failures = (prev?.failures ?? 0) + 1;
-        const backoff = Math.min(EXPLORE_RETRY_MS[1], EXPLORE_RETRY_MS[0] * 2 ** (failures - 1));
+        const backoff = backoffDelay(EXPLORE_RETRY, failures);
         this.#explored.set(target.id, {
           series: prev?.series ?? o.defaultSeries ?? 1000,
           ok: false,
@@ -373,7 +374,7 @@ export class Coordinator {
         });
         o.metrics?.explores.inc({ result: "error" });
         o.log?.warn(
-          { target: target.scrapeUrl, err: (err as Error).message, retryInMs: backoff },
+          { target: target.scrapeUrl, err, retryInMs: backoff },
           "explore failed; assigning with the default estimate",
         );
       }
@@ -471,7 +472,7 @@ export class Coordinator {
           m?.pushes.inc({ result: "ok" });
         } catch (err) {
           m?.pushes.inc({ result: "error" });
-          o.log?.warn({ shard: i, err: (err as Error).message }, "assignment push failed; retried next round");
+          o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
         }
       }
       return out;

@@ -159,7 +159,7 @@ export class CoordinatorService {
       o.metrics?.ticks.inc({ result: "ok" });
     } catch (err) {
       o.metrics?.ticks.inc({ result: "error" });
-      o.log.error({ err: (err as Error).message }, "control loop round failed; retrying");
+      o.log.error({ err }, "control loop round failed; retrying");
     }
   }
 

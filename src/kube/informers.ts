@@ -1,5 +1,6 @@
 import { type KubernetesObject, ListWatch, Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import type { KubeClient } from "./client.ts";
 
 /** One list+watch of one resource in one namespace with one selector pair. */
@@ -30,7 +31,7 @@ interface Entry {
   refs: number;
 }
 
-const MAX_RESTART_DELAY_MS = 30_000;
+const RESTART_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000 };
 
 export function objectKey(obj: KubernetesObject): string {
   const ns = obj.metadata?.namespace;
@@ -136,7 +137,7 @@ function startInformer(
   if (spec.fieldSelector) query.fieldSelector = spec.fieldSelector;
   const listeners = new Set<InformerListener<KubernetesObject>>();
   let synced = false;
-  let delay = 0;
+  let failures = 0;
   let stopped = false;
   let markSynced: () => void = () => {};
   const syncedPromise = new Promise<void>((resolve) => {
@@ -150,7 +151,7 @@ function startInformer(
       // Stopped while listing: fail, so that ListWatch opens no watch nobody would close.
       if (stopped) throw new Error("informer stopped");
       // A list that worked ends the backoff (start() resolves on failures too).
-      delay = 0;
+      failures = 0;
       // ListWatch applies the list after this promise settles: mark synced after that.
       setImmediate(() => {
         if (!synced) {
@@ -180,10 +181,10 @@ function startInformer(
   };
   const onError = (err: unknown) => {
     if (stopped) return;
-    delay = Math.min(delay === 0 ? 500 : delay * 2, MAX_RESTART_DELAY_MS);
+    const delay = backoffDelay(RESTART_BACKOFF, ++failures);
     log?.warn(
       {
-        err: (err as Error)?.message ?? String(err),
+        err,
         resource: spec.resource,
         namespace: spec.namespace,
         retryInMs: delay,

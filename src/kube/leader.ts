@@ -134,7 +134,7 @@ export class LeaderElector {
         try {
           ok = await this.tryAcquireOrRenew();
         } catch (err) {
-          o.log?.warn({ err: (err as Error).message }, "lease request failed");
+          o.log?.warn({ err }, "lease request failed");
         }
         const now = this.#now();
         if (ok) {
@@ -168,10 +168,7 @@ export class LeaderElector {
         });
       }
     } catch (err) {
-      o.log?.warn(
-        { err: (err as Error).message },
-        "could not release the lease; the other replica takes over when it expires",
-      );
+      o.log?.warn({ err }, "could not release the lease; the other replica takes over when it expires");
     }
     this.#set(false);
   }

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { type Backoff, backoffDelay } from "../util/backoff.ts";
 
 /** How a supervised process is (re)started: the same command every time. */
 export interface ProcessSpec {
@@ -40,7 +41,7 @@ export interface SupervisorOptions {
   readonly canRestart?: (() => Promise<boolean>) | undefined;
 }
 
-const RESTART_BACKOFF_MS = [1000, 30_000] as const;
+const RESTART_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000 };
 /** Up this long, a process counts as recovered: the next crash starts the backoff anew. */
 const STABLE_MS = 60_000;
 const POLL_MS = 500;
@@ -197,8 +198,8 @@ export class SupervisedProcess {
       clearInterval(this.#timer);
       this.#pid = undefined;
       if (Date.now() - this.#startedAt >= STABLE_MS) this.#failures = 0;
-      const backoffMs = Math.min(RESTART_BACKOFF_MS[1], RESTART_BACKOFF_MS[0] * 2 ** this.#failures);
       this.#failures++;
+      const backoffMs = backoffDelay(RESTART_BACKOFF, this.#failures);
       const lastOutput = outputSince(this.spec.logFile, this.#outputFrom);
       this.#o.log?.warn({ process: this.spec.name, backoffMs, lastOutput }, "process exited; restarting");
       setTimeout(() => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { CoordinatorEvent, Scaler } from "../coordinator/coordinator.ts";
 import { PromshardError } from "../errors.ts";
+import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { freePort, portListened } from "../util/ports.ts";
 import {
   type ProcessSpec,
@@ -218,8 +219,7 @@ export class LocalScaler implements Scaler {
       })),
       ...this.#starting.values(),
     ];
-    writeFileSync(`${this.#stateFile}.tmp`, JSON.stringify(saved, null, 2));
-    renameSync(`${this.#stateFile}.tmp`, this.#stateFile);
+    writeFileAtomicSync(this.#stateFile, JSON.stringify(saved, null, 2));
   }
 
   /** The shard's two processes, as they run with these ports. */

@@ -60,10 +60,7 @@ export class TokenFile {
       const st = statSync(this.path);
       stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (err) {
-      this.#log?.error(
-        { err: (err as Error).message, path: this.path },
-        "token file unreadable; keeping the last token",
-      );
+      this.#log?.error({ err, path: this.path }, "token file unreadable; keeping the last token");
       return;
     }
     if (stamp === this.#stamp) return;

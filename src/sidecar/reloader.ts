@@ -1,9 +1,11 @@
-import { createHash, randomBytes } from "node:crypto";
-import { copyFile, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, readFile, rename, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ReloadState, ReloadStatus } from "../contract/runtime-report.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
+import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import { PrometheusApiError, type PrometheusClient } from "./prometheus-client.ts";
 
 export interface ReloaderOptions {
@@ -13,7 +15,7 @@ export interface ReloaderOptions {
   readonly log: Logger;
   readonly registry?: Registry;
   /** Backoff between attempts: initial, doubling up to max. Default 1 s to 2 min. */
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  readonly backoff?: Backoff;
 }
 
 export function sha256(text: string): string {
@@ -145,7 +147,8 @@ export class Reloader {
         await copyFile(this.#opts.path, this.#prev);
         this.#prevExists = true;
       }
-      await writeAtomic(this.#opts.path, text);
+      await mkdir(dirname(this.#opts.path), { recursive: true });
+      await writeFileAtomic(this.#opts.path, text);
       this.#onDisk = text;
       this.#writtenAt = Date.now();
     }
@@ -191,8 +194,7 @@ export class Reloader {
         this.#state = "pending";
         this.#lastError = (err as Error).message;
       }
-      const backoff = this.#opts.backoff ?? { initialMs: 1_000, maxMs: 120_000 };
-      const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(this.#failures - 1, 30));
+      const delay = backoffDelay(this.#opts.backoff ?? { initialMs: 1_000, maxMs: 120_000 }, this.#failures);
       log.warn({ hash, err: this.#lastError, retryInMs: delay, failures: this.#failures }, "config reload failed");
       this.#nextAttemptAt = Date.now() + delay;
       this.#timer = setTimeout(() => {
@@ -204,17 +206,5 @@ export class Reloader {
       }, delay);
       this.#timer.unref();
     }
-  }
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -12,6 +12,7 @@ import { createLogger } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { DEFAULT_PROMETHEUS_VERSION, dialectFor, type PromDialect } from "../prom/version.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { createSidecarApi, type SidecarControl, TokenFile } from "./api.ts";
 import { generateShardConfig, type ShardSettings, targetFiles } from "./generate.ts";
 import { sidecarMetrics } from "./metrics.ts";
@@ -276,10 +277,7 @@ export class Sidecar implements SidecarControl {
         this.#watcher = undefined;
       });
     } catch (err) {
-      this.#log.warn(
-        { err: (err as Error).message },
-        "cannot watch the config directory; relying on the periodic check",
-      );
+      this.#log.warn({ err }, "cannot watch the config directory; relying on the periodic check");
       this.#watcher = undefined;
     }
   }
@@ -293,14 +291,14 @@ export class Sidecar implements SidecarControl {
     try {
       version = (await this.#client.buildInfo()).version;
     } catch (err) {
-      this.#log.debug({ err: (err as Error).message }, "Prometheus version not known yet");
+      this.#log.debug({ err }, "Prometheus version not known yet");
       return;
     }
     let dialect: PromDialect;
     try {
       dialect = dialectFor(version);
     } catch (err) {
-      this.#log.error({ version, err: (err as Error).message }, "Prometheus reports a version promshard cannot use");
+      this.#log.error({ version, err }, "Prometheus reports a version promshard cannot use");
       return;
     }
     if (this.#versionSource === "flag") {
@@ -380,10 +378,9 @@ export class Sidecar implements SidecarControl {
 
   async #keepLastGood(text: string): Promise<void> {
     try {
-      await writeFile(`${this.#lastGoodFile}.tmp`, text);
-      await rename(`${this.#lastGoodFile}.tmp`, this.#lastGoodFile);
+      await writeFileAtomic(this.#lastGoodFile, text);
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "cannot keep the last good config in the state dir");
+      this.#log.warn({ err }, "cannot keep the last good config in the state dir");
     }
   }
 

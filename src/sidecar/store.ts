@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { AssignedTarget, Assignment } from "../contract/assignment.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 
 /** The applied assignment as kept on disk, with when it was applied. */
 export interface StoredAssignment extends Assignment {
@@ -52,34 +52,11 @@ export class AssignmentStore {
   async save(a: Assignment, appliedAt = new Date()): Promise<StoredAssignment> {
     const stored: StoredAssignment = { version: a.version, appliedAt: appliedAt.toISOString(), targets: a.targets };
     await mkdir(this.#dir, { recursive: true });
-    const tmp = join(this.#dir, `.${FILE}.${randomBytes(6).toString("hex")}.tmp`);
-    const body = `${JSON.stringify({ format: FORMAT, ...stored })}\n`;
-    try {
-      const fh = await open(tmp, "w", 0o600);
-      try {
-        await fh.writeFile(body);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    await syncDir(this.#dir);
+    await writeFileAtomic(this.path, `${JSON.stringify({ format: FORMAT, ...stored })}\n`, {
+      mode: 0o600,
+      durable: true,
+    });
     return stored;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } catch {
-    // Some file systems refuse fsync on a directory; the rename is still atomic there.
-  } finally {
-    await fh.close();
   }
 }
 

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rmdir, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { isTempName, writeFileAtomic } from "../util/atomic-write.ts";
 
 export interface WriteResult {
   /** Paths (relative to the targets directory) written because new or changed. */
@@ -12,8 +12,6 @@ export interface WriteResult {
 
 /** `<job dir>/<name>.json`, nothing else: the only shape targetFiles produces. */
 const REL = /^[A-Za-z0-9_.-]+\/[^/]+\.json$/;
-/** Temporary files must not match the `*.json` glob Prometheus reads. */
-const TMP = /^\..+\.tmp$/;
 
 /**
  * Keeps the targets directory equal to a set of files: a file is written (temporary file,
@@ -39,7 +37,7 @@ export class TargetFileWriter {
       for (const f of await readdir(join(this.dir, sub.name), { withFileTypes: true })) {
         const rel = `${sub.name}/${f.name}`;
         if (!f.isFile()) continue;
-        if (TMP.test(f.name)) await unlink(join(this.dir, rel)).catch(() => {});
+        if (isTempName(f.name)) await unlink(join(this.dir, rel)).catch(() => {});
         else if (REL.test(rel)) this.#current.set(rel, await readFile(join(this.dir, rel), "utf8"));
       }
     }
@@ -61,14 +59,7 @@ export class TargetFileWriter {
       }
       const path = join(this.dir, rel);
       await mkdir(dirname(path), { recursive: true });
-      const tmp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
-      try {
-        await writeFile(tmp, content);
-        await rename(tmp, path);
-      } catch (err) {
-        await unlink(tmp).catch(() => {});
-        throw err;
-      }
+      await writeFileAtomic(path, content);
       this.#current.set(rel, content);
       written.push(rel);
     }

@@ -8,11 +8,11 @@
  * webhook never sees. Locally: the same files in a directory (tls.crt, tls.key, ca.crt, and
  * ca-signing.*, ca-next.*, ca-retired.crt, rotation.json).
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PromshardError } from "../errors.ts";
 import type { KubeApi } from "../kube/api.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { splitPem } from "./certs.ts";
 import { bundleOf, type CertState, type Force, type RotationPolicy, rotate, type Step } from "./rotation.ts";
 
@@ -35,13 +35,6 @@ async function readOptional(path: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
-}
-
-/** Write to a temporary file and rename: a reader sees the old file or the new one, never half of one. */
-async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
 }
 
 interface RotationFile {
@@ -81,23 +74,23 @@ export function directoryStore(dir: string): CertStore {
     },
     async saveAuthority(s) {
       await mkdir(dir, { recursive: true });
-      await writeAtomic(f("ca-signing.key"), s.ca!.keyPem, 0o600);
-      await writeAtomic(f("ca-signing.crt"), s.ca!.certPem, 0o644);
-      await writeAtomic(f("ca-next.key"), s.nextCa?.keyPem ?? "", 0o600);
-      await writeAtomic(f("ca-next.crt"), s.nextCa?.certPem ?? "", 0o644);
-      await writeAtomic(f("ca-retired.crt"), s.retired.join(""), 0o644);
+      await writeFileAtomic(f("ca-signing.key"), s.ca!.keyPem, { mode: 0o600 });
+      await writeFileAtomic(f("ca-signing.crt"), s.ca!.certPem, { mode: 0o644 });
+      await writeFileAtomic(f("ca-next.key"), s.nextCa?.keyPem ?? "", { mode: 0o600 });
+      await writeFileAtomic(f("ca-next.crt"), s.nextCa?.certPem ?? "", { mode: 0o644 });
+      await writeFileAtomic(f("ca-retired.crt"), s.retired.join(""), { mode: 0o644 });
       const times: RotationFile = {
         ...(s.nextCa ? { nextCaSince: s.nextCa.since.toISOString() } : {}),
         ...(s.retiredSince ? { retiredSince: s.retiredSince.toISOString() } : {}),
       };
-      await writeAtomic(f("rotation.json"), `${JSON.stringify(times, null, 2)}\n`, 0o644);
+      await writeFileAtomic(f("rotation.json"), `${JSON.stringify(times, null, 2)}\n`, { mode: 0o644 });
     },
     async saveServing(s, bundle) {
       await mkdir(dir, { recursive: true });
-      await writeAtomic(f("ca.crt"), bundle, 0o644);
+      await writeFileAtomic(f("ca.crt"), bundle, { mode: 0o644 });
       // Key first: until the certificate follows, the webhook sees a mismatched pair and keeps the old one.
-      await writeAtomic(f("tls.key"), s.serving!.keyPem, 0o600);
-      await writeAtomic(f("tls.crt"), s.serving!.certPem, 0o644);
+      await writeFileAtomic(f("tls.key"), s.serving!.keyPem, { mode: 0o600 });
+      await writeFileAtomic(f("tls.crt"), s.serving!.certPem, { mode: 0o644 });
     },
   };
 }

@@ -108,6 +108,12 @@ interface LogLine {
   [k: string]: unknown;
 }
 
+/** The message of a logged error (pino's err serializer: `{ type, message, stack }`). */
+function errMessage(l: LogLine): string {
+  const err = l.err as { message?: unknown } | undefined;
+  return typeof err?.message === "string" ? err.message : "";
+}
+
 function captureLog() {
   const lines: LogLine[] = [];
   const log = pino({ level: "debug" }, { write: (s: string) => lines.push(JSON.parse(s) as LogLine) });
@@ -950,14 +956,14 @@ describe("kubernetes discovery watching a real kube-apiserver", { timeout: 600_0
     const run = startDiscovery({ role: "pod", namespaces: { names: [ns] } }, sa.path);
     try {
       const forbidden = (l: LogLine) =>
-        l.msg === "kubernetes list/watch failed; retrying" && /403|forbidden/i.test(String(l.err));
+        l.msg === "kubernetes list/watch failed; retrying" && /403|forbidden/i.test(errMessage(l));
       await eventually("a forbidden warning", () => (run.lines.some(forbidden) ? true : undefined), BOUND_MS);
       assert.equal(await settlesWithin(run.d.synced, 2000), false, "not synced while forbidden");
       assert.equal(run.rec.updates.length, 0, "nothing sent while forbidden");
       const w = run.lines.find(forbidden)!;
       assert.equal(w.resource, "/api/v1/pods");
       assert.equal(w.namespace, ns);
-      assert.match(String(w.err), /pods is forbidden/);
+      assert.match(errMessage(w), /pods is forbidden/);
 
       const granted = performance.now();
       await api("POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
