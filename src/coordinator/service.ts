@@ -1,10 +1,8 @@
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { Express } from "express";
 import type { Logger } from "pino";
+import { LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
-import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { PromConfig } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import type { Coordinator, CoordinatorEvent, ShardStatus, TickResult } from "./coordinator.ts";
@@ -33,17 +31,7 @@ export interface CoordinatorServiceOptions {
   readonly onConfigLoaded?: (text: string) => void;
 }
 
-interface ConfigState {
-  hash: string;
-  loadedAt: string;
-  lastReloadSuccessful: boolean;
-  error: { message: string; problems: { path: string | null; message: string }[] } | null;
-  checkedHash: string;
-}
-
 const MAX_EVENTS = 200;
-
-const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /**
  * Runs the coordinator's control loop and serves what it knows. The config file is read
@@ -55,7 +43,7 @@ export class CoordinatorService {
   readonly #o: CoordinatorServiceOptions;
   readonly #events: StatusEvent[] = [];
   #last: TickResult | undefined;
-  #config: ConfigState;
+  readonly #config: LastGoodConfig<{ config: PromConfig; text: string }>;
   #stopping = false;
   #running: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -64,7 +52,10 @@ export class CoordinatorService {
     this.#o = opts;
     // Nothing checked yet: the first round loads the file the coordinator started with again
     // (discovery keeps unchanged providers), so the hash shown is of what really runs.
-    this.#config = { hash: "", checkedHash: "", loadedAt: "", lastReloadSuccessful: true, error: null };
+    this.#config = new LastGoodConfig(opts.configFile, (text) => ({
+      config: parseConfigFile(text, opts.configFile, opts.dialect),
+      text,
+    }));
   }
 
   get last(): TickResult | undefined {
@@ -80,67 +71,33 @@ export class CoordinatorService {
   /** Loads the config file if its content changed (or when forced); keeps the last good one on errors. */
   reloadConfig(force = false): boolean {
     const o = this.#o;
-    let text: string;
-    try {
-      text = readFileSync(o.configFile, "utf8");
-    } catch (err) {
-      return this.#configFailed(
-        sha256(String(Date.now())),
-        new PromshardError("config_unreadable", `cannot read the config file: ${(err as Error).message}`, {
-          path: o.configFile,
-        }),
-      );
+    const r = this.#config.check(force);
+    if (r.kind === "unchanged") return this.#config.failure === undefined;
+    if (r.kind === "failed") {
+      if (r.fresh) {
+        o.metrics?.configReloads.inc({ result: "error" });
+        this.event({ kind: "config", text: `the config is invalid; keeping the last good one: ${r.failure.message}` });
+        o.log.error(
+          { problems: r.failure.issues, keeping: this.#config.good?.hash ?? null },
+          "config invalid; keeping the last good one",
+        );
+      }
+      o.metrics?.configReloadOk.set(0);
+      return false;
     }
-    const hash = sha256(text);
-    if (!force && hash === this.#config.checkedHash) return this.#config.lastReloadSuccessful;
-    let config: PromConfig;
-    try {
-      config = parseConfigFile(text, o.configFile, o.dialect);
-    } catch (err) {
-      if (!(err instanceof PromshardError)) throw err;
-      return this.#configFailed(hash, err);
-    }
+    const { config, text } = r.good.value;
     o.coordinator.setConfig(config);
     o.discovery.apply(config);
     o.onConfigLoaded?.(text);
     for (const u of o.discovery.unsupported) o.log.warn({ err: u.message }, "service discovery not run");
-    const wasBad = !this.#config.lastReloadSuccessful;
-    const first = this.#config.hash === "";
-    this.#config = {
-      hash,
-      checkedHash: hash,
-      loadedAt: new Date().toISOString(),
-      lastReloadSuccessful: true,
-      error: null,
-    };
     o.metrics?.configReloads.inc({ result: "ok" });
     o.metrics?.configReloadOk.set(1);
     this.event({
       kind: "config",
-      text: wasBad ? "the config is valid again and loaded" : first ? "config loaded" : "config reloaded",
+      text: r.recovered ? "the config is valid again and loaded" : r.first ? "config loaded" : "config reloaded",
     });
-    o.log.info({ hash }, "config loaded");
+    o.log.info({ hash: r.good.hash }, "config loaded");
     return true;
-  }
-
-  #configFailed(hash: string, err: PromshardError): boolean {
-    const problems = (err instanceof PromshardErrors ? err.errors : [err]).map((e) => ({
-      path: e.path ?? null,
-      message: e.message,
-    }));
-    const first = this.#config.checkedHash !== hash;
-    const message = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ");
-    this.#config = { ...this.#config, checkedHash: hash, lastReloadSuccessful: false, error: { message, problems } };
-    if (first) {
-      this.#o.metrics?.configReloads.inc({ result: "error" });
-      this.event({
-        kind: "config",
-        text: `the config is invalid; keeping the last good one: ${message}`,
-      });
-      this.#o.log.error({ problems, keeping: this.#config.hash }, "config invalid; keeping the last good one");
-    }
-    this.#o.metrics?.configReloadOk.set(0);
-    return false;
   }
 
   /** One round: config check, discovery settled, coordinator tick. Errors are logged and counted, never thrown. */
@@ -263,11 +220,11 @@ export class CoordinatorService {
       res.json({
         config: {
           file: o.configFile,
-          hash: this.#config.hash,
-          loadedAt: this.#config.loadedAt,
-          lastReloadSuccessful: this.#config.lastReloadSuccessful,
-          error: this.#config.error?.message ?? null,
-          problems: this.#config.error?.problems ?? [],
+          hash: this.#config.good?.hash ?? "",
+          loadedAt: this.#config.good?.loadedAt ?? "",
+          lastReloadSuccessful: this.#config.failure === undefined,
+          error: this.#config.failure?.message ?? null,
+          problems: this.#config.failure?.issues ?? [],
         },
         shards: this.#last?.shards.length ?? 0,
         desiredShards: this.#last?.schedule.desiredShards ?? null,
@@ -281,7 +238,7 @@ export class CoordinatorService {
       res
         .status(ok ? 200 : 400)
         .json(
-          ok ? { status: "success" } : { error: this.#config.error?.message, problems: this.#config.error?.problems },
+          ok ? { status: "success" } : { error: this.#config.failure?.message, problems: this.#config.failure?.issues },
         );
     });
     app.get("/", (_q, res) => {
@@ -293,7 +250,7 @@ export class CoordinatorService {
           })),
           events: this.#events,
           ...(o.globalQueryUrl ? { globalQueryUrl: o.globalQueryUrl } : {}),
-          configError: this.#config.error?.message ?? null,
+          configError: this.#config.failure?.message ?? null,
         }),
       );
     });

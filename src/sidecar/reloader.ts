@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { copyFile, mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
@@ -6,6 +5,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { ReloadState, ReloadStatus } from "../contract/runtime-report.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
+import { sha256 } from "../util/hash.ts";
 import { PrometheusApiError, type PrometheusClient } from "./prometheus-client.ts";
 
 export interface ReloaderOptions {
@@ -16,10 +16,6 @@ export interface ReloaderOptions {
   readonly registry?: Registry;
   /** Backoff between attempts: initial, doubling up to max. Default 1 s to 2 min. */
   readonly backoff?: Backoff;
-}
-
-export function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }
 
 /**

@@ -3,6 +3,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { type ConfigFailure, LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
 import { parseAssignment } from "../contract/assignment.ts";
 import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
@@ -13,11 +14,12 @@ import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { DEFAULT_PROMETHEUS_VERSION, dialectFor, type PromDialect } from "../prom/version.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
+import { sha256 } from "../util/hash.ts";
 import { createSidecarApi, type SidecarControl, TokenFile } from "./api.ts";
 import { generateShardConfig, type ShardSettings, targetFiles } from "./generate.ts";
 import { sidecarMetrics } from "./metrics.ts";
 import { PrometheusClient } from "./prometheus-client.ts";
-import { Reloader, sha256 } from "./reloader.ts";
+import { Reloader } from "./reloader.ts";
 import { type ExpectedTarget, expectedTargets, mapTargets, type PrometheusView, readPrometheus } from "./runtime.ts";
 import { AssignmentStore, type StoredAssignment } from "./store.ts";
 import { TargetFileWriter } from "./writer.ts";
@@ -101,9 +103,10 @@ export class Sidecar implements SidecarControl {
   #dialect: PromDialect;
   #versionSource: "flag" | "prometheus" | "default";
   #prometheusVersion: string | null = null;
+  /** The original config file: checked on events and periodically, parsed when it changed. */
+  readonly #source: LastGoodConfig<{ config: PromConfig; generated: string }>;
+  /** What runs: the source's last good config, or at start the one kept in the state dir. */
   #config: GoodConfig | undefined;
-  #configProblem: ConfigProblem | undefined;
-  #seenHash: string | undefined;
   #assignment: StoredAssignment | undefined;
   #expected: ExpectedTarget[] = [];
   #queue: Promise<unknown> = Promise.resolve();
@@ -148,6 +151,12 @@ export class Sidecar implements SidecarControl {
     this.#store = new AssignmentStore(resolve(opts.stateDir));
     this.#versionSource = opts.prometheusVersion ? "flag" : "default";
     this.#dialect = dialectFor(opts.prometheusVersion ?? DEFAULT_PROMETHEUS_VERSION);
+    this.#source = new LastGoodConfig(
+      this.#configFile,
+      (text) => this.#parse(text),
+      // The same text relabels differently under another Prometheus version: parsed again then.
+      () => this.#dialect.version,
+    );
   }
 
   /** The API's base URL once started. */
@@ -228,7 +237,7 @@ export class Sidecar implements SidecarControl {
   readiness(): Readiness {
     if (!this.#ready) return { ready: false, reason: "starting" };
     if (!this.#config) {
-      return { ready: false, reason: `no valid config generated yet: ${this.#configProblem?.message ?? "unknown"}` };
+      return { ready: false, reason: `no valid config generated yet: ${this.#source.failure?.message ?? "unknown"}` };
     }
     return { ready: true };
   }
@@ -316,7 +325,7 @@ export class Sidecar implements SidecarControl {
     this.#versionSource = "prometheus";
     this.#prometheusVersion = version;
     this.#log.info({ version }, "learned the Prometheus version from its buildinfo");
-    if (changed && this.#seenHash !== undefined) await this.#serial(() => this.#loadConfig(true));
+    if (changed && (this.#source.good || this.#source.failure)) await this.#serial(() => this.#loadConfig(true));
   }
 
   /**
@@ -326,32 +335,19 @@ export class Sidecar implements SidecarControl {
    */
   async #loadConfig(force: boolean): Promise<void> {
     if (this.#stopped) return;
-    let text: string;
-    try {
-      text = await readFile(this.#configFile, "utf8");
-    } catch (err) {
-      // Forget the last hash: the same content coming back must be processed again.
-      this.#seenHash = undefined;
-      this.#configFailed(
-        null,
-        new PromshardError("config_unreadable", `cannot read the config file: ${(err as Error).message}`, {
-          path: this.#configFile,
-        }),
-      );
-      return;
-    }
-    const hash = sha256(text);
-    const seen = `${hash}:${this.#dialect.version}`;
-    if (!force && seen === this.#seenHash) return;
-    this.#seenHash = seen;
-    let config: PromConfig;
-    let generated: string;
-    try {
-      config = parseConfigFile(text, this.#configFile, this.#dialect, this.#configDir);
-      generated = generateShardConfig(config, this.#settings);
-    } catch (err) {
-      if (!(err instanceof PromshardError)) throw err;
-      this.#configFailed(hash, err);
+    const r = this.#source.check(force);
+    if (r.kind === "unchanged") return;
+    if (r.kind === "failed") {
+      this.#m.configValid.set(0);
+      if (r.fresh) {
+        this.#m.configErrors.inc();
+        this.#log.error(
+          { problems: r.failure.issues.map((i) => i.message), keeping: this.#config ? this.#config.hash : null },
+          this.#config
+            ? "the config fails validation; keeping the previous good shard config"
+            : "the config fails validation and there is no good one yet",
+        );
+      }
       // Started (or restarted) with a broken file and nothing running yet: the last config
       // that loaded, kept in the state dir, lets Prometheus scrape what it did before.
       if (this.#config || !(await this.#useLastGood())) return;
@@ -359,17 +355,23 @@ export class Sidecar implements SidecarControl {
       await this.#reloader.apply(this.#config!.generated);
       return;
     }
-    if (this.#config?.hash !== hash) await this.#keepLastGood(text);
-    const changed = this.#config?.generated !== generated;
-    this.#config = { config, hash, generated, loadedAt: new Date().toISOString() };
-    if (this.#configProblem) this.#log.info({ hash }, "the config is valid again");
-    this.#configProblem = undefined;
+    const { config, generated } = r.good.value;
+    const previous = this.#config;
+    this.#config = { config, hash: r.good.hash, generated, loadedAt: r.good.loadedAt };
+    if (previous?.hash !== r.good.hash) await this.#keepLastGood(r.good.text);
+    if (r.recovered) this.#log.info({ hash: r.good.hash }, "the config is valid again");
     this.#m.configValid.set(1);
     this.#m.configLastSuccess.setToCurrentTime();
     // Target files first: a new job's directory must exist before Prometheus loads the config that watches it.
     await this.#writeTargets();
-    if (changed) this.#log.info({ hash, generatedHash: sha256(generated) }, "generated the shard config");
+    if (previous?.generated !== generated)
+      this.#log.info({ hash: r.good.hash, generatedHash: sha256(generated) }, "generated the shard config");
     await this.#reloader.apply(generated);
+  }
+
+  #parse(text: string): { config: PromConfig; generated: string } {
+    const config = parseConfigFile(text, this.#configFile, this.#dialect, this.#configDir);
+    return { config, generated: generateShardConfig(config, this.#settings) };
   }
 
   get #lastGoodFile(): string {
@@ -393,8 +395,7 @@ export class Sidecar implements SidecarControl {
       return false;
     }
     try {
-      const config = parseConfigFile(text, this.#configFile, this.#dialect, this.#configDir);
-      const generated = generateShardConfig(config, this.#settings);
+      const { config, generated } = this.#parse(text);
       this.#config = { config, hash: sha256(text), generated, loadedAt: new Date().toISOString() };
       this.#log.warn(
         { hash: this.#config.hash, file: this.#lastGoodFile },
@@ -404,27 +405,6 @@ export class Sidecar implements SidecarControl {
     } catch (err) {
       if (err instanceof PromshardError) return false;
       throw err;
-    }
-  }
-
-  #configFailed(hash: string | null, err: PromshardError): void {
-    const problems = err instanceof PromshardErrors ? err.errors.map((e) => e.message) : [err.message];
-    const same = this.#configProblem?.message === err.message;
-    this.#configProblem = {
-      message: err.message,
-      problems,
-      since: same ? this.#configProblem!.since : new Date().toISOString(),
-      hash,
-    };
-    this.#m.configValid.set(0);
-    if (!same) {
-      this.#m.configErrors.inc();
-      this.#log.error(
-        { problems, keeping: this.#config ? this.#config.hash : null },
-        this.#config
-          ? "the config fails validation; keeping the previous good shard config"
-          : "the config fails validation and there is no good one yet",
-      );
     }
   }
 
@@ -452,7 +432,7 @@ export class Sidecar implements SidecarControl {
       await this.#loadConfig(false);
       const current = this.#config;
       if (!current) {
-        throw new HttpError(503, `no valid config yet: ${this.#configProblem?.message ?? "starting"}`);
+        throw new HttpError(503, `no valid config yet: ${this.#source.failure?.message ?? "starting"}`);
       }
       const end = this.#m.applySeconds.startTimer();
       let parsed: ReturnType<typeof parseAssignment>;
@@ -531,11 +511,11 @@ export class Sidecar implements SidecarControl {
       },
       config: {
         file: this.#configFile,
-        valid: this.#configProblem === undefined,
+        valid: this.#source.failure === undefined,
         hash: this.#config?.hash ?? null,
         generatedHash: this.#config ? sha256(this.#config.generated) : null,
         loadedAt: this.#config?.loadedAt ?? null,
-        error: this.#configProblem ?? null,
+        error: configProblem(this.#source.failure),
         reload,
       },
       assignment: this.#assignment
@@ -562,4 +542,9 @@ export class Sidecar implements SidecarControl {
       unmappedTargets: unmapped,
     };
   }
+}
+
+/** The runtime report's view of a config failure. */
+function configProblem(f: ConfigFailure | undefined): ConfigProblem | null {
+  return f ? { message: f.message, problems: f.issues.map((i) => i.message), since: f.since, hash: f.hash } : null;
 }
