@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import type { CoordinatorEvent } from "../coordinator/coordinator.ts";
+import type { CoordinatorEvent } from "../coordinator/shards.ts";
 import { GlobalQuery } from "../local/global-query.ts";
 import { LocalScaler } from "../local/scaler.ts";
 import { createLogger } from "../observability/log.ts";

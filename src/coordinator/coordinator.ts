@@ -1,68 +1,14 @@
 import type { Logger } from "pino";
-import type { AssignedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import {
-  type DroppedTarget,
-  sdLabels,
-  type Target,
-  type TargetFailure,
-  type TargetGroup,
-  targetsFromGroup,
-} from "../prom/targets.ts";
+import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
 import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
 import { planMoves, type ShardReport } from "./moves.ts";
-
-/** What the coordinator needs from a shard's sidecar runtime. */
-export interface ShardRuntime {
-  /** The sidecar answered and its Prometheus is ready. */
-  readonly healthy: boolean;
-  /** Version of the applied assignment; -1 when none. */
-  readonly version: number;
-  /** Target ids of the applied assignment. */
-  readonly assigned: readonly string[];
-  /** Per target: its last scrape as the shard's Prometheus reports it. */
-  readonly targets: readonly TargetRuntime[];
-  readonly headSeries: number | null;
-}
-
-export interface TargetRuntime {
-  readonly id: string;
-  /** Scraped successfully (last scrape up). */
-  readonly up: boolean;
-  readonly series: number | null;
-  readonly health?: string | null;
-  readonly lastError?: string | null;
-  readonly lastScrape?: string | null;
-}
-
-export interface ShardClient {
-  runtime(): Promise<ShardRuntime>;
-  assign(version: number, targets: readonly AssignedTarget[]): Promise<void>;
-}
-
-/** Starts and stops shards: Kubernetes (StatefulSet /scale) or local processes. */
-export interface Scaler {
-  /** Reads the shard count (and restarts) again from where it is kept; called first in every round. */
-  refresh?(): Promise<void>;
-  /** Shards that exist now (ids 0..n-1). */
-  current(): number;
-  scaleTo(n: number): Promise<void>;
-  /** Restarts of shard `id`'s processes so far (a kubelet's restartCount), when the scaler knows. */
-  restarts?(id: number): number;
-  /**
-   * Makes a drained shard's data safe (uploaded, imported where the global view reads it) and
-   * says whether it is. Called every round until true; a scaler without it has nothing to save.
-   */
-  dataSafe?(id: number): Promise<boolean>;
-}
-
-export interface CoordinatorEvent {
-  readonly kind: "move" | "scale" | "shard" | "warning";
-  readonly text: string;
-}
+import { newShardMemory, observeShard, type ShardMemory } from "./shard-health.ts";
+import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, TargetRuntime } from "./shards.ts";
+import { type KnownTarget, TargetIndex } from "./target-index.ts";
 
 export interface CoordinatorOptions {
   readonly discovery: DiscoveryManager;
@@ -125,18 +71,6 @@ export interface TickResult {
   readonly failures: readonly TargetFailure[];
 }
 
-interface Known {
-  readonly target: Target;
-  readonly job: ScrapeJob;
-  readonly payload: AssignedTarget;
-}
-
-interface Built {
-  readonly known: readonly Known[];
-  readonly dropped: readonly DroppedTarget[];
-  readonly failures: readonly TargetFailure[];
-}
-
 interface Explored {
   series: number;
   ok: boolean;
@@ -144,24 +78,9 @@ interface Explored {
   retryAt: number;
 }
 
-/** What the coordinator remembers of a shard between rounds (all of it can be lost safely). */
-interface ShardMemory {
-  lastAssigned: readonly string[];
-  wasHealthy: boolean;
-  downSince: number | undefined;
-  restartsSeen: number | undefined;
-  crashes: number[];
-  effectiveBudget: number;
-  heldSeries: number;
-  emptySince: number | undefined;
-  retiringSince: number | undefined;
-}
-
 const DEFAULT_GRACE_MS = 30_000;
 const DEFAULT_CRASH_WINDOW_MS = 600_000;
 const DEFAULT_SCALE_DOWN_WAIT_MS = 600_000;
-/** A crash-looping shard's budget becomes this share of what it held when it went down. */
-const CRASH_BUDGET_SHARE = 0.8;
 const EXPLORE_RETRY: Backoff = { initialMs: 10_000, maxMs: 600_000 };
 /**
  * Series Prometheus adds for every target beside what it exposes (up, scrape_duration_seconds,
@@ -189,8 +108,7 @@ export class Coordinator {
   readonly #moving = new Map<string, { from: number; to: number }>();
   /** Where the last round sent each target. */
   readonly #desired = new Map<string, number>();
-  /** Relabeling results per job and discovered group: a group object changes only when discovery changes it. */
-  #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
+  readonly #index = new TargetIndex();
 
   constructor(config: PromConfig, opts: CoordinatorOptions) {
     this.#config = config;
@@ -206,7 +124,7 @@ export class Coordinator {
 
   setConfig(config: PromConfig): void {
     this.#config = config;
-    this.#built = new WeakMap();
+    this.#index.reset();
   }
 
   #now(): number {
@@ -230,62 +148,10 @@ export class Coordinator {
   #memoryOf(id: number): ShardMemory {
     let m = this.#memory.get(id);
     if (!m) {
-      m = {
-        lastAssigned: [],
-        wasHealthy: false,
-        downSince: undefined,
-        restartsSeen: undefined,
-        crashes: [],
-        effectiveBudget: this.#o.budget,
-        heldSeries: 0,
-        emptySince: undefined,
-        retiringSince: undefined,
-      };
+      m = newShardMemory(this.#o.budget);
       this.#memory.set(id, m);
     }
     return m;
-  }
-
-  /** Every target discovery and relabeling produce now, by id; relabeling runs only for changed groups. */
-  #targets(): { known: Map<string, Known>; dropped: DroppedTarget[]; failures: TargetFailure[] } {
-    const known = new Map<string, Known>();
-    const dropped: DroppedTarget[] = [];
-    const failures: TargetFailure[] = [];
-    for (const job of this.#config.scrapeConfigs) {
-      let byGroup = this.#built.get(job);
-      if (!byGroup) {
-        byGroup = new WeakMap();
-        this.#built.set(job, byGroup);
-      }
-      for (const { sdIndex, groups } of this.#o.discovery.groupsBySd(job.jobName)) {
-        for (const g of groups) {
-          let built = byGroup.get(g);
-          if (!built) {
-            const b = { known: [] as Known[], dropped: [] as DroppedTarget[], failures: [] as TargetFailure[] };
-            for (const t of g.targets) {
-              // One target at a time, to pair each built target with its own discovered labels.
-              const set = targetsFromGroup({ source: g.source, targets: [t], labels: g.labels }, job);
-              const active = set.active[0];
-              if (active)
-                b.known.push({
-                  target: active,
-                  job,
-                  payload: { job: job.jobName, labels: sdLabels(t, g.labels), sdIndex },
-                });
-              b.dropped.push(...set.dropped);
-              b.failures.push(...set.failures);
-            }
-            built = b;
-            byGroup.set(g, b);
-          }
-          dropped.push(...built.dropped);
-          failures.push(...built.failures);
-          // Prometheus scrapes duplicates once: the first one seen keeps the place.
-          for (const k of built.known) if (!known.has(k.target.id)) known.set(k.target.id, k);
-        }
-      }
-    }
-    return { known, dropped, failures };
   }
 
   async #runtimes(count: number): Promise<ShardRuntime[]> {
@@ -306,50 +172,21 @@ export class Coordinator {
 
   /** Health transitions, restarts and the effective budget of each shard. */
   #observe(runtimes: readonly ShardRuntime[], now: number): void {
-    const o = this.#o;
-    const window = o.crashWindowMs ?? DEFAULT_CRASH_WINDOW_MS;
-    for (const [id, r] of runtimes.entries()) {
-      const m = this.#memoryOf(id);
-      let crashed = 0;
-      const restarts = o.scaler.restarts?.(id);
-      if (restarts !== undefined) {
-        if (m.restartsSeen !== undefined && restarts > m.restartsSeen) crashed = restarts - m.restartsSeen;
-        m.restartsSeen = restarts;
-      }
-      if (r.healthy) {
-        if (m.downSince !== undefined)
-          this.#event("shard", `shard ${id} is back after ${((now - m.downSince) / 1000).toFixed(1)}s`, { shard: id });
-        m.downSince = undefined;
-        m.lastAssigned = r.assigned;
-      } else if (m.downSince === undefined) {
-        m.downSince = now;
-        // Without the scaler's restart count, going down is what a crash looks like from here.
-        if (restarts === undefined && m.wasHealthy) crashed = 1;
-        this.#event("shard", `shard ${id} is down; it keeps its targets for the grace period`, { shard: id });
-      }
-      m.wasHealthy = r.healthy;
-      for (let i = 0; i < crashed; i++) m.crashes.push(now);
-      m.crashes = m.crashes.filter((t) => now - t < window);
-      if (crashed > 0 && m.crashes.length >= 2 && m.heldSeries > 0) {
-        const lowered = Math.floor(m.heldSeries * CRASH_BUDGET_SHARE);
-        if (lowered < m.effectiveBudget) {
-          m.effectiveBudget = lowered;
-          this.#event(
-            "warning",
-            `shard ${id} restarted ${m.crashes.length} times within ${window / 1000}s while holding ${m.heldSeries} series: its budget is lowered to ${lowered} until it stays up for that long`,
-            { shard: id },
-          );
-        }
-      } else if (m.crashes.length === 0 && m.effectiveBudget < o.budget && r.healthy) {
-        m.effectiveBudget = o.budget;
-        this.#event("shard", `shard ${id} stayed up for ${window / 1000}s: its budget is ${o.budget} again`, {
-          shard: id,
-        });
-      }
-    }
+    const policy = { budget: this.#o.budget, crashWindowMs: this.#o.crashWindowMs ?? DEFAULT_CRASH_WINDOW_MS };
+    for (const [id, r] of runtimes.entries())
+      for (const e of observeShard(
+        this.#memoryOf(id),
+        id,
+        r.healthy,
+        r.assigned,
+        this.#o.scaler.restarts?.(id),
+        now,
+        policy,
+      ))
+        this.#event(e.kind, e.text, { shard: id });
   }
 
-  async #explore(known: Map<string, Known>, measured: Map<string, number>, now: number): Promise<void> {
+  async #explore(known: Map<string, KnownTarget>, measured: Map<string, number>, now: number): Promise<void> {
     const o = this.#o;
     for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
     const due = [...known.values()].filter(({ target }) => {
@@ -383,9 +220,10 @@ export class Coordinator {
 
   async tick(): Promise<TickResult> {
     const o = this.#o;
-    const m = o.metrics;
     const now = this.#now();
-    const { known, dropped, failures } = await this.#step("targets", () => this.#targets());
+    const { known, dropped, failures } = await this.#step("targets", () =>
+      this.#index.build(this.#config, o.discovery),
+    );
     await this.#step("runtime", () => o.scaler.refresh?.());
     const shardCount = o.scaler.current();
     const runtimes = await this.#step("runtime", () => this.#runtimes(shardCount));
@@ -405,39 +243,7 @@ export class Coordinator {
       (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
     const live = new Set(known.keys());
-    const grace = o.downGraceMs ?? DEFAULT_GRACE_MS;
-    // A shard down past its grace keeps nothing: its targets go where budgets have room.
-    const gone = (id: number) => {
-      const down = this.#memoryOf(id).downSince;
-      return down !== undefined && now - down >= grace;
-    };
-    const held = (id: number) =>
-      (runtimes[id]!.healthy ? runtimes[id]!.assigned : this.#memoryOf(id).lastAssigned).filter((t) => live.has(t));
-    const schedule = await this.#step("schedule", () => {
-      // A target held by two shards (a move in flight, or a shard back with a stale
-      // assignment) counts where it was last sent, so neither undoes the decision.
-      const holders = new Map<string, number[]>();
-      for (let id = 0; id < runtimes.length; id++)
-        if (!gone(id)) for (const t of held(id)) holders.set(t, [...(holders.get(t) ?? []), id]);
-      const owner = (t: string) => {
-        const ids = holders.get(t)!;
-        const sent = this.#desired.get(t);
-        return sent !== undefined && ids.includes(sent) ? sent : ids[0];
-      };
-      const shards: SchedShard[] = runtimes.map((_, id) => ({
-        id,
-        budget: this.#memoryOf(id).effectiveBudget,
-        targets: gone(id) ? [] : held(id).filter((t) => owner(t) === id),
-        ...(gone(id) ? { unavailable: true } : {}),
-      }));
-      return o.strategy.schedule({
-        targets: [...live].map((id) => ({ id, series: series(id) })),
-        shards,
-        budget: o.budget,
-        minShards: o.minShards,
-        maxShards: o.maxShards,
-      });
-    });
+    const schedule = await this.#step("schedule", () => this.#schedule(runtimes, live, series, now));
     for (const w of schedule.warnings) this.#event("warning", w);
     this.#desired.clear();
     for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
@@ -449,36 +255,102 @@ export class Coordinator {
     }));
     const plan = planMoves(schedule.assignment, reports, live);
     this.#trackMoves(plan.overlapping, known, series);
-    m?.overlapping.set(plan.overlapping.length);
+    o.metrics?.overlapping.set(plan.overlapping.length);
 
     const pushed = await this.#step("push", async () => {
       // New shards first: a target moves only to a shard that exists.
       if (schedule.desiredShards > shardCount) await this.#scale(schedule.desiredShards, shardCount);
-      const out: number[] = [];
-      for (const [i, ids] of plan.push.entries()) {
-        if (i >= o.scaler.current()) continue;
-        const before = runtimes[i];
-        // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
-        if (i < runtimes.length && !before?.healthy) continue;
-        if (before && before.assigned.length === ids.length && ids.every((id) => before.assigned.includes(id)))
-          continue;
-        this.#version++;
-        try {
-          await o.shard(i).assign(
-            this.#version,
-            ids.map((id) => known.get(id)!.payload),
-          );
-          out.push(i);
-          m?.pushes.inc({ result: "ok" });
-        } catch (err) {
-          m?.pushes.inc({ result: "error" });
-          o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
-        }
-      }
-      return out;
+      return this.#push(plan.push, runtimes, known);
     });
+    const shards = this.#status(plan.push, runtimes, known, series, scrapes);
+    await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
+    this.#record(live.size, schedule.desiredShards, shards);
+    return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
+  }
 
-    const shards: ShardStatus[] = plan.push.map((ids, id) => {
+  /**
+   * The scheduler's input: every live target with its series, every shard with its effective
+   * budget and what it holds. A shard down past its grace holds nothing (its targets go where
+   * budgets have room); a target held by two shards (a move in flight, or a shard back with a
+   * stale assignment) counts where it was last sent, so neither undoes the decision.
+   */
+  #schedule(
+    runtimes: readonly ShardRuntime[],
+    live: ReadonlySet<string>,
+    series: (id: string) => number,
+    now: number,
+  ): ScheduleResult {
+    const o = this.#o;
+    const grace = o.downGraceMs ?? DEFAULT_GRACE_MS;
+    const gone = (id: number) => {
+      const down = this.#memoryOf(id).downSince;
+      return down !== undefined && now - down >= grace;
+    };
+    const held = (id: number) =>
+      (runtimes[id]!.healthy ? runtimes[id]!.assigned : this.#memoryOf(id).lastAssigned).filter((t) => live.has(t));
+    const holders = new Map<string, number[]>();
+    for (let id = 0; id < runtimes.length; id++)
+      if (!gone(id)) for (const t of held(id)) holders.set(t, [...(holders.get(t) ?? []), id]);
+    const owner = (t: string) => {
+      const ids = holders.get(t)!;
+      const sent = this.#desired.get(t);
+      return sent !== undefined && ids.includes(sent) ? sent : ids[0];
+    };
+    const shards: SchedShard[] = runtimes.map((_, id) => ({
+      id,
+      budget: this.#memoryOf(id).effectiveBudget,
+      targets: gone(id) ? [] : held(id).filter((t) => owner(t) === id),
+      ...(gone(id) ? { unavailable: true } : {}),
+    }));
+    return o.strategy.schedule({
+      targets: [...live].map((id) => ({ id, series: series(id) })),
+      shards,
+      budget: o.budget,
+      minShards: o.minShards,
+      maxShards: o.maxShards,
+    });
+  }
+
+  /** Sends each shard whose set changed its new set, with a growing version; returns the shards pushed to. */
+  async #push(
+    push: readonly (readonly string[])[],
+    runtimes: readonly ShardRuntime[],
+    known: ReadonlyMap<string, KnownTarget>,
+  ): Promise<number[]> {
+    const o = this.#o;
+    const out: number[] = [];
+    for (const [i, ids] of push.entries()) {
+      if (i >= o.scaler.current()) continue;
+      const before = runtimes[i];
+      // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
+      if (i < runtimes.length && !before?.healthy) continue;
+      if (before && before.assigned.length === ids.length && ids.every((id) => before.assigned.includes(id))) continue;
+      this.#version++;
+      try {
+        await o.shard(i).assign(
+          this.#version,
+          ids.map((id) => known.get(id)!.payload),
+        );
+        out.push(i);
+        o.metrics?.pushes.inc({ result: "ok" });
+      } catch (err) {
+        o.metrics?.pushes.inc({ result: "error" });
+        o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
+      }
+    }
+    return out;
+  }
+
+  /** What each shard holds after this round, for the API and the status page. */
+  #status(
+    push: readonly (readonly string[])[],
+    runtimes: readonly ShardRuntime[],
+    known: ReadonlyMap<string, KnownTarget>,
+    series: (id: string) => number,
+    scrapes: ReadonlyMap<string, TargetRuntime>,
+  ): ShardStatus[] {
+    const o = this.#o;
+    return push.map((ids, id) => {
       const mem = this.#memoryOf(id);
       const total = ids.reduce((n, t) => n + series(t), 0);
       if (runtimes[id]?.healthy) mem.heldSeries = total;
@@ -496,25 +368,27 @@ export class Coordinator {
         }),
       };
     });
-    await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
+  }
 
-    m?.targets.set(live.size);
-    m?.shards.set(o.scaler.current());
-    m?.desiredShards.set(schedule.desiredShards);
-    m?.shardSeries.reset();
-    m?.shardBudget.reset();
-    m?.shardUp.reset();
+  #record(targets: number, desiredShards: number, shards: readonly ShardStatus[]): void {
+    const m = this.#o.metrics;
+    if (!m) return;
+    m.targets.set(targets);
+    m.shards.set(this.#o.scaler.current());
+    m.desiredShards.set(desiredShards);
+    m.shardSeries.reset();
+    m.shardBudget.reset();
+    m.shardUp.reset();
     for (const s of shards) {
-      m?.shardSeries.set({ shard: String(s.id) }, s.series);
-      m?.shardBudget.set({ shard: String(s.id) }, s.effectiveBudget);
-      m?.shardUp.set({ shard: String(s.id) }, s.healthy ? 1 : 0);
+      m.shardSeries.set({ shard: String(s.id) }, s.series);
+      m.shardBudget.set({ shard: String(s.id) }, s.effectiveBudget);
+      m.shardUp.set({ shard: String(s.id) }, s.healthy ? 1 : 0);
     }
-    return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
   }
 
   #trackMoves(
     overlapping: readonly { id: string; from: number; to: number }[],
-    known: Map<string, Known>,
+    known: Map<string, KnownTarget>,
     series: (id: string) => number,
   ): void {
     const now = new Set<string>();
@@ -582,7 +456,7 @@ export class Coordinator {
         o.scaler.dataSafe
           ? o.scaler.dataSafe(id).catch((err: Error) => {
               // Said each round: the shard stays until this works or the wait is over.
-              o.log?.warn({ shard: id, err: err.message }, "cannot make the drained shard's data safe yet");
+              o.log?.warn({ shard: id, err }, "cannot make the drained shard's data safe yet");
               return false;
             })
           : true,

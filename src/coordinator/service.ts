@@ -5,8 +5,9 @@ import { parseConfigFile } from "../config/load.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
-import type { Coordinator, CoordinatorEvent, ShardStatus, TickResult } from "./coordinator.ts";
+import type { Coordinator, ShardStatus, TickResult } from "./coordinator.ts";
 import type { CoordinatorMetrics } from "./metrics.ts";
+import type { CoordinatorEvent } from "./shards.ts";
 import { renderStatusPage, type StatusEvent } from "./status-page.ts";
 
 /** What the API tells about a shard beyond the coordinator's view: where to reach it. */

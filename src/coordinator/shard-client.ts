@@ -2,7 +2,7 @@ import { request } from "undici";
 import { ASSIGNMENT_PATH, type AssignedTarget } from "../contract/assignment.ts";
 import { parseRuntimeReport, RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
-import type { ShardClient, ShardRuntime } from "./coordinator.ts";
+import type { ShardClient, ShardRuntime } from "./shards.ts";
 
 /** The coordinator's side of the sidecar API (bearer token; JSON). */
 export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000): ShardClient {

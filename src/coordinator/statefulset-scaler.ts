@@ -1,6 +1,6 @@
 import { PromshardError } from "../errors.ts";
 import type { KubeApi } from "../kube/api.ts";
-import type { Scaler } from "./coordinator.ts";
+import type { Scaler } from "./shards.ts";
 
 interface StatefulSet {
   spec?: { replicas?: number; serviceName?: string; selector?: { matchLabels?: Record<string, string> } };

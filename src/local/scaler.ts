@@ -4,7 +4,7 @@ import { extname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { CoordinatorEvent, Scaler } from "../coordinator/coordinator.ts";
+import type { CoordinatorEvent, Scaler } from "../coordinator/shards.ts";
 import { PromshardError } from "../errors.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { freePort, portListened } from "../util/ports.ts";

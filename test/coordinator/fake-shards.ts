@@ -4,14 +4,8 @@
  * out round by round.
  */
 import assert from "node:assert/strict";
-import {
-  Coordinator,
-  type CoordinatorEvent,
-  type CoordinatorOptions,
-  type Scaler,
-  type ShardClient,
-  type ShardRuntime,
-} from "../../src/coordinator/coordinator.ts";
+import { Coordinator, type CoordinatorOptions } from "../../src/coordinator/coordinator.ts";
+import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime } from "../../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
 import { parseConfig } from "../../src/prom/config.ts";
 import { dialectFor } from "../../src/prom/version.ts";

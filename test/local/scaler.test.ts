@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { CoordinatorEvent } from "../../src/coordinator/coordinator.ts";
+import type { CoordinatorEvent } from "../../src/coordinator/shards.ts";
 import { isRunning, processesWith, SupervisedProcess, terminate } from "../../src/local/process.ts";
 import { LocalScaler } from "../../src/local/scaler.ts";
 import { processesUnder } from "../e2e/harness.ts";
