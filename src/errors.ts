@@ -21,7 +21,9 @@ export type ErrorCode =
   | "assignment_invalid"
   | "runtime_report_invalid"
   | "sidecar_request_failed"
-  | "shard_start_failed";
+  | "shard_start_failed"
+  | "shard_data_unsafe"
+  | "global_query_failed";
 
 export class PromshardError extends Error {
   readonly code: ErrorCode;

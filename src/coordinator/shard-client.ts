@@ -1,7 +1,7 @@
-import { request } from "undici";
 import { ASSIGNMENT_PATH, type AssignedTarget } from "../contract/assignment.ts";
 import { parseRuntimeReport, RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
+import { httpCall } from "../util/http.ts";
 import type { ShardClient, ShardRuntime } from "./shards.ts";
 
 /** The coordinator's side of the sidecar API (bearer token; JSON). */
@@ -9,15 +9,14 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   const call = async (method: "GET" | "PUT", path: string, body?: unknown): Promise<unknown> => {
     const where = `${method} ${baseUrl}${path}`;
-    const res = await request(`${baseUrl}${path}`, {
+    const { status, text } = await httpCall(`${baseUrl}${path}`, {
       method,
       headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
     });
-    const text = await res.body.text();
-    if (res.statusCode >= 300)
-      throw new PromshardError("sidecar_request_failed", `HTTP ${res.statusCode}: ${text.slice(0, 300)}`, {
+    if (status >= 300)
+      throw new PromshardError("sidecar_request_failed", `HTTP ${status}: ${text.slice(0, 300)}`, {
         path: where,
       });
     try {

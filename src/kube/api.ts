@@ -4,8 +4,9 @@
  * src/kube/client.ts lists objects.
  */
 import { type HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import type { Dispatcher } from "undici";
 import { PromshardError } from "../errors.ts";
+import { type HttpAnswer, type HttpCallOptions, httpCall, unreachableReason } from "../util/http.ts";
 
 export interface KubeResponse<T> {
   status: number;
@@ -48,19 +49,19 @@ export function kubeApi(kubeconfig?: string): KubeApi {
     await kc.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: "application/json" };
     if (opts.body !== undefined) headers["content-type"] = opts.contentType ?? "application/json";
-    let res: Awaited<ReturnType<typeof fetch>>;
+    let res: HttpAnswer;
     try {
-      res = await fetch(server + path, {
-        method,
+      res = await httpCall(server + path, {
+        method: method as HttpCallOptions["method"],
         headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        dispatcher: ctx.getDispatcher(),
-        signal: AbortSignal.timeout(30_000),
+        ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+        dispatcher: ctx.getDispatcher() as Dispatcher,
+        timeoutMs: 30_000,
       });
     } catch (err) {
-      throw new PromshardError("kube_request_failed", `${method} ${path}: ${(err as Error).message}`, { cause: err });
+      throw new PromshardError("kube_request_failed", `${method} ${path}: ${unreachableReason(err)}`, { cause: err });
     }
-    const text = await res.text();
+    const text = res.text;
     let body: unknown = text;
     try {
       body = JSON.parse(text);

@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { dump } from "js-yaml";
 import type { Logger } from "pino";
+import { PromshardError } from "../errors.ts";
+import { httpCall, untilAnswers } from "../util/http.ts";
 import { SupervisedProcess } from "./process.ts";
 import type { DataArchive } from "./scaler.ts";
 
@@ -76,34 +77,33 @@ export class GlobalQuery implements DataArchive {
       // A restarted `promshard local` adopts the one it left, found by its command line.
       { log: this.#log, adopt: true },
     );
-    for (let i = 0; i < 300; i++) {
-      try {
-        if ((await fetch(`${this.url}/-/ready`)).ok) {
-          // An adopted process runs the config of the previous run: load this one.
-          await this.update(shardUrls);
-          return;
-        }
-      } catch {
-        // not yet
-      }
-      await sleep(100);
-    }
-    throw new Error(
-      `the global query Prometheus did not become ready at ${this.url} (see ${this.#dir}/prometheus.log)`,
-    );
+    if (!(await untilAnswers(`${this.url}/-/ready`, 30_000)))
+      throw new PromshardError(
+        "global_query_failed",
+        `did not become ready in 30 s (see ${this.#dir}/prometheus.log)`,
+        { path: `the global query Prometheus at ${this.url}` },
+      );
+    // An adopted process runs the config of the previous run: load this one.
+    await this.update(shardUrls);
   }
 
   async update(shardUrls: readonly string[]): Promise<void> {
     this.#write(shardUrls);
-    const res = await fetch(`${this.url}/-/reload`, { method: "POST" }).catch((err: Error) => err);
-    if (res instanceof Error || !res.ok)
-      this.#log?.warn({ err: res instanceof Error ? res.message : res.status }, "global query reload failed");
+    const res = await httpCall(`${this.url}/-/reload`, { method: "POST", timeoutMs: 60_000 }).catch(
+      (err: Error) => err,
+    );
+    if (res instanceof Error) this.#log?.warn({ err: res }, "global query reload failed");
+    else if (res.status !== 200)
+      this.#log?.warn({ status: res.status, answer: res.text.slice(0, 300) }, "global query reload failed");
   }
 
   async #reloads(): Promise<number> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const { text } = await httpCall(`${this.url}/metrics`);
     const m = /^prometheus_tsdb_reloads_total (\S+)$/m.exec(text);
-    if (!m) throw new Error("the global Prometheus exports no prometheus_tsdb_reloads_total");
+    if (!m)
+      throw new PromshardError("global_query_failed", "its /metrics has no prometheus_tsdb_reloads_total", {
+        path: `the global query Prometheus at ${this.url}`,
+      });
     return Number(m[1]);
   }
 
@@ -119,14 +119,17 @@ export class GlobalQuery implements DataArchive {
    */
   async loaded(blocks: readonly string[], mark: number): Promise<boolean> {
     if (this.#blocksApi !== false) {
-      const res = await fetch(`${this.url}/api/v1/status/tsdb/blocks`);
+      const res = await httpCall(`${this.url}/api/v1/status/tsdb/blocks`);
       if (res.status === 404) this.#blocksApi = false;
-      else if (res.ok) {
+      else if (res.status === 200) {
         this.#blocksApi = true;
-        const { data } = (await res.json()) as { data: { blocks: BlockMeta[] } };
+        const { data } = JSON.parse(res.text) as { data: { blocks: BlockMeta[] } };
         const seen = new Set(data.blocks.flatMap((b) => [b.ulid, ...(b.compaction?.sources ?? [])]));
         return blocks.every((b) => seen.has(b));
-      } else throw new Error(`global TSDB blocks: HTTP ${res.status}`);
+      } else
+        throw new PromshardError("global_query_failed", `/api/v1/status/tsdb/blocks: HTTP ${res.status}`, {
+          path: `the global query Prometheus at ${this.url}`,
+        });
     }
     return (await this.#reloads()) >= mark + 2;
   }

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { CoordinatorEvent, Scaler } from "../coordinator/shards.ts";
 import { PromshardError } from "../errors.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
+import { httpCall, untilAnswers } from "../util/http.ts";
 import { freePort, portListened } from "../util/ports.ts";
 import {
   type ProcessSpec,
@@ -75,17 +76,6 @@ async function portFor(saved: number | undefined, alive: boolean): Promise<numbe
 interface Retiring {
   readonly blocks: string[];
   readonly mark: number;
-}
-
-/** Resolves once `url` answers 2xx, or after `timeoutMs` (the caller's next look reports what is wrong). */
-async function answers(url: string, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-  }
 }
 
 /** The promshard entry point next to this module: src/cli.ts from a checkout, dist/cli.js when built. */
@@ -185,9 +175,19 @@ export class LocalScaler implements Scaler {
     let r = this.#retiring.get(id);
     if (!r) {
       const mark = await archive.mark();
-      const res = await fetch(`${shard.prometheusUrl}/api/v1/admin/tsdb/snapshot`, { method: "POST" });
-      if (!res.ok) throw new Error(`shard ${id}: TSDB snapshot failed: HTTP ${res.status} ${await res.text()}`);
-      const { data } = (await res.json()) as { data: { name: string } };
+      const res = await httpCall(`${shard.prometheusUrl}/api/v1/admin/tsdb/snapshot`, {
+        method: "POST",
+        timeoutMs: 120_000,
+      });
+      if (res.status !== 200)
+        throw new PromshardError(
+          "shard_data_unsafe",
+          `TSDB snapshot failed: HTTP ${res.status} ${res.text.slice(0, 300)}`,
+          {
+            path: `shard ${id}`,
+          },
+        );
+      const { data } = JSON.parse(res.text) as { data: { name: string } };
       const snapshot = join(shard.dir, "tsdb", "snapshots", data.name);
       const blocks: string[] = [];
       for (const block of readdirSync(snapshot)) {
@@ -333,9 +333,9 @@ export class LocalScaler implements Scaler {
           path: `shard ${id}`,
         });
       const prometheus = await supervise(specs.prometheus, promPort);
-      await answers(`${prometheusUrl}/-/ready`, 30_000);
+      await untilAnswers(`${prometheusUrl}/-/ready`, 30_000);
       // The sidecar answers before the coordinator's first look, so a new shard is not "down".
-      await answers(`${sidecarUrl}/healthz`, 10_000);
+      await untilAnswers(`${sidecarUrl}/healthz`, 10_000);
       log?.info({ prometheusUrl, sidecarUrl, adopted: saved !== undefined }, "shard started");
       return { id, sidecarUrl, prometheusUrl, dir, sidecar, prometheus };
     } catch (err) {

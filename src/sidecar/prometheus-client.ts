@@ -3,6 +3,7 @@
  * timeout; a Prometheus that cannot be reached is a PrometheusUnreachable, one that answers
  * with an error a PrometheusApiError carrying Prometheus's own text.
  */
+import { type HttpAnswer, type HttpCallOptions, httpCall, unreachableReason } from "../util/http.ts";
 
 /** The parts of an `/api/v1/targets` active target the sidecar reads (both 2.x and 3.x have them). */
 export interface PromActiveTarget {
@@ -28,7 +29,7 @@ export interface RuntimeInfo {
 
 export class PrometheusUnreachable extends Error {
   constructor(url: string, cause: unknown) {
-    const reason = cause instanceof Error ? describeFetchError(cause) : String(cause);
+    const reason = unreachableReason(cause);
     super(`Prometheus at ${url} is unreachable: ${reason}`, { cause });
     this.name = "PrometheusUnreachable";
   }
@@ -47,15 +48,6 @@ export class PrometheusApiError extends Error {
   }
 }
 
-/** fetch's "fetch failed" hides the reason (ECONNREFUSED, timeout …) in its cause. */
-function describeFetchError(err: Error): string {
-  if (err.name === "TimeoutError") return "timed out";
-  const cause = err.cause as { code?: string; message?: string } | undefined;
-  if (cause?.code)
-    return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ""}`;
-  return cause?.message ?? err.message;
-}
-
 export class PrometheusClient {
   readonly url: string;
   readonly #base: string;
@@ -67,21 +59,12 @@ export class PrometheusClient {
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  async #fetch(
-    path: string,
-    init: RequestInit = {},
-    timeoutMs = this.#timeoutMs,
-  ): Promise<{ status: number; text: string }> {
-    const target = new URL(path, this.#base).toString();
-    let res: Response;
-    let text: string;
+  async #fetch(path: string, init: HttpCallOptions = {}, timeoutMs = this.#timeoutMs): Promise<HttpAnswer> {
     try {
-      res = await fetch(target, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-      text = await res.text();
+      return await httpCall(new URL(path, this.#base).toString(), { ...init, timeoutMs });
     } catch (err) {
       throw new PrometheusUnreachable(this.url, err);
     }
-    return { status: res.status, text };
   }
 
   async #api<T>(path: string, timeoutMs?: number): Promise<T> {
