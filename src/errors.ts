@@ -7,7 +7,6 @@ export type ErrorCode =
   | "config_unreadable"
   | "regex_invalid"
   | "relabel_invalid"
-  | "label_invalid"
   | "target_invalid"
   | "exposition_invalid"
   | "discovery_failed"
@@ -23,7 +22,9 @@ export type ErrorCode =
   | "sidecar_request_failed"
   | "shard_start_failed"
   | "shard_data_unsafe"
-  | "global_query_failed";
+  | "global_query_failed"
+  /** A promshard bug: an invariant did not hold. */
+  | "internal_error";
 
 export class PromshardError extends Error {
   readonly code: ErrorCode;

@@ -2,29 +2,12 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { PromshardError } from "../errors.ts";
 import { type KubeApi, kubeApi } from "../kube/api.ts";
-import { formatDuration, parseDuration } from "../prom/duration.ts";
+import { formatDuration } from "../prom/duration.ts";
 import { type CertStore, directoryStore, runCerts, secretStore } from "../webhook/cert-store.ts";
 import { serviceDnsNames } from "../webhook/certs.ts";
 import type { RotationPolicy } from "../webhook/rotation.ts";
-import { type Command, type RunContext, UsageError } from "./command.ts";
-
-function str(values: RunContext["values"], name: string): string | undefined {
-  const v = values[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-function list(values: RunContext["values"], name: string): string[] {
-  const v = values[name];
-  return Array.isArray(v) ? v : typeof v === "string" && v !== "" ? [v] : [];
-}
-
-function durationMs(values: RunContext["values"], name: string): number | undefined {
-  const s = str(values, name);
-  if (s === undefined) return undefined;
-  const ms = parseDuration(s);
-  if (typeof ms === "object") throw new UsageError(`--${name}: ${ms.error}`);
-  return ms;
-}
+import { type Command, UsageError } from "./command.ts";
+import { list, optional, optionalDurationMs } from "./flag-values.ts";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_NAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -133,35 +116,35 @@ export const certsCommand: Command = {
   },
   async run(ctx) {
     const v = ctx.values;
-    const service = str(v, "service")!;
+    const service = optional(v, "service")!;
     if (!DNS_LABEL.test(service)) throw new UsageError(`--service: "${service}" is not a Service name`);
-    const namespace = str(v, "namespace") ?? ownNamespace() ?? "default";
+    const namespace = optional(v, "namespace") ?? ownNamespace() ?? "default";
     if (!DNS_LABEL.test(namespace)) throw new UsageError(`--namespace: "${namespace}" is not a namespace name`);
-    const domain = str(v, "cluster-domain")!;
+    const domain = optional(v, "cluster-domain")!;
     const extraNames = list(v, "dns-name");
     for (const n of [domain, ...extraNames]) {
       if (!DNS_NAME.test(n)) throw new UsageError(`"${n}" is not a DNS name`);
     }
     const ips = list(v, "ip");
     for (const ip of ips) if (isIP(ip) === 0) throw new UsageError(`--ip: "${ip}" is not an IP address`);
-    const secret = str(v, "secret");
-    if (secret !== undefined && str(v, "out-dir") !== undefined) {
+    const secret = optional(v, "secret");
+    if (secret !== undefined && optional(v, "out-dir") !== undefined) {
       throw new UsageError("give one of --secret NAME or --out-dir DIR, not both");
     }
-    const outDir = secret === undefined ? (str(v, "out-dir") ?? "certs") : undefined;
+    const outDir = secret === undefined ? (optional(v, "out-dir") ?? "certs") : undefined;
     if (secret !== undefined && !DNS_LABEL.test(secret))
       throw new UsageError(`--secret: "${secret}" is not a Secret name`);
     const webhookConfigs = list(v, "webhook-config");
-    const caValidityMs = durationMs(v, "ca-validity")!;
-    const certValidityMs = durationMs(v, "cert-validity")!;
+    const caValidityMs = optionalDurationMs(v, "ca-validity")!;
+    const certValidityMs = optionalDurationMs(v, "cert-validity")!;
     if (caValidityMs <= 0 || certValidityMs <= 0) throw new UsageError("validities must be more than 0");
-    const caRenewBeforeMs = durationMs(v, "ca-renew-before") ?? Math.floor(caValidityMs / 3);
-    const certRenewBeforeMs = durationMs(v, "cert-renew-before") ?? Math.floor(certValidityMs / 3);
+    const caRenewBeforeMs = optionalDurationMs(v, "ca-renew-before") ?? Math.floor(caValidityMs / 3);
+    const certRenewBeforeMs = optionalDurationMs(v, "cert-renew-before") ?? Math.floor(certValidityMs / 3);
     if (caRenewBeforeMs >= caValidityMs) throw new UsageError("--ca-renew-before must be less than --ca-validity");
     if (certRenewBeforeMs >= certValidityMs)
       throw new UsageError("--cert-renew-before must be less than --cert-validity");
-    const overlapMs = durationMs(v, "overlap")!;
-    const intervalMs = durationMs(v, "interval");
+    const overlapMs = optionalDurationMs(v, "overlap")!;
+    const intervalMs = optionalDurationMs(v, "interval");
     if (intervalMs !== undefined && intervalMs < 1000) throw new UsageError("--interval must be at least 1s");
 
     const policy: RotationPolicy = {
@@ -176,7 +159,7 @@ export const certsCommand: Command = {
     };
     let api: KubeApi | undefined;
     try {
-      if (secret !== undefined || webhookConfigs.length > 0) api = kubeApi(str(v, "kubeconfig"));
+      if (secret !== undefined || webhookConfigs.length > 0) api = kubeApi(optional(v, "kubeconfig"));
     } catch (err) {
       ctx.stderr.write(`promshard certs: ${(err as Error).message}\n`);
       return 1;

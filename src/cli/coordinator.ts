@@ -20,7 +20,6 @@ import { createHttpApp, listen, parseListenAddress } from "../observability/http
 import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import { parseDuration } from "../prom/duration.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { getStrategy, type Strategy, strategyNames } from "../scheduler/index.ts";
 import {
@@ -33,6 +32,7 @@ import {
   UsageError,
   untilSignal,
 } from "./command.ts";
+import { durationMs, int } from "./flag-values.ts";
 import { printErrors } from "./targets.ts";
 
 /** The flags every coordinator has, in a cluster or in local mode; defaults differ where the setting does. */
@@ -100,26 +100,13 @@ export interface CoordinatorSettings {
   readonly dialect: PromDialect;
 }
 
-export function int(v: unknown, flag: string, min: number): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new UsageError(`${flag} must be an integer >= ${min}, got "${String(v)}"`);
-  return n;
-}
-
-function ms(v: unknown, flag: string): number {
-  const d = parseDuration(String(v));
-  if (typeof d === "object") throw new UsageError(`${flag}: ${d.error}`);
-  return d;
-}
-
 /** Validates the shared flags; a bad one is a UsageError naming it. */
 export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorSettings {
   const file = values.config;
   if (typeof file !== "string") throw new UsageError("--config FILE is required");
   const strategy = getStrategy(String(values.scheduler));
   if (!strategy) throw new UsageError(`--scheduler must be one of ${strategyNames().join(", ")}`);
-  const minShards = int(values["min-shards"], "--min-shards", 1);
+  const minShards = int(values, "min-shards", 1);
   let level: LogLevel;
   try {
     level = parseLogLevel(String(values["log.level"]));
@@ -134,14 +121,14 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
   return {
     configFile: resolve(file),
     strategy,
-    budget: int(values["max-series"], "--max-series", 1),
+    budget: int(values, "max-series", 1),
     minShards,
-    maxShards: int(values["max-shards"], "--max-shards", minShards),
-    intervalMs: ms(values.interval, "--interval"),
-    scaleDownDelayMs: ms(values["scale-down.delay"], "--scale-down.delay"),
-    scaleDownWaitMs: ms(values["scale-down.wait"], "--scale-down.wait"),
-    downGraceMs: ms(values["shard.down-grace"], "--shard.down-grace"),
-    crashWindowMs: ms(values["shard.crash-window"], "--shard.crash-window"),
+    maxShards: int(values, "max-shards", minShards),
+    intervalMs: durationMs(values, "interval"),
+    scaleDownDelayMs: durationMs(values, "scale-down.delay"),
+    scaleDownWaitMs: durationMs(values, "scale-down.wait"),
+    downGraceMs: durationMs(values, "shard.down-grace"),
+    crashWindowMs: durationMs(values, "shard.crash-window"),
     listen: String(values.listen),
     level,
     dialect: dialectFromFlag(values),
@@ -325,8 +312,8 @@ export const coordinatorCommand: Command = {
       throw new UsageError(`--shards.statefulset: give the namespace (NAMESPACE/${ref}); not running in a cluster`);
     const tokenFile = ctx.values["token-file"];
     if (typeof tokenFile !== "string") throw new UsageError("--token-file FILE is required (the sidecars' token)");
-    const sidecarPort = int(ctx.values["sidecar.port"], "--sidecar.port", 1);
-    const promPort = int(ctx.values["prometheus.port"], "--prometheus.port", 1);
+    const sidecarPort = int(ctx.values, "sidecar.port", 1);
+    const promPort = int(ctx.values, "prometheus.port", 1);
     const template =
       typeof ctx.values["shards.url-template"] === "string"
         ? ctx.values["shards.url-template"]

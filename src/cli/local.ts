@@ -6,7 +6,8 @@ import { LocalScaler } from "../local/scaler.ts";
 import { createLogger } from "../observability/log.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import type { Command } from "./command.ts";
-import { coordinatorFlags, int, loadStartConfig, readCoordinatorFlags, runCoordinator } from "./coordinator.ts";
+import { coordinatorFlags, loadStartConfig, readCoordinatorFlags, runCoordinator } from "./coordinator.ts";
+import { int } from "./flag-values.ts";
 
 function defaultPrometheus(): string {
   const listed = (process.env.PROMSHARD_PROMETHEUS_BINS ?? "").split(":").filter(Boolean);
@@ -45,7 +46,7 @@ export const localCommand: Command = {
   },
   async run(ctx) {
     const s = readCoordinatorFlags(ctx.values);
-    const globalPort = int(ctx.values["global.listen-port"], "--global.listen-port", 1);
+    const globalPort = int(ctx.values, "global.listen-port", 1);
     const config = loadStartConfig(ctx, s);
     if (!config) return 1;
     const log = createLogger({ component: "local", level: s.level });

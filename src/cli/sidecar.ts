@@ -2,43 +2,14 @@ import { accessSync, constants } from "node:fs";
 import { PromshardError } from "../errors.ts";
 import { parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
-import { parseDuration } from "../prom/duration.ts";
 import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
 import { dialectFor } from "../prom/version.ts";
 import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
+import { asUsage, durationMs, optional, required } from "./flag-values.ts";
 
 const POD_NAME_ENV = "POD_NAME";
 const REPLICA_ENV = "PROMSHARD_REPLICA";
-
-function str(values: RunContext["values"], name: string): string | undefined {
-  const v = values[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-function required(values: RunContext["values"], name: string): string {
-  const v = str(values, name);
-  if (v === undefined) throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-/** Turns a PromshardError from a flag's value into a usage error (exit 2) naming the flag. */
-function asUsage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof PromshardError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-function durationMs(values: RunContext["values"], name: string): number {
-  const ms = parseDuration(required(values, name));
-  if (typeof ms === "object" || ms <= 0) {
-    throw new UsageError(`--${name}: ${typeof ms === "object" ? ms.error : "must be more than 0"}`);
-  }
-  return ms;
-}
 
 /** A label name flag; "" is kept (it means: no such label). */
 function labelName(values: RunContext["values"], name: string): string | undefined {
@@ -51,8 +22,8 @@ function labelName(values: RunContext["values"], name: string): string | undefin
 
 /** --shard, else the ordinal of --pod-name or $POD_NAME; --replica, else $PROMSHARD_REPLICA, else "0". */
 export function identityFromFlags(values: RunContext["values"], env: NodeJS.ProcessEnv): ShardIdentity {
-  const shardFlag = str(values, "shard");
-  const podName = str(values, "pod-name") ?? (env[POD_NAME_ENV] || undefined);
+  const shardFlag = optional(values, "shard");
+  const podName = optional(values, "pod-name") ?? (env[POD_NAME_ENV] || undefined);
   let shard: number;
   if (shardFlag !== undefined) {
     if (!/^(0|[1-9]\d{0,8})$/.test(shardFlag))
@@ -65,7 +36,7 @@ export function identityFromFlags(values: RunContext["values"], env: NodeJS.Proc
       `give --shard N, or --pod-name (or $${POD_NAME_ENV}) of a StatefulSet pod named <name>-<ordinal>`,
     );
   }
-  const replica = str(values, "replica") ?? (env[REPLICA_ENV] || "0");
+  const replica = optional(values, "replica") ?? (env[REPLICA_ENV] || "0");
   if (!isValidLabelValue(replica)) throw new UsageError(`--replica: "${replica}" is not a valid label value`);
   return { shard, replica, ...(podName !== undefined ? { podName } : {}) };
 }
@@ -177,20 +148,20 @@ export const sidecarCommand: Command = {
     if (!/^https?:\/\/[^/]+/.test(prometheusUrl) || !URL.canParse(prometheusUrl)) {
       throw new UsageError(`--prometheus.url: "${prometheusUrl}" is not an http(s) URL`);
     }
-    const version = str(v, "prometheus-version");
+    const version = optional(v, "prometheus-version");
     if (version !== undefined) asUsage(() => dialectFor(version));
     const level = asUsage(() => parseLogLevel(required(v, "log.level")));
     const shardLabel = labelName(v, "shard-label")!;
     const replicaLabel = labelName(v, "replica-label")!;
     if (shardLabel !== "" && shardLabel === replicaLabel)
       throw new UsageError("--shard-label and --replica-label must differ");
-    const rwReplica = str(v, "remote-write.replica-label");
+    const rwReplica = optional(v, "remote-write.replica-label");
     if (rwReplica !== undefined && !isLegacyLabelName(rwReplica)) {
       throw new UsageError(`--remote-write.replica-label: "${rwReplica}" is not a label name`);
     }
     const refresh = required(v, "targets.refresh-interval");
-    durationMs(v, "targets.refresh-interval");
-    const checkMs = durationMs(v, "config.check-interval");
+    durationMs(v, "targets.refresh-interval", { positive: true });
+    const checkMs = durationMs(v, "config.check-interval", { positive: true });
     const bodyLimit = required(v, "api.body-limit");
     if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit))
       throw new UsageError(`--api.body-limit: "${bodyLimit}" is not a size like 64mb`);
@@ -207,7 +178,7 @@ export const sidecarCommand: Command = {
     });
     const sidecar = new Sidecar({
       configFile,
-      ...(str(v, "config.dir") ? { configDir: str(v, "config.dir")! } : {}),
+      ...(optional(v, "config.dir") ? { configDir: optional(v, "config.dir")! } : {}),
       prometheusUrl,
       outputDir,
       stateDir,

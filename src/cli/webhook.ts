@@ -3,51 +3,18 @@ import { kubeApi } from "../kube/api.ts";
 import { parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
-import { parseDuration } from "../prom/duration.ts";
 import { parseAnnotations } from "../webhook/annotations.ts";
 import { DEFAULT_BODY_LIMIT, startWebhookServer } from "../webhook/server.ts";
 import { DEFAULT_SETTINGS, type InjectorSettings, supportsNativeSidecars } from "../webhook/settings.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
-
-function str(values: RunContext["values"], name: string): string | undefined {
-  const v = values[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-function need(values: RunContext["values"], name: string): string {
-  const v = str(values, name);
-  if (v === undefined) throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-function durationMs(values: RunContext["values"], name: string): number {
-  const ms = parseDuration(need(values, name));
-  if (typeof ms === "object") throw new UsageError(`--${name}: ${ms.error}`);
-  return ms;
-}
-
-function port(values: RunContext["values"], name: string): number {
-  const v = need(values, name);
-  if (!/^\d{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535) {
-    throw new UsageError(`--${name}: "${v}" is not a port number (1-65535)`);
-  }
-  return Number(v);
-}
+import { bytes, durationMs, optional, port, required } from "./flag-values.ts";
 
 /** Checks an image flag with the same rule as the annotation that overrides it. */
 function image(values: RunContext["values"], name: string, annotation: string): string {
-  const v = need(values, name);
+  const v = required(values, name);
   const { errors } = parseAnnotations({ "promshard.io/inject": "true", [`promshard.io/${annotation}`]: v });
   if (errors.length > 0) throw new UsageError(`--${name}: "${v}" is not a container image reference`);
   return v;
-}
-
-function bytes(values: RunContext["values"], name: string): number {
-  const v = need(values, name);
-  const m = /^(\d+)(b|kb|mb|gb)?$/i.exec(v);
-  if (!m) throw new UsageError(`--${name}: "${v}" is not a size like 8mb`);
-  const mult = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? "b").toLowerCase() as "b"];
-  return Number(m[1]) * mult;
 }
 
 const d = DEFAULT_SETTINGS;
@@ -166,8 +133,8 @@ export const webhookCommand: Command = {
   },
   async run(ctx) {
     const v = ctx.values;
-    const listen = need(v, "listen");
-    const metricsListen = need(v, "metrics.listen");
+    const listen = required(v, "listen");
+    const metricsListen = required(v, "metrics.listen");
     for (const [flag, addr] of [
       ["--listen", listen],
       ["--metrics.listen", metricsListen],
@@ -180,26 +147,26 @@ export const webhookCommand: Command = {
     }
     const level = (() => {
       try {
-        return parseLogLevel(need(v, "log.level"));
+        return parseLogLevel(required(v, "log.level"));
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
     })();
-    const mode = need(v, "sidecar.mode");
+    const mode = required(v, "sidecar.mode");
     if (!["auto", "native", "container"].includes(mode)) {
       throw new UsageError(`--sidecar.mode must be auto, native or container, not "${mode}"`);
     }
     let prometheusImage: RegExp;
     try {
-      prometheusImage = new RegExp(need(v, "prometheus.image-regex"));
+      prometheusImage = new RegExp(required(v, "prometheus.image-regex"));
     } catch (err) {
       throw new UsageError(`--prometheus.image-regex: ${(err as Error).message}`);
     }
     const names = parseAnnotations({
       "promshard.io/inject": "true",
-      "promshard.io/coordinator": need(v, "coordinator"),
-      "promshard.io/token-secret": need(v, "sidecar.token-secret"),
-      "promshard.io/prometheus-container": need(v, "prometheus.container"),
+      "promshard.io/coordinator": required(v, "coordinator"),
+      "promshard.io/token-secret": required(v, "sidecar.token-secret"),
+      "promshard.io/prometheus-container": required(v, "prometheus.container"),
     });
     if (names.errors.length > 0)
       throw new UsageError(names.errors[0]!.message.replace(/^annotation promshard\.io\//, "--"));
@@ -208,12 +175,12 @@ export const webhookCommand: Command = {
       sidecarImage: image(v, "sidecar.image", "sidecar-image"),
       thanosImage: image(v, "thanos.image", "thanos-image"),
       sidecarPort: port(v, "sidecar.port"),
-      tokenSecret: need(v, "sidecar.token-secret"),
+      tokenSecret: required(v, "sidecar.token-secret"),
       thanos: v["thanos.default"] === true,
-      objstoreKey: need(v, "thanos.objstore-key"),
-      prometheusContainer: need(v, "prometheus.container"),
+      objstoreKey: required(v, "thanos.objstore-key"),
+      prometheusContainer: required(v, "prometheus.container"),
       prometheusImage,
-      coordinator: need(v, "coordinator"),
+      coordinator: required(v, "coordinator"),
     };
     const bodyLimit = bytes(v, "body-limit");
     const pollMs = durationMs(v, "tls.poll-interval");
@@ -222,7 +189,7 @@ export const webhookCommand: Command = {
 
     if (mode === "auto") {
       try {
-        const version = await kubeApi(str(v, "kubeconfig")).call<{ gitVersion?: string }>("GET", "/version");
+        const version = await kubeApi(optional(v, "kubeconfig")).call<{ gitVersion?: string }>("GET", "/version");
         settings.nativeSidecar = supportsNativeSidecars(version);
         log.info(
           { apiserver: version.gitVersion, mode: settings.nativeSidecar ? "native" : "container" },
@@ -243,7 +210,7 @@ export const webhookCommand: Command = {
       server = await startWebhookServer({
         listen,
         metricsListen,
-        tls: { certFile: need(v, "tls.cert-file"), keyFile: need(v, "tls.key-file") },
+        tls: { certFile: required(v, "tls.cert-file"), keyFile: required(v, "tls.key-file") },
         settings,
         log,
         registry,

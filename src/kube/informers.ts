@@ -1,5 +1,6 @@
 import { type KubernetesObject, ListWatch, Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { PromshardError } from "../errors.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import type { KubeClient } from "./client.ts";
 
@@ -149,7 +150,7 @@ function startInformer(
     async () => {
       const list = await client.list<KubernetesObject>(path, query);
       // Stopped while listing: fail, so that ListWatch opens no watch nobody would close.
-      if (stopped) throw new Error("informer stopped");
+      if (stopped) throw new PromshardError("internal_error", "informer stopped");
       // A list that worked ends the backoff (start() resolves on failures too).
       failures = 0;
       // ListWatch applies the list after this promise settles: mark synced after that.

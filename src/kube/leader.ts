@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { PromshardError } from "../errors.ts";
 import type { KubeApi } from "./api.ts";
 
 interface Lease {
@@ -98,7 +99,10 @@ export class LeaderElector {
       });
       return created.status === 201;
     }
-    if (res.status !== 200) throw new Error(`GET lease ${o.namespace}/${o.name}: HTTP ${res.status}`);
+    if (res.status !== 200)
+      throw new PromshardError("kube_request_failed", `HTTP ${res.status}`, {
+        path: `GET lease ${o.namespace}/${o.name}`,
+      });
     const lease = res.body;
     const spec = lease.spec ?? {};
     const record = JSON.stringify(spec);

@@ -161,7 +161,7 @@ export class Sidecar implements SidecarControl {
 
   /** The API's base URL once started. */
   get url(): string {
-    if (!this.#server) throw new Error("the sidecar is not started");
+    if (!this.#server) throw new PromshardError("internal_error", "the sidecar is not started");
     return this.#server.url;
   }
 

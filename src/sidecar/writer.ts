@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { PromshardError } from "../errors.ts";
 import { isTempName, writeFileAtomic } from "../util/atomic-write.ts";
 
 export interface WriteResult {
@@ -48,7 +49,8 @@ export class TargetFileWriter {
   async write(files: ReadonlyMap<string, string>): Promise<WriteResult> {
     if (!this.#initialised) await this.init();
     for (const rel of files.keys()) {
-      if (!REL.test(rel) || rel.includes("..")) throw new Error(`refusing to write target file "${rel}"`);
+      if (!REL.test(rel) || rel.includes(".."))
+        throw new PromshardError("internal_error", `refusing to write target file "${rel}"`);
     }
     const written: string[] = [];
     let unchanged = 0;
