@@ -176,10 +176,10 @@ async function startSidecar(dir: string, configFile: string, prometheusUrl: stri
     `--config.file=${configFile}`,
     `--output.dir=${outputDir}`,
     `--state.dir=${join(dir, "state")}`,
-    `--token-file=${join(dir, "token")}`,
+    `--api.token-file=${join(dir, "token")}`,
     `--listen=127.0.0.1:${port}`,
     `--prometheus.url=${prometheusUrl}`,
-    `--prometheus-version=${PROM_VERSION}`,
+    `--prometheus.version=${PROM_VERSION}`,
     "--shard=0",
     "--log.level=warn",
   ]);

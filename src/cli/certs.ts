@@ -37,17 +37,19 @@ export const certsCommand: Command = {
       description: "Namespace of the Service and the Secret (default: this pod's, else default)",
       placeholder: "NS",
     },
-    "cluster-domain": {
+    "cluster.domain": {
       type: "string",
       description: "The cluster's DNS domain",
       default: "cluster.local",
       placeholder: "DOMAIN",
+      formerly: "cluster-domain",
     },
-    "dns-name": {
+    "cert.dns-name": {
       type: "string",
       description: "Another DNS name for the certificate",
       multiple: true,
       placeholder: "NAME",
+      formerly: "dns-name",
     },
     ip: {
       type: "string",
@@ -60,40 +62,51 @@ export const certsCommand: Command = {
       description: "Keep the certificates in this Secret (tls.crt, tls.key, ca.crt) and the CA in <name>-ca",
       placeholder: "NAME",
     },
-    "out-dir": {
+    "output.dir": {
       type: "string",
       description:
         "Keep the certificates in this directory instead (tls.crt, tls.key, ca.crt, ca-*); the default without --secret is certs",
       placeholder: "DIR",
+      formerly: "out-dir",
     },
-    "webhook-config": {
+    "webhook.config": {
       type: "string",
       description: "MutatingWebhookConfiguration whose webhooks get the CA bundle as caBundle",
       multiple: true,
       placeholder: "NAME",
+      formerly: "webhook-config",
     },
     kubeconfig: {
       type: "string",
       description: "Kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)",
       placeholder: "FILE",
     },
-    "ca-validity": { type: "string", description: "Lifetime of a new CA", default: "5y", placeholder: "DURATION" },
-    "cert-validity": {
+    "ca.validity": {
+      type: "string",
+      description: "Lifetime of a new CA",
+      default: "5y",
+      placeholder: "DURATION",
+      formerly: "ca-validity",
+    },
+    "cert.validity": {
       type: "string",
       description: "Lifetime of a serving certificate",
       default: "1y",
       placeholder: "DURATION",
+      formerly: "cert-validity",
     },
-    "ca-renew-before": {
+    "ca.renew-before": {
       type: "string",
-      description: "Start a CA rotation when the CA has less than this left (default: a third of --ca-validity)",
+      description: "Start a CA rotation when the CA has less than this left (default: a third of --ca.validity)",
       placeholder: "DURATION",
+      formerly: "ca-renew-before",
     },
-    "cert-renew-before": {
+    "cert.renew-before": {
       type: "string",
       description:
-        "Renew the serving certificate when it has less than this left (default: a third of --cert-validity)",
+        "Renew the serving certificate when it has less than this left (default: a third of --cert.validity)",
       placeholder: "DURATION",
+      formerly: "cert-renew-before",
     },
     overlap: {
       type: "string",
@@ -102,9 +115,10 @@ export const certsCommand: Command = {
       default: "10m",
       placeholder: "DURATION",
     },
-    "rotate-ca": {
+    "ca.rotate": {
       type: "boolean",
       description: "Start a CA rotation now (still add, promote, drop, one overlap apart)",
+      formerly: "rotate-ca",
     },
     renew: { type: "boolean", description: "Issue a new serving certificate now" },
     interval: {
@@ -120,29 +134,29 @@ export const certsCommand: Command = {
     if (!DNS_LABEL.test(service)) throw new UsageError(`--service: "${service}" is not a Service name`);
     const namespace = optional(v, "namespace") ?? ownNamespace() ?? "default";
     if (!DNS_LABEL.test(namespace)) throw new UsageError(`--namespace: "${namespace}" is not a namespace name`);
-    const domain = optional(v, "cluster-domain")!;
-    const extraNames = list(v, "dns-name");
+    const domain = optional(v, "cluster.domain")!;
+    const extraNames = list(v, "cert.dns-name");
     for (const n of [domain, ...extraNames]) {
       if (!DNS_NAME.test(n)) throw new UsageError(`"${n}" is not a DNS name`);
     }
     const ips = list(v, "ip");
     for (const ip of ips) if (isIP(ip) === 0) throw new UsageError(`--ip: "${ip}" is not an IP address`);
     const secret = optional(v, "secret");
-    if (secret !== undefined && optional(v, "out-dir") !== undefined) {
-      throw new UsageError("give one of --secret NAME or --out-dir DIR, not both");
+    if (secret !== undefined && optional(v, "output.dir") !== undefined) {
+      throw new UsageError("give one of --secret NAME or --output.dir DIR, not both");
     }
-    const outDir = secret === undefined ? (optional(v, "out-dir") ?? "certs") : undefined;
+    const outDir = secret === undefined ? (optional(v, "output.dir") ?? "certs") : undefined;
     if (secret !== undefined && !DNS_LABEL.test(secret))
       throw new UsageError(`--secret: "${secret}" is not a Secret name`);
-    const webhookConfigs = list(v, "webhook-config");
-    const caValidityMs = optionalDurationMs(v, "ca-validity")!;
-    const certValidityMs = optionalDurationMs(v, "cert-validity")!;
+    const webhookConfigs = list(v, "webhook.config");
+    const caValidityMs = optionalDurationMs(v, "ca.validity")!;
+    const certValidityMs = optionalDurationMs(v, "cert.validity")!;
     if (caValidityMs <= 0 || certValidityMs <= 0) throw new UsageError("validities must be more than 0");
-    const caRenewBeforeMs = optionalDurationMs(v, "ca-renew-before") ?? Math.floor(caValidityMs / 3);
-    const certRenewBeforeMs = optionalDurationMs(v, "cert-renew-before") ?? Math.floor(certValidityMs / 3);
-    if (caRenewBeforeMs >= caValidityMs) throw new UsageError("--ca-renew-before must be less than --ca-validity");
+    const caRenewBeforeMs = optionalDurationMs(v, "ca.renew-before") ?? Math.floor(caValidityMs / 3);
+    const certRenewBeforeMs = optionalDurationMs(v, "cert.renew-before") ?? Math.floor(certValidityMs / 3);
+    if (caRenewBeforeMs >= caValidityMs) throw new UsageError("--ca.renew-before must be less than --ca.validity");
     if (certRenewBeforeMs >= certValidityMs)
-      throw new UsageError("--cert-renew-before must be less than --cert-validity");
+      throw new UsageError("--cert.renew-before must be less than --cert.validity");
     const overlapMs = optionalDurationMs(v, "overlap")!;
     const intervalMs = optionalDurationMs(v, "interval");
     if (intervalMs !== undefined && intervalMs < 1000) throw new UsageError("--interval must be at least 1s");
@@ -165,7 +179,7 @@ export const certsCommand: Command = {
       return 1;
     }
     const store: CertStore = secret !== undefined ? secretStore(api!, namespace, secret) : directoryStore(outDir!);
-    let force = { ca: v["rotate-ca"] === true, cert: v.renew === true };
+    let force = { ca: v["ca.rotate"] === true, cert: v.renew === true };
 
     for (;;) {
       try {

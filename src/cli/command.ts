@@ -11,6 +11,11 @@ export interface Flag {
   readonly multiple?: boolean;
   readonly short?: string;
   readonly placeholder?: string;
+  /**
+   * The name this flag had before flags followed Prometheus's dotted style (`group.name`,
+   * dashes only inside a part): still accepted, with a warning, until promshard 0.3.
+   */
+  readonly formerly?: string;
 }
 export type Flags = Readonly<Record<string, Flag>>;
 
@@ -33,19 +38,20 @@ export interface RunContext {
 
 /** Shared flag groups: one definition wherever the same setting appears. */
 export const prometheusVersionFlag: Flags = {
-  "prometheus-version": {
+  "prometheus.version": {
     type: "string",
     description:
       "Prometheus version whose semantics to follow (relabel regexes, label names, default ports): 2.x or 3.x",
     default: "3.16",
     placeholder: "VERSION",
+    formerly: "prometheus-version",
   },
 };
 
-/** The dialect named by --prometheus-version; a bad value is a flag error (exit 2). */
+/** The dialect named by --prometheus.version; a bad value is a flag error (exit 2). */
 export function dialectFromFlag(values: RunContext["values"]): PromDialect {
   try {
-    return dialectFor(String(values["prometheus-version"]));
+    return dialectFor(String(values["prometheus.version"]));
   } catch (err) {
     if (err instanceof PromshardError) throw new UsageError(err.message);
     throw err;
@@ -82,7 +88,8 @@ export function usage(cmd: Command, path: string[]): string {
   const w = Math.max(...names.map(([h]) => h.length));
   for (const [head, f] of names) {
     const def = f.default !== undefined ? ` (default: ${f.default})` : "";
-    lines.push(`  ${head.padEnd(w)}  ${f.description}${f.multiple ? " (repeatable)" : ""}${def}`);
+    const was = f.formerly ? ` (formerly --${f.formerly})` : "";
+    lines.push(`  ${head.padEnd(w)}  ${f.description}${f.multiple ? " (repeatable)" : ""}${def}${was}`);
   }
   return `${lines.join("\n")}\n`;
 }
@@ -121,7 +128,9 @@ export async function runCommand(
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    const renamed = renameFormerFlags(cmd.flags, rest);
+    for (const w of renamed.warnings) io.stderr.write(`${[...path, cmd.name].join(" ")}: ${w}\n`);
+    parsed = parseArgs({ args: renamed.args, options, allowPositionals: true, strict: true });
   } catch (err) {
     io.stderr.write(`${[...path, cmd.name].join(" ")}: ${firstLine((err as Error).message)}; see --help\n`);
     return 2;
@@ -142,6 +151,40 @@ export async function runCommand(
     }
     throw err;
   }
+}
+
+/**
+ * Rewrites flags given by their former names (`--token-file x`, `--token-file=x`) to their
+ * names now, with one warning per flag; a flag given by both names is a usage error, since
+ * which one wins would be a guess.
+ */
+export function renameFormerFlags(flags: Flags, args: readonly string[]): { args: string[]; warnings: string[] } {
+  const now = new Map(Object.entries(flags).flatMap(([n, f]) => (f.formerly ? [[f.formerly, n] as const] : [])));
+  if (now.size === 0) return { args: [...args], warnings: [] };
+  const out: string[] = [];
+  const warnings: string[] = [];
+  const warned = new Set<string>();
+  for (const [i, arg] of args.entries()) {
+    if (arg === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)(=.*)?$/s.exec(arg);
+    const to = m ? now.get(m[1]!) : undefined;
+    if (!m || to === undefined) {
+      out.push(arg);
+      continue;
+    }
+    if (!warned.has(m[1]!)) {
+      warned.add(m[1]!);
+      warnings.push(`--${m[1]} is deprecated; use --${to} (the old name is accepted until promshard 0.3)`);
+    }
+    out.push(`--${to}${m[2] ?? ""}`);
+  }
+  for (const [former, to] of now)
+    if (warned.has(former) && args.some((a) => a === `--${to}` || a.startsWith(`--${to}=`)))
+      throw new UsageError(`--${former} and --${to} are the same flag; give it once, as --${to}`);
+  return { args: out, warnings };
 }
 
 /** parseArgs explains at length; the first sentence is the reason. */

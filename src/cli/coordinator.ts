@@ -39,7 +39,13 @@ import { printErrors } from "./targets.ts";
 export function coordinatorFlags(defaults: { listen: string; scaleDownWait: string }): Flags {
   return {
     config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
-    "max-series": { type: "string", description: "Series budget of one shard", default: "30000", placeholder: "N" },
+    "shard.max-series": {
+      type: "string",
+      description: "Series budget of one shard",
+      default: "30000",
+      placeholder: "N",
+      formerly: "max-series",
+    },
     listen: {
       type: "string",
       description: "Status page, API, /metrics, /healthz and /readyz address",
@@ -52,8 +58,20 @@ export function coordinatorFlags(defaults: { listen: string; scaleDownWait: stri
       default: "series-balanced",
       placeholder: "NAME",
     },
-    "min-shards": { type: "string", description: "Fewest shards", default: "1", placeholder: "N" },
-    "max-shards": { type: "string", description: "Most shards", default: "16", placeholder: "N" },
+    "shards.min": {
+      type: "string",
+      description: "Fewest shards",
+      default: "1",
+      placeholder: "N",
+      formerly: "min-shards",
+    },
+    "shards.max": {
+      type: "string",
+      description: "Most shards",
+      default: "16",
+      placeholder: "N",
+      formerly: "max-shards",
+    },
     interval: { type: "string", description: "Control loop period", default: "5s", placeholder: "DURATION" },
     "scale-down.delay": {
       type: "string",
@@ -106,7 +124,7 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
   if (typeof file !== "string") throw new UsageError("--config FILE is required");
   const strategy = getStrategy(String(values.scheduler));
   if (!strategy) throw new UsageError(`--scheduler must be one of ${strategyNames().join(", ")}`);
-  const minShards = int(values, "min-shards", 1);
+  const minShards = int(values, "shards.min", 1);
   let level: LogLevel;
   try {
     level = parseLogLevel(String(values["log.level"]));
@@ -121,9 +139,9 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
   return {
     configFile: resolve(file),
     strategy,
-    budget: int(values, "max-series", 1),
+    budget: int(values, "shard.max-series", 1),
     minShards,
-    maxShards: int(values, "max-shards", minShards),
+    maxShards: int(values, "shards.max", minShards),
     intervalMs: durationMs(values, "interval"),
     scaleDownDelayMs: durationMs(values, "scale-down.delay"),
     scaleDownWaitMs: durationMs(values, "scale-down.wait"),
@@ -290,10 +308,11 @@ export const coordinatorCommand: Command = {
         "How to reach shard pods, with {pod}, {ordinal}, {service}, {namespace}, {port} (default: http://{pod}.{service}.{namespace}.svc:{port})",
       placeholder: "URL",
     },
-    "token-file": {
+    "sidecar.token-file": {
       type: "string",
       description: "File holding the sidecars' bearer token (re-read every round)",
       placeholder: "FILE",
+      formerly: "token-file",
     },
     kubeconfig: {
       type: "string",
@@ -310,8 +329,9 @@ export const coordinatorCommand: Command = {
     const [namespace, name] = ref.includes("/") ? (ref.split("/") as [string, string]) : [ownNamespace(), ref];
     if (!namespace)
       throw new UsageError(`--shards.statefulset: give the namespace (NAMESPACE/${ref}); not running in a cluster`);
-    const tokenFile = ctx.values["token-file"];
-    if (typeof tokenFile !== "string") throw new UsageError("--token-file FILE is required (the sidecars' token)");
+    const tokenFile = ctx.values["sidecar.token-file"];
+    if (typeof tokenFile !== "string")
+      throw new UsageError("--sidecar.token-file FILE is required (the sidecars' token)");
     const sidecarPort = int(ctx.values, "sidecar.port", 1);
     const promPort = int(ctx.values, "prometheus.port", 1);
     const template =

@@ -20,16 +20,18 @@ export const localCommand: Command = {
     "Run the coordinator with one sidecar + real Prometheus per shard on this machine, a global query endpoint and a status page",
   flags: {
     ...coordinatorFlags({ listen: "127.0.0.1:9500", scaleDownWait: "5m" }),
-    "data-dir": {
+    "storage.path": {
       type: "string",
       description: "Where shards keep their data",
       default: "promshard-data",
       placeholder: "DIR",
+      formerly: "data-dir",
     },
-    "prometheus-bin": {
+    "prometheus.bin": {
       type: "string",
       description: "Prometheus binary (default: the newest of PROMSHARD_PROMETHEUS_BINS, else /usr/bin/prometheus)",
       placeholder: "PATH",
+      formerly: "prometheus-bin",
     },
     "global.listen-port": {
       type: "string",
@@ -37,11 +39,12 @@ export const localCommand: Command = {
       default: "9501",
       placeholder: "PORT",
     },
-    "global-rules": {
+    "global.rule-file": {
       type: "string",
       multiple: true,
       description: "Rule file evaluated on the global endpoint, over all shards",
       placeholder: "FILE",
+      formerly: "global-rules",
     },
   },
   async run(ctx) {
@@ -51,13 +54,13 @@ export const localCommand: Command = {
     if (!config) return 1;
     const log = createLogger({ component: "local", level: s.level });
     const prometheusBin =
-      typeof ctx.values["prometheus-bin"] === "string" ? ctx.values["prometheus-bin"] : defaultPrometheus();
-    const dataDir = resolve(String(ctx.values["data-dir"]));
+      typeof ctx.values["prometheus.bin"] === "string" ? ctx.values["prometheus.bin"] : defaultPrometheus();
+    const dataDir = resolve(String(ctx.values["storage.path"]));
     const global = new GlobalQuery({
       dir: resolve(dataDir, "global"),
       port: globalPort,
       prometheusBin,
-      ruleFiles: ((ctx.values["global-rules"] as string[] | undefined) ?? []).map((f) => resolve(f)),
+      ruleFiles: ((ctx.values["global.rule-file"] as string[] | undefined) ?? []).map((f) => resolve(f)),
       log,
     });
     // Shards read the last config that loaded, never a broken one on disk: a shard started

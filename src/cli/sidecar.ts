@@ -20,10 +20,10 @@ function labelName(values: RunContext["values"], name: string): string | undefin
   return v;
 }
 
-/** --shard, else the ordinal of --pod-name or $POD_NAME; --replica, else $PROMSHARD_REPLICA, else "0". */
+/** --shard, else the ordinal of --shard.pod-name or $POD_NAME; --replica, else $PROMSHARD_REPLICA, else "0". */
 export function identityFromFlags(values: RunContext["values"], env: NodeJS.ProcessEnv): ShardIdentity {
   const shardFlag = optional(values, "shard");
-  const podName = optional(values, "pod-name") ?? (env[POD_NAME_ENV] || undefined);
+  const podName = optional(values, "shard.pod-name") ?? (env[POD_NAME_ENV] || undefined);
   let shard: number;
   if (shardFlag !== undefined) {
     if (!/^(0|[1-9]\d{0,8})$/.test(shardFlag))
@@ -33,7 +33,7 @@ export function identityFromFlags(values: RunContext["values"], env: NodeJS.Proc
     shard = asUsage(() => shardFromPodName(podName));
   } else {
     throw new UsageError(
-      `give --shard N, or --pod-name (or $${POD_NAME_ENV}) of a StatefulSet pod named <name>-<ordinal>`,
+      `give --shard N, or --shard.pod-name (or $${POD_NAME_ENV}) of a StatefulSet pod named <name>-<ordinal>`,
     );
   }
   const replica = optional(values, "replica") ?? (env[REPLICA_ENV] || "0");
@@ -73,33 +73,41 @@ export const sidecarCommand: Command = {
       placeholder: "DIR",
     },
     listen: { type: "string", description: "API address, HOST:PORT or :PORT", default: ":9095", placeholder: "ADDR" },
-    "token-file": {
+    "api.token-file": {
       type: "string",
       description: "File holding the bearer token the coordinator must send (re-read when it changes)",
       placeholder: "FILE",
+      formerly: "token-file",
     },
-    shard: { type: "string", description: "This shard's ordinal (else derived from --pod-name)", placeholder: "N" },
-    "pod-name": {
+    shard: {
+      type: "string",
+      description: "This shard's ordinal (else derived from --shard.pod-name)",
+      placeholder: "N",
+    },
+    "shard.pod-name": {
       type: "string",
       description: `StatefulSet pod name <name>-<ordinal> to take the shard from (default $${POD_NAME_ENV})`,
       placeholder: "NAME",
+      formerly: "pod-name",
     },
     replica: {
       type: "string",
       description: `Replica group of this shard (default $${REPLICA_ENV}, else 0)`,
       placeholder: "R",
     },
-    "shard-label": {
+    "shard.label": {
       type: "string",
       description: 'External label naming the shard ("" for none: a global view that merges same-named series)',
       default: "shard",
       placeholder: "NAME",
+      formerly: "shard-label",
     },
-    "replica-label": {
+    "replica.label": {
       type: "string",
       description: 'External label naming the replica group ("" for none)',
       default: "replica",
       placeholder: "NAME",
+      formerly: "replica-label",
     },
     "remote-write.replica-label": {
       type: "string",
@@ -111,10 +119,11 @@ export const sidecarCommand: Command = {
       description:
         "Keep the shard label on remote-written series (by default it is dropped, so a moved target keeps one identity)",
     },
-    "prometheus-version": {
+    "prometheus.version": {
       type: "string",
       description: "Version of this shard's Prometheus, 2.x or 3.x (default: asked from its /api/v1/status/buildinfo)",
       placeholder: "VERSION",
+      formerly: "prometheus-version",
     },
     "targets.refresh-interval": {
       type: "string",
@@ -141,20 +150,20 @@ export const sidecarCommand: Command = {
     const configFile = required(v, "config.file");
     const outputDir = required(v, "output.dir");
     const stateDir = required(v, "state.dir");
-    const tokenFile = required(v, "token-file");
+    const tokenFile = required(v, "api.token-file");
     const listen = required(v, "listen");
     asUsage(() => parseListenAddress(listen));
     const prometheusUrl = required(v, "prometheus.url");
     if (!/^https?:\/\/[^/]+/.test(prometheusUrl) || !URL.canParse(prometheusUrl)) {
       throw new UsageError(`--prometheus.url: "${prometheusUrl}" is not an http(s) URL`);
     }
-    const version = optional(v, "prometheus-version");
+    const version = optional(v, "prometheus.version");
     if (version !== undefined) asUsage(() => dialectFor(version));
     const level = asUsage(() => parseLogLevel(required(v, "log.level")));
-    const shardLabel = labelName(v, "shard-label")!;
-    const replicaLabel = labelName(v, "replica-label")!;
+    const shardLabel = labelName(v, "shard.label")!;
+    const replicaLabel = labelName(v, "replica.label")!;
     if (shardLabel !== "" && shardLabel === replicaLabel)
-      throw new UsageError("--shard-label and --replica-label must differ");
+      throw new UsageError("--shard.label and --replica.label must differ");
     const rwReplica = optional(v, "remote-write.replica-label");
     if (rwReplica !== undefined && !isLegacyLabelName(rwReplica)) {
       throw new UsageError(`--remote-write.replica-label: "${rwReplica}" is not a label name`);

@@ -116,18 +116,20 @@ export const webhookCommand: Command = {
       default: d.coordinator,
       placeholder: "NAME",
     },
-    "body-limit": {
+    "web.body-limit": {
       type: "string",
       description: "Largest AdmissionReview accepted (larger: HTTP 413)",
       default: `${DEFAULT_BODY_LIMIT / 1024 / 1024}mb`,
       placeholder: "SIZE",
+      formerly: "body-limit",
     },
-    "shutdown-delay": {
+    "web.shutdown-delay": {
       type: "string",
       description:
         "On SIGTERM, keep answering (unready) this long so the API server's calls in flight to this pod are not lost",
       default: "5s",
       placeholder: "DURATION",
+      formerly: "shutdown-delay",
     },
     ...logLevelFlag,
   },
@@ -182,9 +184,9 @@ export const webhookCommand: Command = {
       prometheusImage,
       coordinator: required(v, "coordinator"),
     };
-    const bodyLimit = bytes(v, "body-limit");
+    const bodyLimit = bytes(v, "web.body-limit");
     const pollMs = durationMs(v, "tls.poll-interval");
-    const shutdownDelayMs = durationMs(v, "shutdown-delay");
+    const shutdownDelayMs = durationMs(v, "web.shutdown-delay");
     const log = createLogger({ component: "webhook", level });
 
     if (mode === "auto") {

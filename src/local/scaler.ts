@@ -244,15 +244,15 @@ export class LocalScaler implements Scaler {
           m.sidecar,
           "--listen",
           `127.0.0.1:${sidecarPort}`,
-          "--token-file",
+          "--api.token-file",
           this.#tokenFile,
           "--shard",
           String(id),
           // No external labels: the global Prometheus merges a moving target's series from
           // two shards into one only when their label sets are the same.
-          "--shard-label",
+          "--shard.label",
           "",
-          "--replica-label",
+          "--replica.label",
           "",
         ],
         marker: m.sidecar,

@@ -322,7 +322,7 @@ function unknownKeys(
     if (!known.includes(key) && !extra?.(key)) {
       p.add(
         path ? `${path}.${key}` : key,
-        "unknown field; check its spelling and the Prometheus version (--prometheus-version)",
+        "unknown field; check its spelling and the Prometheus version (--prometheus.version)",
       );
     }
   }

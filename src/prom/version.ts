@@ -29,13 +29,13 @@ export function dialectFor(version: string = DEFAULT_PROMETHEUS_VERSION): PromDi
     throw new PromshardError(
       "version_invalid",
       `"${version}" is not a Prometheus version; give it as MAJOR.MINOR, for example 2.42 or 3.16`,
-      { path: "--prometheus-version" },
+      { path: "--prometheus.version" },
     );
   }
   const major = Number(m[1]);
   if (major < 2) {
     throw new PromshardError("version_invalid", `Prometheus ${version} is not supported; use 2.x or 3.x`, {
-      path: "--prometheus-version",
+      path: "--prometheus.version",
     });
   }
   const v3 = major >= 3;

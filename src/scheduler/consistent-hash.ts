@@ -17,7 +17,7 @@ function weight(targetHash: number, shard: number): number {
 
 /**
  * Rendezvous hashing on target identity, ignoring series: for users who want no measurement.
- * The shard count stays what it is (within --min-shards/--max-shards); adding a shard moves
+ * The shard count stays what it is (within --shards.min/--shards.max); adding a shard moves
  * only the targets that now rank it highest.
  */
 export const consistentHash: Strategy = {

@@ -108,14 +108,14 @@ export const seriesBalanced: Strategy = {
         }
         continue;
       }
-      // At --max-shards (>= 1): the target is still scraped, on the shard with the most room.
+      // At --shards.max (>= 1): the target is still scraped, on the shard with the most room.
       const up = bins.filter((b) => !b.unavailable);
       const candidates = open.length > 0 ? open : up.length > 0 ? up : bins;
       const target = [...candidates].sort((a, b) => room(b) - room(a) || a.id - b.id)[0]!;
       target.targets.push(t);
       target.used += t.series;
       warnings.push(
-        `no room for target ${t.id} (${t.series} series) below budget within --max-shards ${input.maxShards}: shard ${target.id} goes over budget`,
+        `no room for target ${t.id} (${t.series} series) below budget within --shards.max ${input.maxShards}: shard ${target.id} goes over budget`,
       );
     }
 

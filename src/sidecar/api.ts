@@ -31,7 +31,7 @@ export class TokenFile {
     this.path = path;
     this.#log = log;
     const read = TokenFile.#read(path);
-    if (typeof read === "string") throw new PromshardError("flag_invalid", read, { path: "--token-file" });
+    if (typeof read === "string") throw new PromshardError("flag_invalid", read, { path: "--api.token-file" });
     this.#token = read.token;
     this.#stamp = read.stamp;
   }

@@ -179,7 +179,7 @@ export function generateShardConfig(config: PromConfig, settings: ShardSettings)
     if (name !== "" && name in external) {
       throw new PromshardError(
         "config_invalid",
-        `external label "${name}" is set by the config, and promshard uses it to tell shards apart; remove it from global.external_labels or choose another name with --shard-label/--replica-label`,
+        `external label "${name}" is set by the config, and promshard uses it to tell shards apart; remove it from global.external_labels or choose another name with --shard.label/--replica.label`,
         { path: `global.external_labels.${name}` },
       );
     }

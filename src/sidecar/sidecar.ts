@@ -38,7 +38,7 @@ export function shardFromPodName(podName: string): number {
     throw new PromshardError(
       "flag_invalid",
       `pod name "${podName}" does not end in -<ordinal> as a StatefulSet pod's does; give --shard instead`,
-      { path: "--pod-name" },
+      { path: "--shard.pod-name" },
     );
   }
   return Number(m[2]);
@@ -292,7 +292,7 @@ export class Sidecar implements SidecarControl {
   }
 
   /**
-   * Asks Prometheus its version. Without --prometheus-version it decides the dialect (a
+   * Asks Prometheus its version. Without --prometheus.version it decides the dialect (a
    * change re-reads the config); with it, a disagreement is logged.
    */
   async #learnVersion(): Promise<void> {
@@ -315,7 +315,7 @@ export class Sidecar implements SidecarControl {
       if (dialect.major !== this.#dialect.major) {
         this.#log.warn(
           { flag: this.#opts.prometheusVersion, reported: version },
-          "--prometheus-version disagrees with the version Prometheus reports; relabeling follows the flag",
+          "--prometheus.version disagrees with the version Prometheus reports; relabeling follows the flag",
         );
       }
       return;

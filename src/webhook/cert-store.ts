@@ -221,8 +221,8 @@ export async function patchCaBundle(api: KubeApi, name: string, bundle: string):
   if (res.status === 404) {
     throw new PromshardError(
       "kube_request_failed",
-      `MutatingWebhookConfiguration ${name} does not exist; install it first (the Helm chart does) or leave out --webhook-config`,
-      { path: "--webhook-config" },
+      `MutatingWebhookConfiguration ${name} does not exist; install it first (the Helm chart does) or leave out --webhook.config`,
+      { path: "--webhook.config" },
     );
   }
   if (res.status !== 200) {

@@ -335,12 +335,12 @@ function sidecarContainer(
     `--output.dir=${OUTPUT_DIR}`,
     `--state.dir=${stateDir}`,
     `--listen=:${port}`,
-    `--token-file=${TOKEN_DIR}/token`,
-    "--pod-name=$(POD_NAME)",
+    `--api.token-file=${TOKEN_DIR}/token`,
+    "--shard.pod-name=$(POD_NAME)",
   ];
   if (opts.replicaGroup !== undefined) args.push(`--replica=${opts.replicaGroup}`);
-  if (opts.shardLabel !== undefined) args.push(`--shard-label=${opts.shardLabel}`);
-  if (opts.replicaLabel !== undefined) args.push(`--replica-label=${opts.replicaLabel}`);
+  if (opts.shardLabel !== undefined) args.push(`--shard.label=${opts.shardLabel}`);
+  if (opts.replicaLabel !== undefined) args.push(`--replica.label=${opts.replicaLabel}`);
 
   // The sidecar sees the files Prometheus sees (config, rules, secrets) read-only at the same
   // paths, so relative and absolute paths in the user's config mean the same to both; the

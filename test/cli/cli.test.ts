@@ -8,6 +8,9 @@ import { fileURLToPath } from "node:url";
 import { flagsDoc } from "../../src/cli/command.ts";
 import { root } from "../../src/cli/root.ts";
 
+/** Dashed names kept on purpose: promtool's own flag of the same meaning. */
+const ALLOWED_DASHED = new Set(["syntax-only"]);
+
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const cli = join(repo, "src/cli.ts");
 
@@ -32,7 +35,7 @@ describe("promshard command line", () => {
     [["targets"], /^promshard targets: --config FILE is required; see --help\n$/],
     [["targets", "--config", "examples/prometheus.yml", "--output", "xml"], /--output must be table or json/],
     [
-      ["targets", "--config", "examples/prometheus.yml", "--prometheus-version", "two"],
+      ["targets", "--config", "examples/prometheus.yml", "--prometheus.version", "two"],
       /"two" is not a Prometheus version/,
     ],
     [["targets", "--config", "examples/prometheus.yml", "--job", "nope"], /--job "nope" is not a job/],
@@ -46,6 +49,57 @@ describe("promshard command line", () => {
       assert.equal(r.stderr.trimEnd().split("\n").length, 1);
     });
   }
+
+  it("a flag's former name still works, with a warning naming the new one", () => {
+    const old = promshard(
+      "targets",
+      "--config",
+      "examples/prometheus.yml",
+      "--prometheus-version=2.42",
+      "--output",
+      "json",
+    );
+    const now = promshard(
+      "targets",
+      "--config",
+      "examples/prometheus.yml",
+      "--prometheus.version=2.42",
+      "--output",
+      "json",
+    );
+    assert.equal(old.code, 0, old.stderr);
+    assert.equal(old.stdout, now.stdout);
+    assert.equal(
+      old.stderr,
+      "promshard targets: --prometheus-version is deprecated; use --prometheus.version (the old name is accepted until promshard 0.3)\n",
+    );
+    assert.equal(now.stderr, "");
+    const both = promshard(
+      "targets",
+      "--config",
+      "examples/prometheus.yml",
+      "--prometheus-version",
+      "2.42",
+      "--prometheus.version=3",
+    );
+    assert.equal(both.code, 2);
+    assert.match(
+      both.stderr,
+      /--prometheus-version and --prometheus.version are the same flag; give it once, as --prometheus.version/,
+    );
+  });
+
+  it("every flag is a word or dotted groups (Prometheus's style), and says its former name when it had one", () => {
+    const walk = (cmd: typeof root): string[] => [
+      ...Object.entries(cmd.flags).flatMap(([name, f]) =>
+        /^[a-z0-9]+(-[a-z0-9]+)*$/.test(name) && name.includes("-") && !ALLOWED_DASHED.has(name)
+          ? [`${cmd.name} --${name}${f.formerly ? "" : " (dashed, not grouped)"}`]
+          : [],
+      ),
+      ...(cmd.subcommands ?? []).flatMap(walk),
+    ];
+    assert.deepEqual(walk(root), []);
+  });
 
   it("targets prints Prometheus's /api/v1/targets shape for the example config", () => {
     const r = promshard("targets", "--config", "examples/prometheus.yml", "--output", "json");
@@ -100,7 +154,7 @@ describe("promshard command line", () => {
       "rule_files: [missing.rules.yml]\nscrape_configs:\n- job_name: a\n  file_sd_configs: [{files: [t.json]}]\n",
     );
     writeFileSync(join(dir, "t.json"), '[{"targets": ["a:1"], "labels": {"bad-name": "x"}}]');
-    const full = promshard("check", "config", file, "--prometheus-version", "2.42");
+    const full = promshard("check", "config", file, "--prometheus.version", "2.42");
     assert.equal(full.code, 1);
     assert.match(full.stderr, /rule_files\[0\]: ".*missing.rules.yml" does not point to an existing file/);
     assert.match(full.stderr, /t.json: group 0: "bad-name" is not a valid label name/);

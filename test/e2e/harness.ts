@@ -70,7 +70,7 @@ export function e2eBinaries(scope: "every" | "newest"): PrometheusBinary[] {
   return [all.reduce((a, b) => (rank(b) > rank(a) ? b : a))];
 }
 
-/** "2.42" for 2.42.0: what --prometheus-version takes. */
+/** "2.42" for 2.42.0: what --prometheus.version takes. */
 export function majorMinor(bin: PrometheusBinary): string {
   return bin.version.split(".").slice(0, 2).join(".");
 }
@@ -572,11 +572,11 @@ export class Scenario {
       "local",
       "--config",
       this.configPath,
-      "--max-series",
+      "--shard.max-series",
       String(BUDGET),
-      "--data-dir",
+      "--storage.path",
       dataDir,
-      "--prometheus-bin",
+      "--prometheus.bin",
       this.bin.bin,
       "--listen",
       `127.0.0.1:${port}`,
@@ -584,7 +584,7 @@ export class Scenario {
       String(globalPort),
       "--interval",
       "1s",
-      "--prometheus-version",
+      "--prometheus.version",
       majorMinor(this.bin),
       "--log.level",
       "warn",

@@ -1,6 +1,6 @@
 /**
  * S9 (DESIGN §8, §5a): a global recording rule. The seed's `metrics_count`, a count over
- * every target, given to `promshard local` with --global-rules, is evaluated on the global
+ * every target, given to `promshard local` with --global.rule-file, is evaluated on the global
  * endpoint over all shards; an unsharded Prometheus with the same scrape config and the same
  * rule file runs beside it. In steady state both record the same value, 6 × 10045.
  */
@@ -26,7 +26,7 @@ for (const bin of e2eBinaries("newest")) {
     }, async (t) => {
       const rules = join(s.dir, "rules.yml");
       s.writeFile(rules, RULES);
-      const { local } = await s.startSteady(6, { local: { flags: ["--global-rules", rules] } });
+      const { local } = await s.startSteady(6, { local: { flags: ["--global.rule-file", rules] } });
       const unsharded = await s.startPrometheus({ config: s.configText({ ruleFiles: [rules] }) });
       const want = 6 * SERIES_PER_TARGET;
       const both = await until(

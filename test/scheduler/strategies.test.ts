@@ -188,11 +188,11 @@ describe("series-balanced", () => {
     assert.equal(r.movedSeries, 20_000);
   });
 
-  it("at --max-shards nothing is left unscraped: the fullest fit goes over budget with a warning", () => {
+  it("at --shards.max nothing is left unscraped: the fullest fit goes over budget with a warning", () => {
     const r = sb.schedule(input({ targets: targets(20_000, 20_000, 20_000), maxShards: 2 }));
     assert.equal(r.desiredShards, 2);
     assert.equal(r.assignment.flat().length, 3);
-    assert.match(r.warnings.join(), /--max-shards 2/);
+    assert.match(r.warnings.join(), /--shards.max 2/);
   });
 
   it("drains shards from the top while their targets fit comfortably below, then asks for fewer shards", () => {
@@ -210,7 +210,7 @@ describe("series-balanced", () => {
     assert.equal(sb.schedule(input({ targets: ts, shards })).desiredShards, 2);
   });
 
-  it("keeps --min-shards even when fewer would do", () => {
+  it("keeps --shards.min even when fewer would do", () => {
     assert.equal(sb.schedule(input({ targets: targets(1), minShards: 3 })).desiredShards, 3);
   });
 });

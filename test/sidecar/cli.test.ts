@@ -17,25 +17,25 @@ const base = [
   `--config.file=${join(dir, "prometheus.yml")}`,
   `--output.dir=${join(dir, "out")}`,
   `--state.dir=${join(dir, "state")}`,
-  `--token-file=${join(dir, "token")}`,
+  `--api.token-file=${join(dir, "token")}`,
 ];
 
 describe("promshard sidecar flags", () => {
   const cases: [string, string[], RegExp][] = [
     ["no config", base.slice(1), /--config\.file is required/],
     ["unreadable config", [...base, "--config.file=/nonexistent.yml", "--shard=0"], /--config\.file: cannot read/],
-    ["no identity", base, /give --shard N, or --pod-name/],
+    ["no identity", base, /give --shard N, or --shard.pod-name/],
     ["bad shard", [...base, "--shard=x"], /--shard: "x" is not a shard ordinal/],
-    ["bad pod name", [...base, "--pod-name=prometheus"], /pod name "prometheus" does not end in -<ordinal>/],
+    ["bad pod name", [...base, "--shard.pod-name=prometheus"], /pod name "prometheus" does not end in -<ordinal>/],
     ["bad listen", [...base, "--shard=0", "--listen=9095"], /not a listen address/],
-    ["bad version", [...base, "--shard=0", "--prometheus-version=latest"], /"latest" is not a Prometheus version/],
+    ["bad version", [...base, "--shard=0", "--prometheus.version=latest"], /"latest" is not a Prometheus version/],
     ["bad level", [...base, "--shard=0", "--log.level=loud"], /"loud" is not a log level/],
-    ["same labels", [...base, "--shard=0", "--replica-label=shard"], /must differ/],
-    ["bad label", [...base, "--shard=0", "--shard-label=a-b"], /not a label name/],
+    ["same labels", [...base, "--shard=0", "--replica.label=shard"], /must differ/],
+    ["bad label", [...base, "--shard=0", "--shard.label=a-b"], /not a label name/],
     ["bad url", [...base, "--shard=0", "--prometheus.url=localhost:9090"], /not an http\(s\) URL/],
     ["bad duration", [...base, "--shard=0", "--config.check-interval=soon"], /--config\.check-interval/],
-    ["missing token", [...base, "--shard=0", "--token-file=/nonexistent"], /cannot read \/nonexistent/],
-    ["empty token", [...base, "--shard=0", `--token-file=${join(dir, "empty")}`], /is empty/],
+    ["missing token", [...base, "--shard=0", "--api.token-file=/nonexistent"], /cannot read \/nonexistent/],
+    ["empty token", [...base, "--shard=0", `--api.token-file=${join(dir, "empty")}`], /is empty/],
     ["unknown flag", [...base, "--shard=0", "--bogus"], /Unknown option '--bogus'/],
   ];
   for (const [name, args, reason] of cases) {

@@ -194,7 +194,7 @@ describe("sidecar API", () => {
     writeFileSync(configFile, dump({ ...ORIGINAL, global: { external_labels: { shard: "x" } } }));
     const clash = await until("clash reported", async () => {
       const r = await api.runtime();
-      return /shard-label/.test(r.config.error?.message ?? "") && r;
+      return /--shard\.label/.test(r.config.error?.message ?? "") && r;
     });
     assert.match(clash.config.error!.message, /global\.external_labels\.shard/);
 

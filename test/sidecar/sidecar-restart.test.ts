@@ -102,7 +102,7 @@ for (const bin of prometheusBinaries()) {
         `--prometheus.url=${proxy.url}`,
         `--output.dir=${out}`,
         `--state.dir=${state}`,
-        `--token-file=${join(dir, "token")}`,
+        `--api.token-file=${join(dir, "token")}`,
         "--config.check-interval=1s",
       ];
       const startSidecar = async () => {

@@ -43,12 +43,12 @@ describe("promshard webhook and certs command lines", () => {
     [["webhook", "--prometheus.image-regex", "("], /--prometheus\.image-regex/],
     [["webhook", "--coordinator", "Team A"], /--coordinator: "Team A" is not valid/],
     [["webhook", "--log.level", "loud"], /not a log level/],
-    [["webhook", "--body-limit", "lots"], /--body-limit: "lots" is not a size/],
-    [["certs", "--out-dir", "x", "--secret", "y"], /give one of --secret NAME or --out-dir DIR, not both/],
-    [["certs", "--out-dir", "x", "--ip", "localhost"], /--ip: "localhost" is not an IP address/],
-    [["certs", "--out-dir", "x", "--cert-validity", "1 year"], /--cert-validity: not a valid duration/],
-    [["certs", "--out-dir", "x", "--cert-validity", "1d", "--cert-renew-before", "2d"], /must be less than/],
-    [["certs", "--out-dir", "x", "--service", "My_Svc"], /is not a Service name/],
+    [["webhook", "--web.body-limit", "lots"], /--web.body-limit: "lots" is not a size/],
+    [["certs", "--output.dir", "x", "--secret", "y"], /give one of --secret NAME or --output.dir DIR, not both/],
+    [["certs", "--output.dir", "x", "--ip", "localhost"], /--ip: "localhost" is not an IP address/],
+    [["certs", "--output.dir", "x", "--cert.validity", "1 year"], /--cert.validity: not a valid duration/],
+    [["certs", "--output.dir", "x", "--cert.validity", "1d", "--cert.renew-before", "2d"], /must be less than/],
+    [["certs", "--output.dir", "x", "--service", "My_Svc"], /is not a Service name/],
   ];
   for (const [args, message] of bad) {
     it(`${args.join(" ")} exits 2 with a one-line reason`, () => {
@@ -73,10 +73,10 @@ describe("promshard webhook and certs command lines", () => {
   });
 
   it("certs into a directory, then the webhook serving with them, until SIGTERM", async () => {
-    const r = promshard("certs", "--out-dir", dir, "--ip", "127.0.0.1", "--namespace", "monitoring");
+    const r = promshard("certs", "--output.dir", dir, "--ip", "127.0.0.1", "--namespace", "monitoring");
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^create-ca: no CA yet\nissue-serving: no serving certificate yet\nstored in directory /);
-    const again = promshard("certs", "--out-dir", dir, "--ip", "127.0.0.1", "--namespace", "monitoring");
+    const again = promshard("certs", "--output.dir", dir, "--ip", "127.0.0.1", "--namespace", "monitoring");
     assert.match(again.stdout, /^up to date in directory .*; next step due \S+ \(in 243d\d+h\d+m\d+s\)\n$/);
 
     const [port, metricsPort] = [await freePort(), await freePort()];
@@ -90,7 +90,7 @@ describe("promshard webhook and certs command lines", () => {
         `--tls.cert-file=${join(dir, "tls.crt")}`,
         `--tls.key-file=${join(dir, "tls.key")}`,
         "--sidecar.mode=container",
-        "--shutdown-delay=0s",
+        "--web.shutdown-delay=0s",
         "--sidecar.image=registry.example.com/promshard:test",
       ],
       { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },

@@ -107,10 +107,10 @@ describe("injection into real-world Prometheus pods", () => {
         const sidecar = container(after, SIDECAR);
         const flags = sidecarFlags(sidecar);
         assert.equal(flags["output.dir"], OUTPUT_DIR);
-        assert.equal(flags["pod-name"], "$(POD_NAME)");
-        assert.match(String(flags["token-file"]), /^\/var\/run\/secrets\/promshard\.io\/token\/token$/);
+        assert.equal(flags["shard.pod-name"], "$(POD_NAME)");
+        assert.match(String(flags["api.token-file"]), /^\/var\/run\/secrets\/promshard\.io\/token\/token$/);
         const podName = after.metadata!.name!;
-        const identity = identityFromFlags({ ...flags, "pod-name": undefined }, { POD_NAME: podName });
+        const identity = identityFromFlags({ ...flags, "shard.pod-name": undefined }, { POD_NAME: podName });
         assert.equal(identity.shard, Number(podName.split("-").pop()));
         const env = (sidecar.env ?? []).map((e) => e.name);
         assert.deepEqual(env, ["POD_NAME", "POD_NAMESPACE", "SHARD_ORDINAL"]);

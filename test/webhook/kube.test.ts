@@ -132,7 +132,7 @@ describe("webhook against a real control plane", { timeout: 600_000 }, () => {
         "--tls.poll-interval=1s",
         "--sidecar.mode=auto",
         `--kubeconfig=${cp.kubeconfigPath}`,
-        "--shutdown-delay=0s",
+        "--web.shutdown-delay=0s",
         "--log.level=debug",
       ],
       { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },
@@ -179,7 +179,7 @@ describe("webhook against a real control plane", { timeout: 600_000 }, () => {
   const getPod = (namespace: string, name: string) =>
     cp.api<Pod>("GET", `/api/v1/namespaces/${namespace}/pods/${name}`);
   const certs = (...args: string[]) =>
-    promshard(["certs", "--out-dir", dir, "--ip", "127.0.0.1", "--namespace", "promshard-system", ...args]);
+    promshard(["certs", "--output.dir", dir, "--ip", "127.0.0.1", "--namespace", "promshard-system", ...args]);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "promshard-webhook-kube-"));
@@ -194,7 +194,7 @@ describe("webhook against a real control plane", { timeout: 600_000 }, () => {
       timeoutSeconds: 3,
     });
     await cp.api("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", { body: config });
-    const r = certs("--webhook-config", "promshard", `--kubeconfig=${cp.kubeconfigPath}`);
+    const r = certs("--webhook.config", "promshard", `--kubeconfig=${cp.kubeconfigPath}`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
@@ -463,13 +463,13 @@ describe("webhook against a real control plane", { timeout: 600_000 }, () => {
     const steps: string[] = [];
     let probesAfterPromote = 0;
     const run = (...args: string[]) => {
-      const r = certs("--webhook-config", "promshard", `--kubeconfig=${cp.kubeconfigPath}`, "--overlap", "3s", ...args);
+      const r = certs("--webhook.config", "promshard", `--kubeconfig=${cp.kubeconfigPath}`, "--overlap", "3s", ...args);
       assert.equal(r.code, 0, r.stderr);
       steps.push(...r.stdout.split("\n").filter((l) => /^(add-ca|promote-ca|drop-retired-ca|issue-serving):/.test(l)));
     };
     try {
       await sleep(1000);
-      run("--rotate-ca"); // add: the bundle has both CAs, the old one still signs.
+      run("--ca.rotate"); // add: the bundle has both CAs, the old one still signs.
       assert.equal(splitPem(readFileSync(join(dir, "ca.crt"), "utf8")).length, 2);
       await sleep(3500);
       run(); // promote: a serving certificate from the new CA, which the webhook loads.
@@ -567,7 +567,7 @@ describe("webhook against a real control plane", { timeout: 600_000 }, () => {
     assert.deepEqual(Object.keys(ca.data).sort(), ["ca.crt", "ca.key"]);
     const r2 = promshard(base);
     assert.match(r2.stdout, /^up to date in secret promshard-system\/promshard-webhook-tls/);
-    const r3 = promshard([...base, "--rotate-ca"]);
+    const r3 = promshard([...base, "--ca.rotate"]);
     assert.match(r3.stdout, /^add-ca: rotation asked for\n/);
     const rotated = await cp.api<{ data: Record<string, string> }>(
       "GET",
