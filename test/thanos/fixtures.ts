@@ -44,7 +44,10 @@ export function shardConfig(labels: Record<string, string>): string {
   ].join("\n");
 }
 
-/** A Prometheus with these external labels and targets, and a Thanos sidecar beside it. */
+/**
+ * A Prometheus with these external labels and targets, and a Thanos sidecar beside it; with
+ * `bucketDir`, the sidecar ships finished blocks to that FILESYSTEM bucket.
+ */
 export async function startShard(
   stack: ThanosStack,
   bin: PrometheusBinary,
@@ -55,10 +58,16 @@ export async function startShard(
   const name = Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
+  // A sidecar that uploads waits (forever, retrying) for Prometheus to run with equal min and
+  // max block durations, so that Prometheus never compacts a block before it was shipped.
+  const args = [
+    ...(opts.bucketDir ? ["--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h"] : []),
+    ...(opts.args ?? []),
+  ];
   const prom = await startPrometheus(bin, {
     config: shardConfig(labels),
     files: { "targets.json": targetsJson(targets) },
-    ...(opts.args ? { args: opts.args } : {}),
+    ...(args.length > 0 ? { args } : {}),
   });
   stack.track(`prometheus ${bin.version} {${name}}`, prom);
   const sidecar = await stack.sidecar(prom, {

@@ -1,6 +1,7 @@
 /**
  * A drained shard's history, kept in a FILESYSTEM bucket and served by a Store Gateway after
- * the shard is gone. Per Prometheus version: a shard scrapes a target, lets it go (as a
+ * the shard is gone. Per Prometheus version: a shard (its sidecar shipping to the bucket,
+ * which ships nothing of a head younger than 2 h) scrapes a target, lets it go (as a
  * drained shard does), takes a TSDB snapshot with its head (admin API, skip_head=false),
  * `thanos tools bucket upload-blocks` puts the snapshot's blocks into the bucket with the
  * shard's external labels, the bucket is read back (not trusted), the shard and its sidecar
@@ -75,11 +76,15 @@ async function history(stack: ThanosStack, bin: PrometheusBinary, t: TestContext
   const v = bin.version;
   const labels = { shard: "2", replica: "0" };
   const [target] = await startExporters(stack, 1, SERIES);
-  const shard = await startShard(stack, bin, labels, [target!], { args: ["--web.enable-admin-api"] });
   const root = mkdtempSync(join(tmpdir(), "promshard-bucket-"));
   stack.track(`bucket ${root}`, { logs: () => "", stop: async () => rmSync(root, { recursive: true, force: true }) });
   const bucket = join(root, "bucket");
   const rawBucket = join(root, "raw");
+  // The sidecar uploads to the bucket too: it ships only finished 2 h blocks, so nothing here.
+  const shard = await startShard(stack, bin, labels, [target!], {
+    args: ["--web.enable-admin-api"],
+    bucketDir: bucket,
+  });
 
   // A life of some scrapes, then drained: the target leaves, the end-of-run markers are written.
   await sleep(8_000);
@@ -107,6 +112,10 @@ async function history(stack: ThanosStack, bin: PrometheusBinary, t: TestContext
   assert.ok(snapshotBlocks.length >= 1, `${v}: the snapshot holds no block`);
   cpSync(join(snapshot, snapshotBlocks[0]!), join(rawBucket, snapshotBlocks[0]!), { recursive: true });
 
+  assert.deepEqual(readBucket(bucket), [], `${v}: the sidecar shipped a block of a shard younger than 2 h`);
+  const metrics = await (await fetch(`${shard.sidecar.httpUrl}/metrics`)).text();
+  const syncs = Number(/^thanos_shipper_dir_syncs_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1]);
+  assert.ok(syncs >= 1, `${v}: the sidecar's shipper looked at the TSDB (thanos_shipper_dir_syncs_total ${syncs})`);
   const log = await stack.uploadBlocks({ path: snapshot, bucketDir: bucket, labels });
   // Read back: the same blocks, every file Prometheus wrote with its size, Thanos metadata added.
   const uploaded = readBucket(bucket);
