@@ -162,18 +162,24 @@ describe("Thanos Query over shards with sidecars", () => {
         }
         const observe = async (stage: string, ms: number) => {
           const seen: Record<string, string[]> = { strict: [], loose: [], partial: [] };
-          const deadline = Date.now() + ms;
-          while (Date.now() < deadline) {
+          const since: Record<string, number[]> = { strict: [], loose: [], partial: [] };
+          const t0 = Date.now();
+          while (Date.now() < t0 + ms) {
             await Promise.all(
               Object.entries(queriers).map(async ([k, x]) => {
                 const o = outcome(await x.query(COUNT).catch((e: Error) => e));
                 const list = seen[k]!;
-                if (list.at(-1) !== o) list.push(o);
+                if (list.at(-1) !== o) {
+                  list.push(o);
+                  since[k]!.push(Date.now() - t0);
+                }
               }),
             );
             await sleep(250);
           }
-          for (const [k, list] of Object.entries(seen)) t.diagnostic(`${stage}, ${k}: ${list.join(" -> ")}`);
+          for (const [k, list] of Object.entries(seen)) {
+            t.diagnostic(`${stage}, ${k}: ${list.map((o, i) => `[from ${since[k]![i]} ms] ${o}`).join(" -> ")}`);
+          }
           return seen;
         };
 
