@@ -23,6 +23,8 @@ PROMETHEUS3_DIR := $(TOOLS_CACHE)/prometheus-$(PROMETHEUS3_VERSION)/bin
 
 # kube-apiserver, kube-controller-manager and etcd for the tests (KUBE_TOOLS, PROMSHARD_KUBE_ASSETS).
 include tools/kubernetes.mk
+# thanos for the Thanos tests (THANOS_TOOLS, PROMSHARD_THANOS_BIN).
+include tools/thanos.mk
 # Every Prometheus the tests run against, colon-separated; a user may point it elsewhere.
 export PROMSHARD_PROMETHEUS_BINS ?= /usr/bin/prometheus:$(PROMETHEUS3_DIR)/prometheus
 
@@ -65,7 +67,7 @@ $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool:
 	  github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS3_MODULE_VERSION)
 	$(PROMETHEUS3_DIR)/prometheus --version
 
-tools: $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool $(KUBE_TOOLS)
+tools: $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool $(KUBE_TOOLS) $(THANOS_TOOLS)
 
 build: setup
 	rm -rf dist

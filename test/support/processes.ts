@@ -1,0 +1,112 @@
+/**
+ * Child processes for tests that none outlives: each runs in its own process group (so its
+ * children go with it), is killed with its temp dir removed when Node exits however it exits
+ * (exit and signal hooks; a watchdog shell for SIGKILL or a crash of Node itself), and keeps
+ * its output for error messages. test/support/prometheus.ts does the same for Prometheus.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import type { Readable } from "node:stream";
+
+export interface Tracked {
+  readonly pid: number;
+  /** Everything the process wrote to stdout and stderr so far. */
+  logs(): string;
+  /** undefined while it runs; then "exited with status N", "killed by SIGX" or "failed to start: …". */
+  exitStatus(): string | undefined;
+  readonly exited: Promise<void>;
+  /** SIGTERM to the group, SIGKILL after `graceMs` (default 10 s), then removes `dir`. Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const live = new Set<{ pid: number; watchdog: number | undefined; dir: string }>();
+let hooksInstalled = false;
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const cleanup = () => {
+    for (const p of live) {
+      killGroup(p.pid, "SIGKILL");
+      if (p.watchdog !== undefined) killGroup(p.watchdog, "SIGKILL");
+      rmSync(p.dir, { recursive: true, force: true });
+    }
+    live.clear();
+  };
+  process.once("exit", cleanup);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      cleanup();
+      process.removeListener(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+function startWatchdog(pid: number, dir: string): number | undefined {
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL -${pid} 2>/dev/null; rm -rf -- "$1"`;
+  const child = spawn("sh", ["-c", script, "watchdog", dir], { detached: true, stdio: "ignore" });
+  child.unref();
+  return child.pid;
+}
+
+/** Starts `bin args` in `cwd`; `dir` (removed on stop and on exit) is usually the same temp dir. */
+export function spawnTracked(bin: string, args: readonly string[], opts: { cwd: string; dir: string }): Tracked {
+  installExitHooks();
+  const child: ChildProcess = spawn(bin, args, { cwd: opts.cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const chunks: string[] = [];
+  for (const stream of [child.stdout, child.stderr] as Readable[]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (s: string) => chunks.push(s));
+    (stream as Readable & { unref?: () => void }).unref?.();
+  }
+  let status: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", (code, signal) => {
+      status = signal ? `killed by ${signal}` : `exited with status ${code}`;
+      resolve();
+    });
+    child.once("error", (err) => {
+      status = `failed to start: ${err.message}`;
+      resolve();
+    });
+  });
+  child.unref();
+  const pid = child.pid ?? -1;
+  const entry = { pid, watchdog: pid > 0 ? startWatchdog(pid, opts.dir) : undefined, dir: opts.dir };
+  if (pid > 0) live.add(entry);
+  let stopping: Promise<void> | undefined;
+  return {
+    pid,
+    logs: () => chunks.join(""),
+    exitStatus: () => status,
+    exited,
+    stop: (graceMs = 10_000) => {
+      stopping ??= (async () => {
+        if (pid > 0) {
+          if (status === undefined) {
+            killGroup(pid, "SIGTERM");
+            const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
+            await exited;
+            clearTimeout(killer);
+          }
+          killGroup(pid, "SIGKILL");
+          if (entry.watchdog !== undefined) killGroup(entry.watchdog, "SIGKILL");
+          live.delete(entry);
+        }
+        await rm(opts.dir, { recursive: true, force: true, maxRetries: 3 });
+      })();
+      return stopping;
+    },
+  };
+}
