@@ -37,6 +37,7 @@ import { createLogger, parseLogLevel } from "../src/observability/log.ts";
 import { dialectFor } from "../src/prom/version.ts";
 import { getStrategy } from "../src/scheduler/index.ts";
 import { type PrometheusBinary, prometheusBinaries } from "../test/support/prometheus.ts";
+import { thanosBinary } from "../test/support/thanos.ts";
 import { writeResults } from "./lib.ts";
 
 const REPS = Number(process.env.REPS ?? 5);
@@ -134,6 +135,7 @@ async function runSetting(setting: Setting): Promise<Rep[]> {
       configFile,
       dataDir: join(dir, "data"),
       prometheusBin: setting.bin.bin,
+      thanosBin: thanosBinary(),
       prometheusArgs: setting.args,
       log,
     });

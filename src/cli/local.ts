@@ -1,13 +1,21 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { CoordinatorEvent } from "../coordinator/shards.ts";
-import { GlobalQuery } from "../local/global-query.ts";
+import { GlobalView } from "../local/global-view.ts";
 import { LocalScaler } from "../local/scaler.ts";
 import { createLogger } from "../observability/log.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
-import type { Command } from "./command.ts";
+import { type Command, UsageError } from "./command.ts";
 import { coordinatorFlags, loadStartConfig, readCoordinatorFlags, runCoordinator } from "./coordinator.ts";
 import { int } from "./flag-values.ts";
+
+/** The thanos `make tools` builds; keep in step with THANOS_VERSION in tools/thanos.mk. */
+const THANOS_CACHED = join(homedir(), ".cache/promshard-tools/thanos-0.42.4/bin/thanos");
+
+function defaultThanos(): string {
+  return process.env.PROMSHARD_THANOS_BIN || (existsSync(THANOS_CACHED) ? THANOS_CACHED : "thanos");
+}
 
 function defaultPrometheus(): string {
   const listed = (process.env.PROMSHARD_PROMETHEUS_BINS ?? "").split(":").filter(Boolean);
@@ -33,16 +41,26 @@ export const localCommand: Command = {
       placeholder: "PATH",
       formerly: "prometheus-bin",
     },
+    "thanos.bin": {
+      type: "string",
+      description: `Thanos binary (default: $PROMSHARD_THANOS_BIN, else ${THANOS_CACHED} when it exists, else thanos on PATH)`,
+      placeholder: "PATH",
+    },
     "global.listen-port": {
       type: "string",
-      description: "Port of the global query Prometheus",
+      description: "Port of the global view (Thanos Query's HTTP API, the Prometheus query API)",
       default: "9501",
       placeholder: "PORT",
+    },
+    "global.partial-response": {
+      type: "boolean",
+      description:
+        "Answer global queries with what the shards that answer hold, plus a warning, when a shard is down (default: an error, never a silently smaller result)",
     },
     "global.rule-file": {
       type: "string",
       multiple: true,
-      description: "Rule file evaluated on the global endpoint, over all shards",
+      description: "Rule file evaluated over all shards (by Thanos Ruler through the global view)",
       placeholder: "FILE",
       formerly: "global-rules",
     },
@@ -56,11 +74,17 @@ export const localCommand: Command = {
     const prometheusBin =
       typeof ctx.values["prometheus.bin"] === "string" ? ctx.values["prometheus.bin"] : defaultPrometheus();
     const dataDir = resolve(String(ctx.values["storage.path"]));
-    const global = new GlobalQuery({
+    const thanosBin = typeof ctx.values["thanos.bin"] === "string" ? ctx.values["thanos.bin"] : defaultThanos();
+    if (thanosBin.includes("/") && !existsSync(thanosBin))
+      throw new UsageError(
+        `--thanos.bin: ${thanosBin} does not exist; run \`make tools\` or point it at a thanos binary`,
+      );
+    const global = new GlobalView({
       dir: resolve(dataDir, "global"),
       port: globalPort,
-      prometheusBin,
+      thanosBin,
       ruleFiles: ((ctx.values["global.rule-file"] as string[] | undefined) ?? []).map((f) => resolve(f)),
+      partialResponse: ctx.values["global.partial-response"] === true,
       log,
     });
     // Shards read the last config that loaded, never a broken one on disk: a shard started
@@ -77,9 +101,10 @@ export const localCommand: Command = {
       configDir: dirname(s.configFile),
       dataDir,
       prometheusBin,
+      thanosBin,
       log,
       archive: global,
-      onChange: (shards) => void global.update(shards.map((x) => x.prometheusUrl)),
+      onChange: (shards) => global.update(shards),
       onEvent: (e) => sink?.(e),
     });
     return runCoordinator(ctx, s, config, log, {
@@ -93,7 +118,7 @@ export const localCommand: Command = {
           prometheusUrl: x?.prometheusUrl ?? null,
           extra: {
             sidecarUrl: x?.sidecarUrl ?? null,
-            pids: { sidecar: x?.sidecar.pid, prometheus: x?.prometheus.pid },
+            pids: { sidecar: x?.sidecar.pid, prometheus: x?.prometheus.pid, thanos: x?.thanos.pid },
           },
         };
       },

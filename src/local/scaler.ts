@@ -1,14 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { CoordinatorEvent, Scaler } from "../coordinator/shards.ts";
 import { PromshardError } from "../errors.ts";
+import { sidecarArgs } from "../thanos/args.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { httpCall, untilAnswers } from "../util/http.ts";
 import { freePort, portListened } from "../util/ports.ts";
+import type { DataArchive } from "./global-view.ts";
 import {
   type ProcessSpec,
   processesWith,
@@ -26,16 +28,36 @@ export interface LocalShard {
   readonly dir: string;
   readonly sidecar: SupervisedProcess;
   readonly prometheus: SupervisedProcess;
+  /** The Thanos sidecar: the shard's StoreAPI for the global view, and its block shipper. */
+  readonly thanos: SupervisedProcess;
+  /** host:port of the Thanos sidecar's StoreAPI. */
+  readonly grpcAddress: string;
+  readonly ports: ShardPorts;
 }
 
-/** Where a drained shard's data goes to stay queryable: the global endpoint's own TSDB. */
-export interface DataArchive {
-  /** A TSDB directory the archive loads blocks from. */
-  readonly tsdbDir: string;
-  /** Taken before blocks are moved in; handed back to `loaded`. */
-  mark(): Promise<number>;
-  /** Resolves true once every block named has been loaded (or compacted into another). */
-  loaded(blocks: readonly string[], mark: number): Promise<boolean>;
+/** The ports a shard's processes listen on. */
+export interface ShardPorts {
+  readonly sidecar: number;
+  readonly prometheus: number;
+  readonly thanosGrpc: number;
+  readonly thanosHttp: number;
+}
+
+const PORT_NAMES: Record<keyof ShardPorts, string> = {
+  sidecar: "sidecar",
+  prometheus: "Prometheus",
+  thanosGrpc: "Thanos sidecar (gRPC)",
+  thanosHttp: "Thanos sidecar (HTTP)",
+};
+
+function savedOf(id: number, p: ShardPorts): SavedShard {
+  return {
+    id,
+    sidecarPort: p.sidecar,
+    prometheusPort: p.prometheus,
+    thanosGrpcPort: p.thanosGrpc,
+    thanosHttpPort: p.thanosHttp,
+  };
 }
 
 export interface LocalScalerOptions {
@@ -45,10 +67,11 @@ export interface LocalScalerOptions {
   readonly configDir?: string;
   readonly dataDir: string;
   readonly prometheusBin: string;
+  readonly thanosBin: string;
   readonly log?: Logger;
   /** Extra Prometheus flags (e.g. a short --storage.tsdb.min-block-duration in tests). */
   readonly prometheusArgs?: readonly string[];
-  /** Where drained shards' data is imported before they stop; without it, nothing is kept. */
+  /** The bucket drained shards' data goes to before they stop (and shards ship blocks to); without it, nothing is kept. */
   readonly archive?: DataArchive;
   /** Called when a shard's processes are up, and when one is removed. */
   readonly onChange?: (shards: readonly LocalShard[]) => void;
@@ -60,11 +83,22 @@ interface SavedShard {
   readonly id: number;
   readonly sidecarPort: number;
   readonly prometheusPort: number;
+  readonly thanosGrpcPort?: number;
+  readonly thanosHttpPort?: number;
 }
 
 /** The strings that tell shard processes apart (SupervisedProcess markers): the directories they own. */
-function markers(dir: string): { sidecar: string; prometheus: string } {
-  return { sidecar: `--state.dir=${join(dir, "state")}`, prometheus: `--storage.tsdb.path=${join(dir, "tsdb")}` };
+function markers(dir: string): { sidecar: string; prometheus: string; thanos: string } {
+  return {
+    sidecar: `--state.dir=${join(dir, "state")}`,
+    prometheus: `--storage.tsdb.path=${join(dir, "tsdb")}`,
+    thanos: `--tsdb.path=${join(dir, "tsdb")}`,
+  };
+}
+
+/** A shard's external labels (the promshard sidecar writes them): Thanos tells shards apart by them, and dedups over them. */
+function shardLabels(id: number): Record<string, string> {
+  return { shard: String(id) };
 }
 
 /** The port a saved record names, when its process still runs or nothing else listens there; else a new one. */
@@ -75,7 +109,6 @@ async function portFor(saved: number | undefined, alive: boolean): Promise<numbe
 
 interface Retiring {
   readonly blocks: string[];
-  readonly mark: number;
 }
 
 /** The promshard entry point next to this module: src/cli.ts from a checkout, dist/cli.js when built. */
@@ -174,7 +207,6 @@ export class LocalScaler implements Scaler {
     if (!archive || !shard) return true;
     let r = this.#retiring.get(id);
     if (!r) {
-      const mark = await archive.mark();
       const res = await httpCall(`${shard.prometheusUrl}/api/v1/admin/tsdb/snapshot`, {
         method: "POST",
         timeoutMs: 120_000,
@@ -189,19 +221,14 @@ export class LocalScaler implements Scaler {
         );
       const { data } = JSON.parse(res.text) as { data: { name: string } };
       const snapshot = join(shard.dir, "tsdb", "snapshots", data.name);
-      const blocks: string[] = [];
-      for (const block of readdirSync(snapshot)) {
-        const to = join(archive.tsdbDir, block);
-        // A block imported before (the shard was drained once already) is there; same ULID, same data.
-        if (!existsSync(to)) renameSync(join(snapshot, block), to);
-        blocks.push(block);
+      try {
+        r = { blocks: await archive.upload(snapshot, shardLabels(id)) };
+      } finally {
+        rmSync(snapshot, { recursive: true, force: true });
       }
-      rmSync(snapshot, { recursive: true, force: true });
-      r = { blocks, mark };
       this.#retiring.set(id, r);
-      this.#o.log?.info({ shard: id, blocks: blocks.length }, "drained shard's blocks moved into the global TSDB");
     }
-    return archive.loaded(r.blocks, r.mark);
+    return archive.loaded(r.blocks);
   }
 
   /** A recorded shard that cannot be adopted (an id after a gap): its processes are stopped. */
@@ -211,22 +238,17 @@ export class LocalScaler implements Scaler {
   }
 
   #save(): void {
-    const saved: SavedShard[] = [
-      ...this.#shards.map((s) => ({
-        id: s.id,
-        sidecarPort: Number(new URL(s.sidecarUrl).port),
-        prometheusPort: Number(new URL(s.prometheusUrl).port),
-      })),
-      ...this.#starting.values(),
-    ];
+    const saved: SavedShard[] = [...this.#shards.map((s) => savedOf(s.id, s.ports)), ...this.#starting.values()];
     writeFileAtomicSync(this.#stateFile, JSON.stringify(saved, null, 2));
   }
 
-  /** The shard's two processes, as they run with these ports. */
-  #specs(id: number, sidecarPort: number, promPort: number): { sidecar: ProcessSpec; prometheus: ProcessSpec } {
+  /** The shard's processes, as they run with these ports. */
+  #specs(id: number, ports: ShardPorts): Record<"sidecar" | "prometheus" | "thanos", ProcessSpec> {
     const dir = join(this.#o.dataDir, `shard-${id}`);
     const m = markers(dir);
     const generated = join(dir, "out", "prometheus.yml");
+    const prometheusUrl = `http://127.0.0.1:${ports.prometheus}`;
+    const upload = this.#o.archive?.objstoreFile;
     return {
       sidecar: {
         name: "sidecar",
@@ -238,20 +260,18 @@ export class LocalScaler implements Scaler {
           this.#o.configFile,
           ...(this.#o.configDir ? ["--config.dir", this.#o.configDir] : []),
           "--prometheus.url",
-          `http://127.0.0.1:${promPort}`,
+          prometheusUrl,
           "--output.dir",
           join(dir, "out"),
           m.sidecar,
           "--listen",
-          `127.0.0.1:${sidecarPort}`,
+          `127.0.0.1:${ports.sidecar}`,
           "--api.token-file",
           this.#tokenFile,
           "--shard",
           String(id),
-          // No external labels: the global Prometheus merges a moving target's series from
-          // two shards into one only when their label sets are the same.
-          "--shard.label",
-          "",
+          // The shard label only (one replica group): Thanos Query treats a moving target's
+          // two copies, which differ in it alone, as one series.
           "--replica.label",
           "",
         ],
@@ -264,16 +284,31 @@ export class LocalScaler implements Scaler {
         args: [
           `--config.file=${generated}`,
           m.prometheus,
-          `--web.listen-address=127.0.0.1:${promPort}`,
+          `--web.listen-address=127.0.0.1:${ports.prometheus}`,
           "--web.enable-lifecycle",
           "--web.enable-admin-api",
           // Hidden flag (5s by default; 2.x clamps it to at least 5s): a restarted shard, or a
           // target moved in, is scraped a second after discovery sees it, not five.
           "--scrape.discovery-reload-interval=1s",
+          // A Thanos sidecar that ships blocks refuses a Prometheus that compacts them itself.
+          ...(upload ? ["--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h"] : []),
           ...(this.#o.prometheusArgs ?? []),
         ],
         marker: m.prometheus,
         logFile: join(dir, "prometheus.log"),
+      },
+      thanos: {
+        name: "thanos-sidecar",
+        command: this.#o.thanosBin,
+        args: sidecarArgs({
+          grpcAddress: `127.0.0.1:${ports.thanosGrpc}`,
+          httpAddress: `127.0.0.1:${ports.thanosHttp}`,
+          prometheusUrl,
+          tsdbPath: join(dir, "tsdb"),
+          ...(upload ? { objstoreConfigFile: upload } : {}),
+        }),
+        marker: m.thanos,
+        logFile: join(dir, "thanos-sidecar.log"),
       },
     };
   }
@@ -286,26 +321,49 @@ export class LocalScaler implements Scaler {
   async #start(id: number, saved?: SavedShard): Promise<LocalShard> {
     const dir = join(this.#o.dataDir, `shard-${id}`);
     for (const d of ["out", "state", "tsdb"]) mkdirSync(join(dir, d), { recursive: true });
-    const was = saved && this.#specs(id, saved.sidecarPort, saved.prometheusPort);
-    const promPort = await portFor(saved?.prometheusPort, was !== undefined && runningAs(was.prometheus) !== undefined);
-    // A running sidecar is adopted only while it points at the Prometheus this shard runs.
-    const sidecarPort = await portFor(
-      saved?.sidecarPort,
-      was !== undefined && promPort === saved?.prometheusPort && runningAs(was.sidecar) !== undefined,
-    );
-    for (const [what, before, now] of [
-      ["Prometheus", saved?.prometheusPort, promPort],
-      ["sidecar", saved?.sidecarPort, sidecarPort],
-    ] as const)
-      if (before !== undefined && before !== now)
-        this.#event(`shard ${id}: ${what} moved from port ${before} to ${now}: ${before} is taken by another process`);
-    const specs = this.#specs(id, sidecarPort, promPort);
-    const prometheusUrl = `http://127.0.0.1:${promPort}`;
-    const sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
-    this.#starting.set(id, { id, sidecarPort, prometheusPort: promPort });
+    const before: Partial<ShardPorts> = saved
+      ? {
+          sidecar: saved.sidecarPort,
+          prometheus: saved.prometheusPort,
+          thanosGrpc: saved.thanosGrpcPort,
+          thanosHttp: saved.thanosHttpPort,
+        }
+      : {};
+    const was = saved?.thanosGrpcPort && saved.thanosHttpPort ? this.#specs(id, before as ShardPorts) : undefined;
+    const m = markers(dir);
+    // A process is adopted when it runs exactly as it would be started; any other process on
+    // the shard's directories is stopped first, so that its ports are free again for this one.
+    const adoptable = async (name: "sidecar" | "prometheus" | "thanos", ok: boolean): Promise<boolean> => {
+      if (ok && was !== undefined && runningAs(was[name]) !== undefined) return true;
+      for (const pid of processesWith(m[name])) {
+        await terminate(pid, m[name]);
+        this.#event(`shard ${id}: stopped a ${name} (pid ${pid}) an earlier run left running on ${dir}`);
+      }
+      return false;
+    };
+    const prometheus = await portFor(before.prometheus, await adoptable("prometheus", true));
+    // A running sidecar (ours or Thanos's) is adopted only while it points at the Prometheus this shard runs.
+    const same = prometheus === before.prometheus;
+    const sidecarAdopted = await adoptable("sidecar", same);
+    const thanosAdopted = await adoptable("thanos", same);
+    const ports: ShardPorts = {
+      prometheus,
+      sidecar: await portFor(before.sidecar, sidecarAdopted),
+      thanosGrpc: await portFor(before.thanosGrpc, thanosAdopted),
+      thanosHttp: await portFor(before.thanosHttp, thanosAdopted),
+    };
+    for (const k of Object.keys(ports) as (keyof ShardPorts)[])
+      if (before[k] !== undefined && before[k] !== ports[k])
+        this.#event(
+          `shard ${id}: ${PORT_NAMES[k]} moved from port ${before[k]} to ${ports[k]}: ${before[k]} is taken by another process`,
+        );
+    const specs = this.#specs(id, ports);
+    const prometheusUrl = `http://127.0.0.1:${ports.prometheus}`;
+    const sidecarUrl = `http://127.0.0.1:${ports.sidecar}`;
+    this.#starting.set(id, savedOf(id, ports));
     this.#save();
     const log = this.#o.log?.child({ shard: id });
-    const supervise = (spec: ProcessSpec, port: number) =>
+    const supervise = (spec: ProcessSpec, listens: readonly number[]) =>
       SupervisedProcess.start(spec, {
         log,
         adopt: true,
@@ -318,29 +376,44 @@ export class LocalScaler implements Scaler {
         onStray: (p: SupervisedProcess, pid: number) =>
           this.#event(`shard ${id}: stopped a ${p.spec.name} (pid ${pid}) an earlier run left running on ${dir}`),
         canRestart: async () => {
-          if (!portListened(port)) return true;
-          void this.#relocate(id, `${spec.name} cannot restart: port ${port} is taken by another process`);
+          const taken = listens.find((port) => portListened(port));
+          if (taken === undefined) return true;
+          void this.#relocate(id, `${spec.name} cannot restart: port ${taken} is taken by another process`);
           return false;
         },
       });
-    let sidecar: SupervisedProcess | undefined;
+    const started: SupervisedProcess[] = [];
     try {
-      sidecar = await supervise(specs.sidecar, sidecarPort);
+      started.push(await supervise(specs.sidecar, [ports.sidecar]));
       const generated = join(dir, "out", "prometheus.yml");
       for (let i = 0; i < 200 && !existsSync(generated); i++) await sleep(50);
       if (!existsSync(generated))
         throw new PromshardError("shard_start_failed", `the sidecar wrote no config in 10 s (see ${dir}/sidecar.log)`, {
           path: `shard ${id}`,
         });
-      const prometheus = await supervise(specs.prometheus, promPort);
+      started.push(await supervise(specs.prometheus, [ports.prometheus]));
       await untilAnswers(`${prometheusUrl}/-/ready`, 30_000);
+      // After Prometheus: the Thanos sidecar reads its external labels at start.
+      started.push(await supervise(specs.thanos, [ports.thanosGrpc, ports.thanosHttp]));
       // The sidecar answers before the coordinator's first look, so a new shard is not "down".
       await untilAnswers(`${sidecarUrl}/healthz`, 10_000);
+      await untilAnswers(`http://127.0.0.1:${ports.thanosHttp}/-/ready`, 30_000);
       log?.info({ prometheusUrl, sidecarUrl, adopted: saved !== undefined }, "shard started");
-      return { id, sidecarUrl, prometheusUrl, dir, sidecar, prometheus };
+      const [sidecar, prom, thanos] = started as [SupervisedProcess, SupervisedProcess, SupervisedProcess];
+      return {
+        id,
+        sidecarUrl,
+        prometheusUrl,
+        dir,
+        sidecar,
+        prometheus: prom,
+        thanos,
+        grpcAddress: `127.0.0.1:${ports.thanosGrpc}`,
+        ports,
+      };
     } catch (err) {
       // Nothing half-started may stay behind: the next round tries again from scratch.
-      await sidecar?.stop();
+      await Promise.all(started.map((p) => p.stop()));
       throw err;
     } finally {
       this.#starting.delete(id);
@@ -379,7 +452,7 @@ export class LocalScaler implements Scaler {
   }
 
   async #stop(shard: LocalShard): Promise<void> {
-    await Promise.all([shard.sidecar.stop(), shard.prometheus.stop()]);
+    await Promise.all([shard.sidecar.stop(), shard.prometheus.stop(), shard.thanos.stop()]);
     this.#o.log?.info({ shard: shard.id }, "shard stopped");
   }
 

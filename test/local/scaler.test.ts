@@ -20,11 +20,13 @@ import { LocalScaler } from "../../src/local/scaler.ts";
 import { processesUnder } from "../e2e/harness.ts";
 import { eventually } from "../support/eventually.ts";
 import { prometheusBinaries } from "../support/prometheus.ts";
+import { thanosBinary } from "../support/thanos.ts";
 
 const FIXTURE = new URL("../fixtures/local/scaler.ts", import.meta.url).pathname;
 
 describe("local scaler: shard processes across coordinator deaths", () => {
   const bin = prometheusBinaries()[0]!;
+  const thanos = thanosBinary();
   const root = mkdtempSync(join(tmpdir(), "promshard-local-scaler-"));
   const config = join(root, "prometheus.yml");
   writeFileSync(config, "global: {scrape_interval: 1s}\nscrape_configs: [{job_name: demo, static_configs: []}]\n");
@@ -44,7 +46,7 @@ describe("local scaler: shard processes across coordinator deaths", () => {
 
   /** A coordinator in a child process starting one shard; `until` says when to SIGKILL it. */
   async function killedCoordinator(dataDir: string, until: "prometheus-spawned" | "started"): Promise<void> {
-    const child = spawn(process.execPath, [FIXTURE, dataDir, config, bin.bin, "1"], {
+    const child = spawn(process.execPath, [FIXTURE, dataDir, config, bin.bin, thanos, "1"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     children.push(child);
@@ -54,7 +56,7 @@ describe("local scaler: shard processes across coordinator deaths", () => {
     });
     const prometheus = markersOf(dataDir).prometheus;
     // Polled every 10 ms: the kill must land while the shard is still starting.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 120_000;
     while (!(until === "started" ? out.includes("started") : processesWith(prometheus).length > 0)) {
       assert.ok(Date.now() < deadline && child.exitCode === null, `the coordinator did not reach "${until}": ${out}`);
       await sleep(10);
@@ -64,7 +66,13 @@ describe("local scaler: shard processes across coordinator deaths", () => {
   }
 
   function scaler(dataDir: string, events: CoordinatorEvent[]): LocalScaler {
-    const s = new LocalScaler({ dataDir, configFile: config, prometheusBin: bin.bin, onEvent: (e) => events.push(e) });
+    const s = new LocalScaler({
+      dataDir,
+      configFile: config,
+      prometheusBin: bin.bin,
+      thanosBin: thanos,
+      onEvent: (e) => events.push(e),
+    });
     scalers.push(s);
     return s;
   }
