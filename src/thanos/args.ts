@@ -9,8 +9,9 @@ export const REPLICA_LABELS: readonly string[] = ["replica", "shard"];
 
 /**
  * `chain`, not Thanos's default `penalty`: penalty keeps following the shard a moving target
- * leaves and so returns its end-of-run staleness marker as the newest sample, a hole of about
- * one scrape interval at every move (test/thanos/moves.test.ts).
+ * leaves and so returns its end-of-run staleness marker as the newest sample, a hole of one to
+ * a few scrape intervals at every move (test/thanos/moves.test.ts). Chain's cost: HA replica
+ * groups' samples interleave, which can fake counter resets (docs/thanos.md).
  */
 export type DedupFunc = "penalty" | "chain";
 export const DEFAULT_DEDUP_FUNC: DedupFunc = "chain";
