@@ -89,7 +89,11 @@ export const webhookCommand: Command = {
     },
     "thanos.default": {
       type: "boolean",
-      description: 'Inject the Thanos sidecar unless a pod says promshard.io/thanos: "false"',
+      description: 'Inject the Thanos sidecar unless a pod says promshard.io/thanos: "false" (the default)',
+    },
+    "no-thanos.default": {
+      type: "boolean",
+      description: 'Inject the Thanos sidecar only where a pod says promshard.io/thanos: "true"',
     },
     "thanos.objstore-key": {
       type: "string",
@@ -178,7 +182,7 @@ export const webhookCommand: Command = {
       thanosImage: image(v, "thanos.image", "thanos-image"),
       sidecarPort: port(v, "sidecar.port"),
       tokenSecret: required(v, "sidecar.token-secret"),
-      thanos: v["thanos.default"] === true,
+      thanos: v["no-thanos.default"] !== true,
       objstoreKey: required(v, "thanos.objstore-key"),
       prometheusContainer: required(v, "prometheus.container"),
       prometheusImage,

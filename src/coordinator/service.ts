@@ -101,6 +101,11 @@ export class CoordinatorService {
     return true;
   }
 
+  /** Shards that are down now: the global view cannot answer for their targets. */
+  #missingShards(): number[] {
+    return (this.#last?.shards ?? []).filter((s) => !s.healthy).map((s) => s.id);
+  }
+
   /** One round: config check, discovery settled, coordinator tick. Errors are logged and counted, never thrown. */
   async round(): Promise<void> {
     const o = this.#o;
@@ -231,6 +236,8 @@ export class CoordinatorService {
         desiredShards: this.#last?.schedule.desiredShards ?? null,
         overlapping: this.#last?.overlapping ?? 0,
         globalQueryUrl: o.globalQueryUrl ?? null,
+        // Global queries fail while a shard is down (partial responses off): name it.
+        missingShards: this.#missingShards(),
       });
     });
     app.post("/-/reload", (_q, res) => {
@@ -252,6 +259,7 @@ export class CoordinatorService {
           events: this.#events,
           ...(o.globalQueryUrl ? { globalQueryUrl: o.globalQueryUrl } : {}),
           configError: this.#config.failure?.message ?? null,
+          missingShards: this.#missingShards(),
         }),
       );
     });

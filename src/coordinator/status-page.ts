@@ -15,6 +15,8 @@ export function renderStatusPage(opts: {
   globalQueryUrl?: string;
   /** Set while the config on disk is invalid and the last good one runs. */
   configError?: string | null;
+  /** Shards that are down: global queries answer an error (or, with partial responses, less) meanwhile. */
+  missingShards?: readonly number[];
 }): string {
   const shards = opts.shards
     .map((s) => {
@@ -44,5 +46,6 @@ body{font:14px system-ui,sans-serif;margin:2em;color:#222}.shard{margin-bottom:1
 </style></head><body><h1>promshard</h1>
 <p>${opts.shards.length} shard(s)${opts.globalQueryUrl ? ` · global query: <a href="${esc(opts.globalQueryUrl)}">${esc(opts.globalQueryUrl)}</a>` : ""}</p>
 ${opts.configError ? `<p class="config-error down">The config file is invalid; the last good one keeps running: ${esc(opts.configError)}</p>` : ""}
+${opts.missingShards?.length ? `<p class="missing down">The global view is incomplete: shard ${opts.missingShards.join(", ")} ${opts.missingShards.length > 1 ? "are" : "is"} down, and global queries fail until ${opts.missingShards.length > 1 ? "they are" : "it is"} back.</p>` : ""}
 ${shards}<h2>Recent moves and scaling</h2><ul>${events}</ul></body></html>`;
 }

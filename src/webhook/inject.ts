@@ -39,6 +39,9 @@ export const THANOS = "thanos-sidecar";
 export const CONFIG_VOLUME = "promshard-config";
 export const STATE_VOLUME = "promshard-state";
 export const TOKEN_VOLUME = "promshard-token";
+/** Where the ServiceAccount admission plugin mounts a pod's API token in each container. */
+const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 /** The shared emptyDir: the sidecar writes, Prometheus reads. */
 export const OUTPUT_DIR = "/etc/promshard";
 export const GENERATED_CONFIG = `${OUTPUT_DIR}/prometheus.yml`;
@@ -177,7 +180,16 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
   // The Thanos sidecar.
   if (addThanos) {
     ensureNamed(ops, `${base}/spec/containers`, spec.containers, [
-      thanosContainer(flags, opts, settings, upload ? dataMount : undefined, grpcPort, httpPort, usedNames(all)),
+      thanosContainer(
+        flags,
+        opts,
+        settings,
+        upload ? dataMount : undefined,
+        grpcPort,
+        httpPort,
+        usedNames(all),
+        promMounts,
+      ),
     ]);
   }
 
@@ -428,6 +440,7 @@ function thanosContainer(
   grpcPort: number,
   httpPort: number,
   takenNames: Set<string>,
+  promMounts: readonly VolumeMount[],
 ): Container {
   // prometheus-operator's conventions: ports named grpc/http (prefixed only if the pod has them already).
   const portName = (n: string) => (takenNames.has(n) ? `thanos-${n}` : n);
@@ -464,5 +477,11 @@ function thanosContainer(
     if (typeof dataMount.subPathExpr === "string" && dataMount.subPathExpr) mount.subPathExpr = dataMount.subPathExpr;
     c.volumeMounts = [mount];
   }
+  // The API server's ServiceAccount plugin mounts the token into every container it finds
+  // without one, and having changed the pod, calls this webhook again: mounted here as in
+  // Prometheus, the pod is the same and the second call is saved.
+  const token = promMounts.find((m) => m.mountPath === SERVICE_ACCOUNT_DIR);
+  if (token)
+    c.volumeMounts = [...(c.volumeMounts ?? []), { name: token.name, mountPath: token.mountPath, readOnly: true }];
   return c;
 }

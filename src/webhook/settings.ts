@@ -48,7 +48,8 @@ export interface InjectorSettings {
 export const DEFAULT_SETTINGS: InjectorSettings = {
   version: PROMSHARD_VERSION,
   sidecarImage: `ghcr.io/promshard/promshard:v${PROMSHARD_VERSION}`,
-  thanosImage: "quay.io/thanos/thanos:v0.39.2",
+  // The version `make tools` builds and the tests run (tools/thanos.mk).
+  thanosImage: "quay.io/thanos/thanos:v0.42.4",
   nativeSidecar: true,
   prometheusContainer: "prometheus",
   prometheusImage: DEFAULT_PROMETHEUS_IMAGE,
@@ -58,7 +59,7 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   sidecarPort: 9095,
   thanosGrpcPort: 10901,
   thanosHttpPort: 10902,
-  thanos: false,
+  thanos: true,
   objstoreKey: "objstore.yml",
   sidecarResources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
   thanosResources: { requests: { cpu: "50m", memory: "128Mi" } },

@@ -129,6 +129,20 @@ describe("coordinator service", () => {
     assert.equal(shards.shards[0].prometheusUrl, "http://shard-0:9090");
   });
 
+  it("a shard that is down is named in /api/v1/status and on the status page (the global view is incomplete)", async () => {
+    const { round, get, server, shards } = await start();
+    for (let i = 0; i < 3; i++) await round();
+    assert.deepEqual((await get("/api/v1/status")).missingShards, []);
+    shards[1]!.down = true;
+    await round();
+    assert.deepEqual((await get("/api/v1/status")).missingShards, [1]);
+    const page = await (await fetch(`${server.url}/`)).text();
+    assert.match(page, /The global view is incomplete: shard 1 is down, and global queries fail until it is back/);
+    shards[1]!.down = false;
+    await round();
+    assert.deepEqual((await get("/api/v1/status")).missingShards, []);
+  });
+
   it("an invalid config is reported and the last good one keeps running; a fixed one loads", async () => {
     const { round, get, registry } = await start();
     for (let i = 0; i < 3; i++) await round();

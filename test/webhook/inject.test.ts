@@ -181,7 +181,13 @@ describe("injection into real-world Prometheus pods", () => {
     const prom = container(after, "prometheus");
     assert.equal(prom.args?.[2], `--config.file=${GENERATED_CONFIG}`);
     assert.equal(prom.args?.length, 9, "--web.enable-lifecycle was there already");
-    assert.ok(!allContainers(after).some((c) => c.name === THANOS));
+    // The Thanos sidecar is on by default (promshard.io/thanos: "false" opts out), without
+    // upload: no data mount, no block-duration flags; the pod's API token as Prometheus has it.
+    const thanos = container(after, THANOS);
+    assert.deepEqual(
+      thanos.volumeMounts?.map((m) => [m.name, m.mountPath, m.readOnly ?? false]),
+      [["kube-api-access-7xk2p", "/var/run/secrets/kubernetes.io/serviceaccount", true]],
+    );
     assert.equal(after.metadata?.labels?.["promshard.io/coordinator"], "promshard");
   });
 
@@ -272,7 +278,7 @@ describe("injection into real-world Prometheus pods", () => {
     ]);
     assert.deepEqual(
       after.spec.containers.map((c) => c.name),
-      ["server", SIDECAR],
+      ["server", SIDECAR, THANOS],
     );
     assert.deepEqual(
       after.spec.initContainers?.map((c) => c.name),
