@@ -1,10 +1,12 @@
 import { posix } from "node:path";
 import { CORE_SCHEMA, loadAll, mergeTag, YAMLException } from "js-yaml";
-import { type KubernetesSdConfig, parseKubernetesSdConfig } from "../discovery/kubernetes/config.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { isObj, type Obj, StrictReader, yamlBool } from "./go-yaml.ts";
+import { decodeHttpClient, HTTP_CLIENT_KEYS, HTTP_CLIENT_KEYS_V2, validateHttpClient } from "./http-client.ts";
 import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels, sortLabels } from "./labels.ts";
 import { parseRelabelConfigs, type RelabelRule } from "./relabel.ts";
+import { type KubernetesSdConfig, parseKubernetesSdConfig } from "./sd/kubernetes.ts";
 import type { TargetGroup } from "./targets.ts";
 import { type PromDialect, withLegacyNames } from "./version.ts";
 
@@ -138,19 +140,6 @@ const GLOBAL_V3 = [
   "always_scrape_classic_histograms",
   "extra_scrape_metrics",
 ];
-const HTTP_V2 = [
-  "basic_auth",
-  "authorization",
-  "oauth2",
-  "bearer_token",
-  "bearer_token_file",
-  "proxy_url",
-  "proxy_connect_header",
-  "tls_config",
-  "follow_redirects",
-  "enable_http2",
-];
-const HTTP_V3 = [...HTTP_V2, "no_proxy", "proxy_from_environment", "http_headers"];
 const JOB_V2 = [
   "job_name",
   "honor_labels",
@@ -189,8 +178,6 @@ const DEFAULT_EVALUATION_INTERVAL = 60_000;
 const DEFAULT_FILE_SD_REFRESH = 5 * 60_000;
 const FILE_SD_PATTERN = /^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$/;
 
-type Obj = Record<string, unknown>;
-
 /** Collects every problem of one pass, so a check lists them all like promtool does. */
 class Problems {
   readonly list: PromshardError[] = [];
@@ -204,10 +191,6 @@ class Problems {
 
 function describe(v: unknown): string {
   return Array.isArray(v) ? "a list" : v === null ? "null" : typeof v === "object" ? "a mapping" : typeof v;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** YAML 1.2 core types plus `<<` merge keys, which Go's YAML reader (and so Prometheus) accepts. */
@@ -339,16 +322,12 @@ function durationField(obj: Obj, key: string, path: string, p: Problems): number
   return ms;
 }
 
-const TRUE_WORDS = new Set(["true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"]);
-const FALSE_WORDS = new Set(["false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"]);
-
 /** Go's YAML 1.1 reader takes yes/no/on/off as booleans too. */
 function boolField(obj: Obj, key: string, path: string, p: Problems, fallback: boolean): boolean {
   const v = obj[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v === "boolean") return v;
-  if (typeof v === "string" && TRUE_WORDS.has(v)) return true;
-  if (typeof v === "string" && FALSE_WORDS.has(v)) return false;
+  const b = yamlBool(v);
+  if (b !== undefined) return b;
   p.add(`${path}.${key}`, `must be true or false, got ${JSON.stringify(v)}`);
   return fallback;
 }
@@ -446,7 +425,7 @@ function parseJob(
   const sdKeys = new Set((dialect.major >= 3 ? SD_V3 : SD_V2).map((n) => `${n}_sd_configs`).concat("static_configs"));
   unknownKeys(
     raw,
-    [...(dialect.major >= 3 ? JOB_V3 : JOB_V2), ...(dialect.major >= 3 ? HTTP_V3 : HTTP_V2)],
+    [...(dialect.major >= 3 ? JOB_V3 : JOB_V2), ...(dialect.major >= 3 ? HTTP_CLIENT_KEYS : HTTP_CLIENT_KEYS_V2)],
     path,
     p,
     (k) => sdKeys.has(k),
@@ -470,7 +449,8 @@ function parseJob(
   const metricRelabel = parseRelabelConfigs(raw.metric_relabel_configs, jobDialect, `${path}.metric_relabel_configs`);
   p.addAll(relabel.errors);
   p.addAll(metricRelabel.errors);
-  validateHttpClient(raw, path, p);
+  const reader = new StrictReader(p.list);
+  validateHttpClient(decodeHttpClient(raw, path, reader), path, reader);
 
   const serviceDiscovery = parseServiceDiscovery(raw, path, jobDialect, directory, p);
   if (relabel.rules.length === 0) {
@@ -541,40 +521,6 @@ function parseParams(raw: unknown, path: string, p: Problems): Record<string, st
     }
   }
   return out;
-}
-
-/** The conflicts prometheus/common's HTTPClientConfig.Validate refuses. */
-function validateHttpClient(raw: Obj, path: string, p: Problems): void {
-  const has = (k: string) => raw[k] !== undefined && raw[k] !== null && raw[k] !== "";
-  if (has("bearer_token") && has("bearer_token_file")) {
-    p.add(path, "at most one of bearer_token and bearer_token_file may be set");
-  }
-  if ((has("bearer_token") || has("bearer_token_file")) && (has("basic_auth") || has("authorization"))) {
-    p.add(path, "bearer_token or bearer_token_file cannot be combined with basic_auth or authorization");
-  }
-  if (has("basic_auth") && has("authorization")) {
-    p.add(path, "at most one of basic_auth and authorization may be set");
-  }
-  if (has("oauth2") && (has("basic_auth") || has("authorization") || has("bearer_token") || has("bearer_token_file"))) {
-    p.add(path, "oauth2 cannot be combined with basic_auth, authorization or bearer_token");
-  }
-  const ba = raw.basic_auth;
-  if (isObj(ba)) {
-    const set = (k: string) => ba[k] !== undefined && ba[k] !== null && ba[k] !== "";
-    if (set("password") && set("password_file")) {
-      p.add(`${path}.basic_auth`, "at most one of password and password_file may be set");
-    }
-  }
-  const auth = raw.authorization;
-  if (isObj(auth)) {
-    const type = typeof auth.type === "string" ? auth.type : "";
-    if (type.toLowerCase() === "basic") {
-      p.add(`${path}.authorization.type`, 'authorization type cannot be "Basic"; use basic_auth instead');
-    }
-    if (auth.credentials && auth.credentials_file) {
-      p.add(`${path}.authorization`, "at most one of credentials and credentials_file may be set");
-    }
-  }
 }
 
 function parseServiceDiscovery(

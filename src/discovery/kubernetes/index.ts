@@ -16,8 +16,9 @@
  *   `endpointSliceIndexKeys().service`, node events for `.nodes`, namespace updates (never on
  *   pod events).
  */
+
+import type { KubernetesRole } from "../../prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
-import type { KubernetesRole } from "./config.ts";
 import { endpointsTargetGroup, sourceForEndpoints } from "./endpoints.ts";
 import { endpointSliceTargetGroup, sourceForEndpointSlice } from "./endpointslice.ts";
 import { ingressTargetGroup, sourceForIngress } from "./ingress.ts";
@@ -34,14 +35,12 @@ import { nodeTargetGroup, sourceForNode } from "./node.ts";
 import { podTargetGroup, sourceForPod } from "./pod.ts";
 import { serviceTargetGroup, sourceForService } from "./service.ts";
 
-export * from "./config.ts";
 export * from "./endpoints.ts";
 export * from "./endpointslice.ts";
 export * from "./ingress.ts";
 export * from "./meta.ts";
 export * from "./node.ts";
 export * from "./pod.ts";
-export * from "./selectors.ts";
 export * from "./service.ts";
 
 export interface RoleObjects {

@@ -2,9 +2,14 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { KubeClient } from "../../kube/client.ts";
 import { type Informer, type InformerPool, objectKey } from "../../kube/informers.ts";
+import {
+  type KubernetesRole,
+  type KubernetesSdConfig,
+  namespacesToWatch,
+  selectorFor,
+} from "../../prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
 import type { Provider } from "../provider.ts";
-import { type KubernetesRole, type KubernetesSdConfig, namespacesToWatch, selectorFor } from "./config.ts";
 import { endpointsIndexKeys } from "./endpoints.ts";
 import { endpointSliceIndexKeys } from "./endpointslice.ts";
 import { type RoleObjects, sourceFor, targetGroupFor } from "./index.ts";
