@@ -3,7 +3,8 @@ import { PromshardError } from "../errors.ts";
 import { InformerPool } from "../kube/informers.ts";
 import type { PromConfig, ScrapeJob, ServiceDiscovery } from "../prom/config.ts";
 import type { TargetGroup } from "../prom/targets.ts";
-import { createProvider, type Provider } from "./provider.ts";
+import { createProvider } from "./factory.ts";
+import type { Provider } from "./provider.ts";
 
 /** Called with the job whose groups changed; read them with `groups(job)`. */
 export type JobListener = (job: string) => void;

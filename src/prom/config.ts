@@ -7,7 +7,7 @@ import { decodeHttpClient, HTTP_CLIENT_KEYS, HTTP_CLIENT_KEYS_V2, validateHttpCl
 import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels, sortLabels } from "./labels.ts";
 import { parseRelabelConfigs, type RelabelRule } from "./relabel.ts";
 import { type KubernetesSdConfig, parseKubernetesSdConfig } from "./sd/kubernetes.ts";
-import type { TargetGroup } from "./targets.ts";
+import type { TargetGroup } from "./target-group.ts";
 import { type PromDialect, withLegacyNames } from "./version.ts";
 
 /**
