@@ -96,7 +96,7 @@ export class DiscoveryManager {
       ...(this.#log ? { log: this.#log } : {}),
     });
     if (made instanceof PromshardError) {
-      this.#log?.error({ job: job.jobName, err: made.message }, "service discovery not started");
+      this.#log?.error({ job: job.jobName, err: made }, "service discovery not started");
       this.unsupported.push(made);
       return undefined;
     }

@@ -17,7 +17,8 @@
  *   pod events).
  */
 
-import type { KubernetesRole } from "../../prom/sd/kubernetes.ts";
+import { PromshardError } from "../../errors.ts";
+import { KUBERNETES_ROLES, type KubernetesRole } from "../../prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
 import { endpointsTargetGroup, sourceForEndpoints } from "./endpoints.ts";
 import { endpointSliceTargetGroup, sourceForEndpointSlice } from "./endpointslice.ts";
@@ -52,6 +53,14 @@ export interface RoleObjects {
   ingress: KubeIngress;
 }
 
+/** A role outside KubernetesRole: only reachable from a caller that bypassed the config's check. */
+function unknownRole(role: never): PromshardError {
+  return new PromshardError(
+    "config_invalid",
+    `unknown Kubernetes SD role ${String(role)}; use one of ${KUBERNETES_ROLES.join(", ")}`,
+  );
+}
+
 /** The group for one object of the role; null only for a node Prometheus would not send. */
 export function targetGroupFor<R extends KubernetesRole>(
   role: R,
@@ -72,7 +81,7 @@ export function targetGroupFor<R extends KubernetesRole>(
     case "ingress":
       return ingressTargetGroup(obj as KubeIngress, ctx);
   }
-  throw new Error(`unknown role ${String(role)}`);
+  throw unknownRole(role);
 }
 
 /** The source of the role's group for an object (namespace is ignored for nodes). */
@@ -91,5 +100,5 @@ export function sourceFor(role: KubernetesRole, namespace: string, name: string)
     case "ingress":
       return sourceForIngress(namespace, name);
   }
-  throw new Error(`unknown role ${String(role)}`);
+  throw unknownRole(role);
 }

@@ -169,7 +169,7 @@ export class KubernetesDiscovery implements Provider {
       return targetGroupFor(this.#config.role, obj as unknown as RoleObjects[KubernetesRole], scope.ctx);
     } catch (err) {
       this.#log?.error(
-        { err: (err as Error).message, role: this.#config.role, object: objectKey(obj) },
+        { err, role: this.#config.role, object: objectKey(obj) },
         "cannot build a target group; the object is skipped until it changes",
       );
       return null;
