@@ -35,6 +35,7 @@
  */
 import { RE2JS, RE2JSSyntaxException, RE2Set } from "re2js";
 import { PromshardError } from "../errors.ts";
+import { GO_CATEGORIES, GO_CATEGORY_ALIASES, GO_SCRIPTS } from "./regex-classes-table.ts";
 import type { PromDialect } from "./version.ts";
 
 export interface RegexMatch {
@@ -516,85 +517,21 @@ function classToken(re: string, at: number, inBrackets: boolean): ClassToken | n
 // ---------------------------------------------------------------------------------------------
 // Unicode class names (Go's regexp/syntax unicodeTable, per Go release)
 
-/** unicode.Categories keys in Go 1.19 (Unicode 13). Go 1.25 added Cn and LC. */
-const GO_CATEGORIES_OLD = new Set(
-  "C Cc Cf Co Cs L Ll Lm Lo Lt Lu M Mc Me Mn N Nd Nl No P Pc Pd Pe Pf Pi Po Ps S Sc Sk Sm So Z Zl Zp Zs".split(" "),
-);
-const GO_CATEGORIES_NEW = new Set([...GO_CATEGORIES_OLD, "Cn", "LC"]);
-
-/** unicode.Scripts keys in Go 1.21–1.26 (Unicode 15.0). */
-const GO_SCRIPTS_NEW = new Set(
-  (
-    "Adlam Ahom Anatolian_Hieroglyphs Arabic Armenian Avestan Balinese Bamum Bassa_Vah Batak Bengali Bhaiksuki " +
-    "Bopomofo Brahmi Braille Buginese Buhid Canadian_Aboriginal Carian Caucasian_Albanian Chakma Cham Cherokee " +
-    "Chorasmian Common Coptic Cuneiform Cypriot Cypro_Minoan Cyrillic Deseret Devanagari Dives_Akuru Dogra Duployan " +
-    "Egyptian_Hieroglyphs Elbasan Elymaic Ethiopic Georgian Glagolitic Gothic Grantha Greek Gujarati Gunjala_Gondi " +
-    "Gurmukhi Han Hangul Hanifi_Rohingya Hanunoo Hatran Hebrew Hiragana Imperial_Aramaic Inherited " +
-    "Inscriptional_Pahlavi Inscriptional_Parthian Javanese Kaithi Kannada Katakana Kawi Kayah_Li Kharoshthi " +
-    "Khitan_Small_Script Khmer Khojki Khudawadi Lao Latin Lepcha Limbu Linear_A Linear_B Lisu Lycian Lydian Mahajani " +
-    "Makasar Malayalam Mandaic Manichaean Marchen Masaram_Gondi Medefaidrin Meetei_Mayek Mende_Kikakui " +
-    "Meroitic_Cursive Meroitic_Hieroglyphs Miao Modi Mongolian Mro Multani Myanmar Nabataean Nag_Mundari Nandinagari " +
-    "New_Tai_Lue Newa Nko Nushu Nyiakeng_Puachue_Hmong Ogham Ol_Chiki Old_Hungarian Old_Italic Old_North_Arabian " +
-    "Old_Permic Old_Persian Old_Sogdian Old_South_Arabian Old_Turkic Old_Uyghur Oriya Osage Osmanya Pahawh_Hmong " +
-    "Palmyrene Pau_Cin_Hau Phags_Pa Phoenician Psalter_Pahlavi Rejang Runic Samaritan Saurashtra Sharada Shavian " +
-    "Siddham SignWriting Sinhala Sogdian Sora_Sompeng Soyombo Sundanese Syloti_Nagri Syriac Tagalog Tagbanwa Tai_Le " +
-    "Tai_Tham Tai_Viet Takri Tamil Tangsa Tangut Telugu Thaana Thai Tibetan Tifinagh Tirhuta Toto Ugaritic Vai " +
-    "Vithkuqi Wancho Warang_Citi Yezidi Yi Zanabazar_Square"
-  ).split(" "),
-);
+// The names of the Go release Prometheus 3 is built with come from tools/gounicode
+// (regex-classes-table.ts); Go 1.19's (Prometheus 2.42) are that release's minus what came since.
+const GO_CATEGORIES_NEW = new Set(GO_CATEGORIES);
+/** unicode.Categories keys in Go 1.19 (Unicode 13): Go 1.25 added Cn and LC. */
+const GO_CATEGORIES_OLD = new Set(GO_CATEGORIES.filter((c) => c !== "Cn" && c !== "LC"));
+const GO_SCRIPTS_NEW = new Set(GO_SCRIPTS);
 /** Go 1.19 (Unicode 13.0) lacks the scripts of Unicode 14.0 and 15.0. */
 const GO_SCRIPTS_OLD = new Set(
-  [...GO_SCRIPTS_NEW].filter(
+  GO_SCRIPTS.filter(
     (s) => !["Cypro_Minoan", "Old_Uyghur", "Tangsa", "Toto", "Vithkuqi", "Kawi", "Nag_Mundari"].includes(s),
   ),
 );
-
 /** unicode.CategoryAliases (Go 1.25+), keyed by canonical name. */
-const GO_CATEGORY_ALIASES = new Map(
-  Object.entries({
-    Cased_Letter: "LC",
-    Close_Punctuation: "Pe",
-    Combining_Mark: "M",
-    Connector_Punctuation: "Pc",
-    Control: "Cc",
-    Currency_Symbol: "Sc",
-    Dash_Punctuation: "Pd",
-    Decimal_Number: "Nd",
-    Enclosing_Mark: "Me",
-    Final_Punctuation: "Pf",
-    Format: "Cf",
-    Initial_Punctuation: "Pi",
-    Letter: "L",
-    Letter_Number: "Nl",
-    Line_Separator: "Zl",
-    Lowercase_Letter: "Ll",
-    Mark: "M",
-    Math_Symbol: "Sm",
-    Modifier_Letter: "Lm",
-    Modifier_Symbol: "Sk",
-    Nonspacing_Mark: "Mn",
-    Number: "N",
-    Open_Punctuation: "Ps",
-    Other: "C",
-    Other_Letter: "Lo",
-    Other_Number: "No",
-    Other_Punctuation: "Po",
-    Other_Symbol: "So",
-    Paragraph_Separator: "Zp",
-    Private_Use: "Co",
-    Punctuation: "P",
-    Separator: "Z",
-    Space_Separator: "Zs",
-    Spacing_Mark: "Mc",
-    Surrogate: "Cs",
-    Symbol: "S",
-    Titlecase_Letter: "Lt",
-    Unassigned: "Cn",
-    Uppercase_Letter: "Lu",
-    cntrl: "Cc",
-    digit: "Nd",
-    punct: "P",
-  }).map(([alias, cat]) => [canonicalName(alias), cat]),
+const GO_CATEGORY_ALIASES_CANONICAL = new Map(
+  Object.entries(GO_CATEGORY_ALIASES).map(([alias, cat]) => [canonicalName(alias), cat]),
 );
 
 /**
@@ -635,7 +572,7 @@ function resolveClassName(name: string, modernGo: boolean): string | null {
       return "LC";
   }
   if (GO_CATEGORIES_NEW.has(canon) || GO_SCRIPTS_NEW.has(canon)) return canon;
-  return GO_CATEGORY_ALIASES.get(canon) ?? null;
+  return GO_CATEGORY_ALIASES_CANONICAL.get(canon) ?? null;
 }
 
 /** The text re2js should see for a \p token, or null when this Go rejects the name. */
