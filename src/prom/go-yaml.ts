@@ -3,6 +3,7 @@
  * strict decoding into typed fields (yaml.UnmarshalStrict) with its error messages, recorded
  * under the path of each field instead of stopping at the first.
  */
+import { CORE_SCHEMA, loadAll, mergeTag, YAMLException } from "js-yaml";
 import { PromshardError } from "../errors.ts";
 
 export type Obj = Record<string, unknown>;
@@ -87,5 +88,27 @@ export class StrictReader {
       else this.add(`${path}.${key}[${i}]`, `cannot unmarshal ${yamlKind(x)} into string`);
     });
     return out;
+  }
+}
+
+/** YAML 1.2 core types plus `<<` merge keys, which Go's YAML reader (and so Prometheus) accepts. */
+const SCHEMA = CORE_SCHEMA.withTags(mergeTag);
+
+/**
+ * Parses YAML into a plain document, or throws config_invalid with line and column. Like
+ * Go's yaml.Unmarshal, an empty source is an empty document and only the first document counts.
+ */
+export function parseYaml(text: string, source: string): unknown {
+  try {
+    return loadAll(text, { schema: SCHEMA, filename: source })[0] ?? null;
+  } catch (err) {
+    if (err instanceof YAMLException) {
+      const where = err.mark ? `:${err.mark.line + 1}:${err.mark.column + 1}` : "";
+      throw new PromshardError("config_invalid", `YAML: ${err.reason ?? err.message}`, {
+        path: `${source}${where}`,
+        cause: err,
+      });
+    }
+    throw err;
   }
 }
