@@ -54,7 +54,12 @@ export function lexOM(s: Scanner, c: number): number {
     switch (s.state) {
       case S_INIT:
         if ((CLASS[c]! & C_M) !== 0) {
-          s.nameRun(C_MD);
+          const b = s.b;
+          const end = s.end;
+          let i = s.i + 1;
+          while (i < end && (CLASS[b[i]!]! & C_MD) !== 0) i++;
+          s.i = i - 1;
+          s.next();
           s.state = S_VALUE;
           return T_MNAME;
         }
@@ -129,9 +134,14 @@ export function lexOM(s: Scanner, c: number): number {
           if (c === 0) return T_INVALID;
         }
       case S_LABELS:
-        // The same rules as in text-lexer.ts (bar blanks): kept inline, as a shared function costs ~4 % of parse speed.
+        // The same rules as in text-lexer.ts (bar blanks), kept inline for speed (see tokens.ts).
         if ((CLASS[c]! & C_L) !== 0) {
-          s.nameRun(C_LD);
+          const b = s.b;
+          const end = s.end;
+          let i = s.i + 1;
+          while (i < end && (CLASS[b[i]!]! & C_LD) !== 0) i++;
+          s.i = i - 1;
+          s.next();
           return T_LNAME;
         }
         if (c === EQ) {

@@ -35,7 +35,6 @@ const {
   SP,
   DQ,
   BSLASH,
-  CLASS,
   NEED_MORE,
 } = tokens;
 
@@ -155,16 +154,6 @@ export class Scanner {
     this.nameS = s + 1;
     this.nameE = e - 1;
     this.nameQuoted = true;
-  }
-
-  /** The rest of a name whose first byte matched: bytes of class `more`, then one lookahead. */
-  nameRun(more: number): void {
-    const b = this.b;
-    const end = this.end;
-    let i = this.i + 1;
-    while (i < end && (CLASS[b[i]!]! & more) !== 0) i++;
-    this.i = i - 1;
-    this.next();
   }
 
   /** A literal rule's remaining bytes: each is consumed while it matches (no backtracking). */

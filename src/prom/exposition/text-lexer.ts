@@ -63,7 +63,12 @@ export function lexText(s: Scanner, c: number): number {
           return consumeComment(s);
         }
         if ((CLASS[c]! & C_M) !== 0) {
-          s.nameRun(C_MD);
+          const b = s.b;
+          const end = s.end;
+          let i = s.i + 1;
+          while (i < end && (CLASS[b[i]!]! & C_MD) !== 0) i++;
+          s.i = i - 1;
+          s.next();
           s.state = S_VALUE;
           return T_MNAME;
         }
@@ -138,9 +143,14 @@ export function lexText(s: Scanner, c: number): number {
         s.state = S_INIT;
         return T_TEXT;
       case S_LABELS:
-        // The same rules as in om-lexer.ts (bar blanks): kept inline, as a shared function costs ~4 % of parse speed.
+        // The same rules as in om-lexer.ts (bar blanks), kept inline for speed (see tokens.ts).
         if ((CLASS[c]! & C_L) !== 0) {
-          s.nameRun(C_LD);
+          const b = s.b;
+          const end = s.end;
+          let i = s.i + 1;
+          while (i < end && (CLASS[b[i]!]! & C_LD) !== 0) i++;
+          s.i = i - 1;
+          s.next();
           return T_LNAME;
         }
         if (c === EQ) {
