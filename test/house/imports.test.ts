@@ -92,8 +92,8 @@ export function arrowsOut(graph: Graph, room: string, allowed: readonly string[]
 }
 
 /**
- * Every circle: the strongly connected components of more than one file (or a file importing
- * itself), each shown as one closed path through it.
+ * Every circle: within each strongly connected component of more than one file (or a file
+ * importing itself), the shortest closed path through each of its files, each path once.
  */
 export function circles(graph: Graph): string[][] {
   const index = new Map<string, number>();
@@ -127,10 +127,9 @@ export function circles(graph: Graph): string[][] {
     }
   };
   for (const f of graph.files.keys()) if (!index.has(f)) visit(f);
-  return components.map((component) => {
-    // The shortest way from the component's first file back to itself, inside the component.
-    const inside = new Set(component);
-    const start = [...component].sort()[0]!;
+
+  /** The shortest way from `start` back to itself inside the component. */
+  const shortestCircle = (start: string, inside: Set<string>): string[] => {
     const from = new Map<string, string>();
     const queue = [start];
     while (queue.length > 0) {
@@ -149,7 +148,20 @@ export function circles(graph: Graph): string[][] {
       }
     }
     return [start, start];
-  });
+  };
+  const found = new Map<string, string[]>();
+  for (const component of components) {
+    const inside = new Set(component);
+    for (const file of [...component].sort()) {
+      const circle = shortestCircle(file, inside);
+      // The same circle from another of its files: written from its smallest file, kept once.
+      const open = circle.slice(0, -1);
+      const first = open.indexOf([...open].sort()[0]!);
+      const rotated = [...open.slice(first), ...open.slice(0, first)];
+      found.set(rotated.join(" "), [...rotated, rotated[0]!]);
+    }
+  }
+  return [...found.values()];
 }
 
 describe("the import graph of src", () => {
