@@ -77,7 +77,10 @@ export class FileDiscovery implements Provider {
           const e =
             err instanceof PromshardError
               ? err
-              : new PromshardError("discovery_failed", `cannot read: ${(err as Error).message}`, { path: file });
+              : new PromshardError("discovery_failed", `cannot read: ${(err as Error).message}`, {
+                  path: file,
+                  cause: err,
+                });
           if (this.errors.get(file)?.message !== e.message) {
             this.#log?.error({ file, err: e }, "file_sd file is broken; keeping its last good targets");
           }
