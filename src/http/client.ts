@@ -11,7 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Agent } from "undici";
-import { joinDir } from "../prom/config.ts";
+import { joinDir } from "../prom/config-fields.ts";
 import type { HttpClientConfig } from "../prom/http-client.ts";
 
 export interface HttpClient {
