@@ -14,10 +14,10 @@
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { parseKubernetesSdConfig } from "../src/discovery/kubernetes/config.ts";
 import { KubernetesDiscovery } from "../src/discovery/kubernetes/provider.ts";
 import { kubeClientFor } from "../src/kube/client.ts";
 import { InformerPool } from "../src/kube/informers.ts";
+import { parseKubernetesSdConfig } from "../src/prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../src/prom/targets.ts";
 import { startControlPlane } from "../test/support/kube.ts";
 import { type Measurement, measure, printTable, writeResults } from "./lib.ts";

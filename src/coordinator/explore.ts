@@ -1,9 +1,10 @@
-import { readFileSync } from "node:fs";
 import { createGunzip } from "node:zlib";
-import { Agent, request } from "undici";
+import { type Agent, request } from "undici";
 import { PromshardError } from "../errors.ts";
-import { joinDir, type ScrapeJob } from "../prom/config.ts";
+import { httpClientFor } from "../http/client.ts";
+import type { ScrapeJob } from "../prom/config.ts";
 import { createSeriesCounter, type ExpositionFormat, formatFromContentType } from "../prom/exposition/index.ts";
+import { httpClientConfig } from "../prom/http-client.ts";
 import type { Labels } from "../prom/labels.ts";
 import { applyRules } from "../prom/relabel.ts";
 import type { Target } from "../prom/targets.ts";
@@ -28,8 +29,6 @@ const FALLBACK: Record<string, ExpositionFormat> = {
   "OpenMetricsText1.0.0": "openmetrics",
 };
 
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /** The HTTP settings of a job, as Prometheus's scrape client applies them: auth, TLS, headers. */
@@ -40,38 +39,15 @@ export interface ScrapeClient {
 
 /** Builds a job's scrape client from its raw config (files read relative to the config's directory). */
 export function scrapeClientFor(job: ScrapeJob, directory: string): ScrapeClient {
-  const raw = job.raw;
-  const file = (v: unknown) => readFileSync(joinDir(directory, str(v)), "utf8");
-  const tls = obj(raw.tls_config);
+  const client = httpClientFor(httpClientConfig(job.raw), directory);
   const headers: Record<string, string> = {
     Accept: ACCEPT,
     "Accept-Encoding": "gzip",
     "User-Agent": "promshard-explorer",
     "X-Prometheus-Scrape-Timeout-Seconds": String(job.scrapeTimeoutMs / 1000),
+    ...client.headers,
   };
-  const basic = obj(raw.basic_auth);
-  const auth = obj(raw.authorization);
-  if (str(basic.username) || str(basic.username_file)) {
-    const user = str(basic.username) || file(basic.username_file).trim();
-    const pass = str(basic.password) || (str(basic.password_file) ? file(basic.password_file).trim() : "");
-    headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
-  } else if (str(raw.bearer_token) || str(raw.bearer_token_file)) {
-    headers.Authorization = `Bearer ${str(raw.bearer_token) || file(raw.bearer_token_file).trim()}`;
-  } else if (Object.keys(auth).length > 0) {
-    const credentials = str(auth.credentials) || (str(auth.credentials_file) ? file(auth.credentials_file).trim() : "");
-    headers.Authorization = `${str(auth.type) || "Bearer"} ${credentials}`;
-  }
-  const dispatcher = new Agent({
-    connect: {
-      rejectUnauthorized: tls.insecure_skip_verify !== true,
-      ...(str(tls.ca_file) ? { ca: file(tls.ca_file) } : str(tls.ca) ? { ca: str(tls.ca) } : {}),
-      ...(str(tls.cert_file) ? { cert: file(tls.cert_file) } : {}),
-      ...(str(tls.key_file) ? { key: file(tls.key_file) } : {}),
-      ...(str(tls.server_name) ? { servername: str(tls.server_name) } : {}),
-    },
-    maxRedirections: raw.follow_redirects === false ? 0 : 10,
-  } as ConstructorParameters<typeof Agent>[0]);
-  return { dispatcher, headers };
+  return { dispatcher: client.dispatcher, headers };
 }
 
 /**

@@ -41,14 +41,11 @@ export class FileDiscovery implements Provider {
       try {
         const w = watch(dir, { persistent: false }, () => this.#schedule());
         w.on("error", (err) =>
-          this.#log?.warn({ dir, err: err.message }, "file_sd directory watch failed; refresh_interval still applies"),
+          this.#log?.warn({ dir, err }, "file_sd directory watch failed; refresh_interval still applies"),
         );
         this.#watchers.push(w);
       } catch (err) {
-        this.#log?.warn(
-          { dir, err: (err as Error).message },
-          "cannot watch file_sd directory; refresh_interval still applies",
-        );
+        this.#log?.warn({ dir, err }, "cannot watch file_sd directory; refresh_interval still applies");
       }
     }
     this.refresh();
@@ -80,9 +77,12 @@ export class FileDiscovery implements Provider {
           const e =
             err instanceof PromshardError
               ? err
-              : new PromshardError("discovery_failed", `cannot read: ${(err as Error).message}`, { path: file });
+              : new PromshardError("discovery_failed", `cannot read: ${(err as Error).message}`, {
+                  path: file,
+                  cause: err,
+                });
           if (this.errors.get(file)?.message !== e.message) {
-            this.#log?.error({ file, err: e.message }, "file_sd file is broken; keeping its last good targets");
+            this.#log?.error({ file, err: e }, "file_sd file is broken; keeping its last good targets");
           }
           this.errors.set(file, e);
           continue;

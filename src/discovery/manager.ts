@@ -3,7 +3,8 @@ import { PromshardError } from "../errors.ts";
 import { InformerPool } from "../kube/informers.ts";
 import type { PromConfig, ScrapeJob, ServiceDiscovery } from "../prom/config.ts";
 import type { TargetGroup } from "../prom/targets.ts";
-import { createProvider, type Provider } from "./provider.ts";
+import { createProvider } from "./factory.ts";
+import type { Provider } from "./provider.ts";
 
 /** Called with the job whose groups changed; read them with `groups(job)`. */
 export type JobListener = (job: string) => void;
@@ -95,7 +96,7 @@ export class DiscoveryManager {
       ...(this.#log ? { log: this.#log } : {}),
     });
     if (made instanceof PromshardError) {
-      this.#log?.error({ job: job.jobName, err: made.message }, "service discovery not started");
+      this.#log?.error({ job: job.jobName, err: made }, "service discovery not started");
       this.unsupported.push(made);
       return undefined;
     }

@@ -3,8 +3,8 @@ import { PromshardError } from "../errors.ts";
 import { InformerPool } from "../kube/informers.ts";
 import type { ScrapeJob } from "../prom/config.ts";
 import type { TargetGroup } from "../prom/targets.ts";
+import { createProvider } from "./factory.ts";
 import { FileDiscovery } from "./file-watch.ts";
-import { createProvider } from "./provider.ts";
 
 export interface Discovered {
   readonly groups: TargetGroup[];

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { fetch } from "undici";
 import { PromshardError } from "../errors.ts";
-import { joinDir } from "../prom/config.ts";
+import { type HttpClient, httpClientFor } from "../http/client.ts";
+import { httpClientConfig } from "../prom/http-client.ts";
 
 export interface KubeList<T> {
   items: T[];
@@ -36,12 +37,22 @@ export interface KubeClient {
   ): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
 }
 
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
+/**
+ * A KubeConfig for one api_server whose requests (lists and client-node's watches) carry the
+ * client built from the SD entry's HTTP client config (src/http/client.ts).
+ */
+class ApiServerConfig extends KubeConfig {
+  readonly #client: HttpClient;
+  constructor(server: string, client: HttpClient) {
+    super();
+    this.#client = client;
+    this.loadFromClusterAndUser({ name: "sd", server, skipTLSVerify: false }, { name: "sd" });
+  }
 
-function obj(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    for (const [name, value] of Object.entries(this.#client.headers)) context.setHeaderParam(name, value);
+    context.setDispatcher(this.#client.dispatcher);
+  }
 }
 
 /**
@@ -53,38 +64,14 @@ export function kubeClientFor(
   access: ApiAccess,
   opts: { directory?: string; fallbackKubeconfig?: string } = {},
 ): KubeClient {
-  const kc = new KubeConfig();
-  const dir = opts.directory ?? ".";
+  let kc = new KubeConfig();
+  /** Who the client is (user or auth headers and TLS): part of the key. */
+  let identity: unknown;
   try {
     if (access.apiServer !== undefined && access.apiServer !== "") {
-      const http = obj(access.httpClient);
-      const tls = obj(http.tls_config);
-      const file = (v: unknown) => (str(v) ? joinDir(dir, str(v)) : undefined);
-      const auth = obj(http.authorization);
-      const basic = obj(http.basic_auth);
-      const tokenFile = file(http.bearer_token_file) ?? file(auth.credentials_file);
-      const token =
-        str(http.bearer_token) || str(auth.credentials) || (tokenFile ? readFileSync(tokenFile, "utf8").trim() : "");
-      const password =
-        str(basic.password) ||
-        (file(basic.password_file) ? readFileSync(file(basic.password_file)!, "utf8").trim() : "");
-      kc.loadFromClusterAndUser(
-        {
-          name: "sd",
-          server: access.apiServer.replace(/\/+$/, ""),
-          skipTLSVerify: tls.insecure_skip_verify === true,
-          ...(file(tls.ca_file) ? { caFile: file(tls.ca_file) } : {}),
-          ...(str(tls.ca) ? { caData: Buffer.from(str(tls.ca)).toString("base64") } : {}),
-          ...(str(tls.server_name) ? { tlsServerName: str(tls.server_name) } : {}),
-        },
-        {
-          name: "sd",
-          ...(file(tls.cert_file) ? { certFile: file(tls.cert_file) } : {}),
-          ...(file(tls.key_file) ? { keyFile: file(tls.key_file) } : {}),
-          ...(token ? { token } : {}),
-          ...(str(basic.username) ? { username: str(basic.username), password } : {}),
-        },
-      );
+      const http = httpClientFor(httpClientConfig(access.httpClient ?? {}), opts.directory ?? ".");
+      kc = new ApiServerConfig(access.apiServer.replace(/\/+$/, ""), http);
+      identity = { headers: http.headers, tls: http.tls };
     } else if (access.kubeconfigFile) {
       kc.loadFromFile(access.kubeconfigFile);
     } else if (opts.fallbackKubeconfig) {
@@ -92,6 +79,7 @@ export function kubeClientFor(
     } else {
       kc.loadFromCluster();
     }
+    identity ??= kc.getCurrentUser();
   } catch (err) {
     throw new PromshardError(
       "discovery_failed",
@@ -104,7 +92,7 @@ export function kubeClientFor(
     throw new PromshardError("discovery_failed", "the kubeconfig has no current cluster; set current-context");
   }
   const key = createHash("sha256")
-    .update(JSON.stringify({ cluster, user: kc.getCurrentUser() }))
+    .update(JSON.stringify({ cluster, user: identity }))
     .digest("hex")
     .slice(0, 16);
   return {

@@ -1,12 +1,28 @@
-import { posix } from "node:path";
-import { CORE_SCHEMA, loadAll, mergeTag, YAMLException } from "js-yaml";
-import { type KubernetesSdConfig, parseKubernetesSdConfig } from "../discovery/kubernetes/config.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
-import { formatDuration, parseDuration } from "./duration.ts";
-import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels, sortLabels } from "./labels.ts";
+import {
+  boolField,
+  describe,
+  durationField,
+  joinDir,
+  Problems,
+  parseLabelMap,
+  stringField,
+  unknownKeys,
+} from "./config-fields.ts";
+import { GLOBAL_V2, GLOBAL_V3, JOB_V2, JOB_V3, SD_V2, SD_V3, TOP_V2, TOP_V3 } from "./config-keys.ts";
+import { formatDuration } from "./duration.ts";
+import { isObj, type Obj, parseYaml, StrictReader } from "./go-yaml.ts";
+import { decodeHttpClient, HTTP_CLIENT_KEYS, HTTP_CLIENT_KEYS_V2, validateHttpClient } from "./http-client.ts";
+import { ADDRESS, type Labels } from "./labels.ts";
 import { parseRelabelConfigs, type RelabelRule } from "./relabel.ts";
-import type { TargetGroup } from "./targets.ts";
+import { parseFileSd } from "./sd/file.ts";
+import { type KubernetesSdConfig, parseKubernetesSdConfig } from "./sd/kubernetes.ts";
+import { parseStaticGroup } from "./sd/static.ts";
+import type { TargetGroup } from "./target-group.ts";
 import { type PromDialect, withLegacyNames } from "./version.ts";
+
+export { joinDir } from "./config-fields.ts";
+export { parseYaml } from "./go-yaml.ts";
 
 /**
  * The Prometheus configuration as promshard needs it: typed views of what drives target
@@ -69,168 +85,9 @@ export interface ScrapeJob {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-const SD_V2 = [
-  "azure",
-  "consul",
-  "digitalocean",
-  "dns",
-  "docker",
-  "dockerswarm",
-  "ec2",
-  "eureka",
-  "file",
-  "gce",
-  "hetzner",
-  "http",
-  "ionos",
-  "kubernetes",
-  "kuma",
-  "lightsail",
-  "linode",
-  "marathon",
-  "nerve",
-  "nomad",
-  "openstack",
-  "ovhcloud",
-  "puppetdb",
-  "scaleway",
-  "serverset",
-  "triton",
-  "uyuni",
-  "vultr",
-];
-const SD_V3 = [...SD_V2, "aws", "ecs", "elasticache", "msk", "oci", "outscale", "rds", "stackit"];
-
-const TOP_V2 = [
-  "global",
-  "alerting",
-  "rule_files",
-  "scrape_configs",
-  "storage",
-  "tracing",
-  "remote_write",
-  "remote_read",
-];
-const TOP_V3 = [...TOP_V2, "runtime", "scrape_config_files", "otlp"];
-const GLOBAL_V2 = ["scrape_interval", "scrape_timeout", "evaluation_interval", "query_log_file", "external_labels"];
-const LIMITS = [
-  "body_size_limit",
-  "sample_limit",
-  "target_limit",
-  "label_limit",
-  "label_name_length_limit",
-  "label_value_length_limit",
-];
-const GLOBAL_V3 = [
-  ...GLOBAL_V2,
-  ...LIMITS,
-  "scrape_protocols",
-  "rule_query_offset",
-  "query_max_series",
-  "query_max_samples_read",
-  "query_max_duration",
-  "scrape_failure_log_file",
-  "keep_dropped_targets",
-  "metric_name_validation_scheme",
-  "metric_name_escaping_scheme",
-  "scrape_native_histograms",
-  "convert_classic_histograms_to_nhcb",
-  "always_scrape_classic_histograms",
-  "extra_scrape_metrics",
-];
-const HTTP_V2 = [
-  "basic_auth",
-  "authorization",
-  "oauth2",
-  "bearer_token",
-  "bearer_token_file",
-  "proxy_url",
-  "proxy_connect_header",
-  "tls_config",
-  "follow_redirects",
-  "enable_http2",
-];
-const HTTP_V3 = [...HTTP_V2, "no_proxy", "proxy_from_environment", "http_headers"];
-const JOB_V2 = [
-  "job_name",
-  "honor_labels",
-  "honor_timestamps",
-  "params",
-  "scrape_interval",
-  "scrape_timeout",
-  "metrics_path",
-  "scheme",
-  ...LIMITS,
-  "relabel_configs",
-  "metric_relabel_configs",
-];
-const JOB_V3 = [
-  ...JOB_V2,
-  "track_timestamps_staleness",
-  "scrape_protocols",
-  "fallback_scrape_protocol",
-  "scrape_native_histograms",
-  "always_scrape_classic_histograms",
-  "convert_classic_histograms_to_nhcb",
-  "scrape_failure_log_file",
-  "enable_compression",
-  "native_histogram_bucket_limit",
-  "native_histogram_min_bucket_factor",
-  "keep_dropped_targets",
-  "metric_name_validation_scheme",
-  "metric_name_escaping_scheme",
-  "extra_scrape_metrics",
-  "scrape_classic_histograms",
-];
-
 const DEFAULT_SCRAPE_INTERVAL = 60_000;
 const DEFAULT_SCRAPE_TIMEOUT = 10_000;
 const DEFAULT_EVALUATION_INTERVAL = 60_000;
-const DEFAULT_FILE_SD_REFRESH = 5 * 60_000;
-const FILE_SD_PATTERN = /^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$/;
-
-type Obj = Record<string, unknown>;
-
-/** Collects every problem of one pass, so a check lists them all like promtool does. */
-class Problems {
-  readonly list: PromshardError[] = [];
-  add(path: string, message: string): void {
-    this.list.push(new PromshardError("config_invalid", message, { path }));
-  }
-  addAll(errors: readonly PromshardError[]): void {
-    this.list.push(...errors);
-  }
-}
-
-function describe(v: unknown): string {
-  return Array.isArray(v) ? "a list" : v === null ? "null" : typeof v === "object" ? "a mapping" : typeof v;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** YAML 1.2 core types plus `<<` merge keys, which Go's YAML reader (and so Prometheus) accepts. */
-const SCHEMA = CORE_SCHEMA.withTags(mergeTag);
-
-/**
- * Parses YAML into a plain document, or throws config_invalid with line and column. Like
- * Go's yaml.Unmarshal, an empty source is an empty document and only the first document counts.
- */
-export function parseYaml(text: string, source: string): unknown {
-  try {
-    return loadAll(text, { schema: SCHEMA, filename: source })[0] ?? null;
-  } catch (err) {
-    if (err instanceof YAMLException) {
-      const where = err.mark ? `:${err.mark.line + 1}:${err.mark.column + 1}` : "";
-      throw new PromshardError("config_invalid", `YAML: ${err.reason ?? err.message}`, {
-        path: `${source}${where}`,
-        cause: err,
-      });
-    }
-    throw err;
-  }
-}
 
 /**
  * Parses and validates a Prometheus configuration document as the given Prometheus version
@@ -311,85 +168,12 @@ function validateRemote(raw: unknown, key: string, p: Problems): void {
   });
 }
 
-function unknownKeys(
-  obj: Obj,
-  known: readonly string[],
-  path: string,
-  p: Problems,
-  extra?: (k: string) => boolean,
-): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key) && !extra?.(key)) {
-      p.add(
-        path ? `${path}.${key}` : key,
-        "unknown field; check its spelling and the Prometheus version (--prometheus.version)",
-      );
-    }
-  }
-}
-
-function durationField(obj: Obj, key: string, path: string, p: Problems): number | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  const ms = parseDuration(String(v));
-  if (typeof ms === "object") {
-    p.add(`${path}.${key}`, `${ms.error}; write it like 30s, 1m or 1h30m`);
-    return undefined;
-  }
-  return ms;
-}
-
-const TRUE_WORDS = new Set(["true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"]);
-const FALSE_WORDS = new Set(["false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"]);
-
-/** Go's YAML 1.1 reader takes yes/no/on/off as booleans too. */
-function boolField(obj: Obj, key: string, path: string, p: Problems, fallback: boolean): boolean {
-  const v = obj[key];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v === "boolean") return v;
-  if (typeof v === "string" && TRUE_WORDS.has(v)) return true;
-  if (typeof v === "string" && FALSE_WORDS.has(v)) return false;
-  p.add(`${path}.${key}`, `must be true or false, got ${JSON.stringify(v)}`);
-  return fallback;
-}
-
-function stringField(obj: Obj, key: string, path: string, p: Problems, fallback: string): string {
-  const v = obj[key];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  p.add(`${path}.${key}`, `must be a string, got ${describe(v)}`);
-  return fallback;
-}
-
 function validationScheme(obj: Obj, path: string, p: Problems, fallback: "utf8" | "legacy"): "utf8" | "legacy" {
   const v = obj.metric_name_validation_scheme;
   if (v === undefined || v === null || v === "") return fallback;
   if (v === "utf8" || v === "legacy") return v;
   p.add(`${path}.metric_name_validation_scheme`, `must be "utf8" or "legacy", got ${JSON.stringify(v)}`);
   return fallback;
-}
-
-function parseLabelMap(raw: unknown, dialect: PromDialect, path: string, p: Problems): Labels {
-  if (raw === undefined || raw === null) return Object.freeze({});
-  if (!isObj(raw)) {
-    p.add(path, `must be a mapping of label names to values, got ${describe(raw)}`);
-    return Object.freeze({});
-  }
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(raw)) {
-    if (!isValidLabelName(name, dialect)) {
-      p.add(`${path}.${name}`, `"${name}" is not a valid label name`);
-      continue;
-    }
-    const v = value === null ? "" : typeof value === "object" ? undefined : String(value);
-    if (v === undefined || !isValidLabelValue(v)) {
-      p.add(`${path}.${name}`, `the value must be a string, got ${describe(value)}`);
-      continue;
-    }
-    out[name] = v;
-  }
-  return sortLabels(out);
 }
 
 function parseGlobal(raw: unknown, dialect: PromDialect, p: Problems): GlobalConfig {
@@ -446,7 +230,7 @@ function parseJob(
   const sdKeys = new Set((dialect.major >= 3 ? SD_V3 : SD_V2).map((n) => `${n}_sd_configs`).concat("static_configs"));
   unknownKeys(
     raw,
-    [...(dialect.major >= 3 ? JOB_V3 : JOB_V2), ...(dialect.major >= 3 ? HTTP_V3 : HTTP_V2)],
+    [...(dialect.major >= 3 ? JOB_V3 : JOB_V2), ...(dialect.major >= 3 ? HTTP_CLIENT_KEYS : HTTP_CLIENT_KEYS_V2)],
     path,
     p,
     (k) => sdKeys.has(k),
@@ -470,7 +254,8 @@ function parseJob(
   const metricRelabel = parseRelabelConfigs(raw.metric_relabel_configs, jobDialect, `${path}.metric_relabel_configs`);
   p.addAll(relabel.errors);
   p.addAll(metricRelabel.errors);
-  validateHttpClient(raw, path, p);
+  const reader = new StrictReader(p.list);
+  validateHttpClient(decodeHttpClient(raw, path, reader), path, reader);
 
   const serviceDiscovery = parseServiceDiscovery(raw, path, jobDialect, directory, p);
   if (relabel.rules.length === 0) {
@@ -543,40 +328,6 @@ function parseParams(raw: unknown, path: string, p: Problems): Record<string, st
   return out;
 }
 
-/** The conflicts prometheus/common's HTTPClientConfig.Validate refuses. */
-function validateHttpClient(raw: Obj, path: string, p: Problems): void {
-  const has = (k: string) => raw[k] !== undefined && raw[k] !== null && raw[k] !== "";
-  if (has("bearer_token") && has("bearer_token_file")) {
-    p.add(path, "at most one of bearer_token and bearer_token_file may be set");
-  }
-  if ((has("bearer_token") || has("bearer_token_file")) && (has("basic_auth") || has("authorization"))) {
-    p.add(path, "bearer_token or bearer_token_file cannot be combined with basic_auth or authorization");
-  }
-  if (has("basic_auth") && has("authorization")) {
-    p.add(path, "at most one of basic_auth and authorization may be set");
-  }
-  if (has("oauth2") && (has("basic_auth") || has("authorization") || has("bearer_token") || has("bearer_token_file"))) {
-    p.add(path, "oauth2 cannot be combined with basic_auth, authorization or bearer_token");
-  }
-  const ba = raw.basic_auth;
-  if (isObj(ba)) {
-    const set = (k: string) => ba[k] !== undefined && ba[k] !== null && ba[k] !== "";
-    if (set("password") && set("password_file")) {
-      p.add(`${path}.basic_auth`, "at most one of password and password_file may be set");
-    }
-  }
-  const auth = raw.authorization;
-  if (isObj(auth)) {
-    const type = typeof auth.type === "string" ? auth.type : "";
-    if (type.toLowerCase() === "basic") {
-      p.add(`${path}.authorization.type`, 'authorization type cannot be "Basic"; use basic_auth instead');
-    }
-    if (auth.credentials && auth.credentials_file) {
-      p.add(`${path}.authorization`, "at most one of credentials and credentials_file may be set");
-    }
-  }
-}
-
 function parseServiceDiscovery(
   raw: Obj,
   path: string,
@@ -617,70 +368,4 @@ function parseServiceDiscovery(
     });
   }
   return out;
-}
-
-/** A static_configs entry is one target group: `targets` become `__address__`, plus shared `labels`. */
-export function parseStaticGroup(
-  item: Obj,
-  index: number,
-  dialect: PromDialect,
-  path: string,
-  p: Problems,
-): TargetGroup {
-  unknownKeys(item, ["targets", "labels"], path, p);
-  const labels = parseLabelMap(item.labels, dialect, `${path}.labels`, p);
-  const targets: Labels[] = [];
-  const raw = item.targets;
-  if (raw !== undefined && raw !== null) {
-    if (!Array.isArray(raw)) p.add(`${path}.targets`, `must be a list of host:port strings, got ${describe(raw)}`);
-    else
-      raw.forEach((t, i) => {
-        if (typeof t !== "string" && typeof t !== "number") {
-          p.add(`${path}.targets[${i}]`, `must be a host:port string, got ${describe(t)}`);
-          return;
-        }
-        targets.push(Object.freeze({ [ADDRESS]: String(t) }));
-      });
-  }
-  return { source: String(index), targets, labels };
-}
-
-function parseFileSd(
-  item: Obj,
-  directory: string,
-  path: string,
-  p: Problems,
-): { files: string[]; refreshIntervalMs: number } | undefined {
-  unknownKeys(item, ["files", "refresh_interval"], path, p);
-  const files = item.files;
-  if (!Array.isArray(files) || files.length === 0) {
-    p.add(`${path}.files`, "file_sd_configs needs a non-empty list of files");
-    return undefined;
-  }
-  const resolved: string[] = [];
-  files.forEach((f, i) => {
-    const name = typeof f === "string" ? f : String(f);
-    if (!FILE_SD_PATTERN.test(name)) {
-      p.add(
-        `${path}.files[${i}]`,
-        `"${name}" is not valid for file discovery: use a .json, .yml or .yaml file, with * only in the last path element`,
-      );
-      return;
-    }
-    resolved.push(joinDir(directory, name));
-  });
-  return {
-    files: resolved,
-    refreshIntervalMs: durationField(item, "refresh_interval", path, p) ?? DEFAULT_FILE_SD_REFRESH,
-  };
-}
-
-/**
- * prometheus/common's config.JoinDir: a relative path joins the config file's directory, and
- * filepath.Join cleans the result ("./a/../b" becomes "b"; no trailing slash). Pure string work.
- */
-export function joinDir(directory: string, file: string): string {
-  if (file === "" || file.startsWith("/")) return file;
-  const joined = posix.normalize(directory === "" ? file : `${directory}/${file}`);
-  return joined.length > 1 && joined.endsWith("/") ? joined.slice(0, -1) : joined;
 }

@@ -18,14 +18,9 @@ import {
   sortNames,
 } from "./labels.ts";
 import { applyRules } from "./relabel.ts";
+import type { TargetGroup } from "./target-group.ts";
 
-/** What service discovery hands over: targets (each at least `__address__`) sharing group labels. */
-export interface TargetGroup {
-  /** Unique per provider; an update with the same source replaces the group. */
-  readonly source: string;
-  readonly targets: readonly Labels[];
-  readonly labels: Labels;
-}
+export type { TargetGroup } from "./target-group.ts";
 
 /** A target Prometheus would scrape, in the shape of its `/api/v1/targets` entries. */
 export interface Target {

@@ -11,7 +11,6 @@ import {
   type KubePod,
   type KubeReplicaSet,
   type KubernetesContext,
-  type KubernetesRole,
   type KubeService,
   type RoleObjects,
   sanitizeLabelName,
@@ -19,6 +18,7 @@ import {
   targetGroupFor,
 } from "../../src/discovery/kubernetes/index.ts";
 import { isLegacyLabelName, type Labels } from "../../src/prom/labels.ts";
+import type { KubernetesRole } from "../../src/prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../src/prom/targets.ts";
 
 type Named = { metadata?: { name?: string | null; namespace?: string | null } | null };

@@ -126,7 +126,7 @@ describe("config validation names the field and lists every error", () => {
     {
       name: "conflicting credentials",
       yaml: "scrape_configs:\n- job_name: a\n  bearer_token: x\n  bearer_token_file: y\n",
-      want: [/at most one of bearer_token and bearer_token_file/],
+      want: [/at most one of bearer_token & bearer_token_file must be configured/],
     },
     {
       name: "YAML syntax error with line and column",

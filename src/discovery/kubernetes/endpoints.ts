@@ -53,15 +53,62 @@ export function resolvePodRef(ref: ObjectRef, ctx: KubernetesContext): KubePod |
   return ctx.pod(ref.namespace ?? "", ref.name ?? "");
 }
 
+/** The pods behind a group's targets, each with the endpoint port numbers that covered its container ports. */
+export type SeenPods = Map<string, { pod: KubePod; ports: (number | undefined)[] }>;
+
+/**
+ * Adds a target whose address may point at a pod (`ref`), as both endpoint roles do: a known
+ * pod adds its labels and, from the last container (regular then init) with a port of
+ * `portNumber`, the container labels, and is remembered in `seen`. The container port
+ * protocol label holds `protocol`, or the container port's own when it is undefined.
+ */
+export function addPodTarget(
+  target: LabelDraft,
+  ref: ObjectRef,
+  port: { readonly portNumber: number | undefined; readonly protocol: string | undefined },
+  ctx: KubernetesContext,
+  attach: Attach,
+  seen: SeenPods,
+  targets: LabelDraft[],
+): void {
+  const pod = resolvePodRef(ref, ctx);
+  if (!pod) {
+    targets.push(target);
+    return;
+  }
+  const key = `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
+  let entry = seen.get(key);
+  if (!entry) {
+    entry = { pod, ports: [] };
+    seen.set(key, entry);
+  }
+  Object.assign(target, podLabels(pod, attach));
+  const { portNumber } = port;
+  if (portNumber !== undefined) {
+    // The first matching port of each container; a later container overrides an earlier one.
+    for (const { container: c, init } of podContainers(pod)) {
+      for (const cport of c.ports ?? []) {
+        if (portNumber !== (cport?.containerPort ?? 0)) continue;
+        target[POD_CONTAINER_NAME] = c.name ?? "";
+        target[POD_CONTAINER_IMAGE] = c.image ?? "";
+        target[POD_CONTAINER_PORT_NAME] = cport?.name ?? "";
+        target[POD_CONTAINER_PORT_NUMBER] = formatPortUint(portNumber);
+        target[POD_CONTAINER_PORT_PROTOCOL] = port.protocol ?? cport?.protocol ?? "";
+        target[POD_CONTAINER_INIT] = formatBool(init);
+        break;
+      }
+    }
+  }
+  entry.ports.push(portNumber);
+  targets.push(target);
+}
+
 /**
  * Targets for the container ports of the pods seen behind addresses that no endpoint port
  * covered (by number), each with the pod labels; pods without an IP are skipped. Prometheus
  * walks its pods map in random order; this uses the order the pods were first seen.
  */
-export function extraPodTargets(
-  seen: Map<string, { pod: KubePod; ports: (number | undefined)[] }>,
-  attach: Attach,
-): LabelDraft[] {
+export function extraPodTargets(seen: SeenPods, attach: Attach): LabelDraft[] {
   const out: LabelDraft[] = [];
   for (const { pod, ports } of seen.values()) {
     const podIP = pod.status?.podIP ?? "";
@@ -114,7 +161,7 @@ export function endpointsTargetGroup(ep: KubeEndpoints, ctx: KubernetesContext =
   addNamespaceLabels(labels, attach, namespace);
 
   const targets: LabelDraft[] = [];
-  const seen = new Map<string, { pod: KubePod; ports: (number | undefined)[] }>();
+  const seen: SeenPods = new Map();
 
   const add = (addr: Address, port: Port, ready: string) => {
     const portNumber = port.port ?? 0;
@@ -135,34 +182,7 @@ export function endpointsTargetGroup(ep: KubeEndpoints, ctx: KubernetesContext =
     if (addr.nodeName !== null && addr.nodeName !== undefined) addNodeLabels(target, attach, addr.nodeName);
     else if (ref && ref.kind === "Node") addNodeLabels(target, attach, ref.name ?? "");
 
-    const pod = resolvePodRef(ref, ctx);
-    if (!pod) {
-      targets.push(target);
-      return;
-    }
-    const key = `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
-    let entry = seen.get(key);
-    if (!entry) {
-      entry = { pod, ports: [] };
-      seen.set(key, entry);
-    }
-    Object.assign(target, podLabels(pod, attach));
-
-    // The first matching port of each container; a later container overrides an earlier one.
-    for (const { container: c, init } of podContainers(pod)) {
-      for (const cport of c.ports ?? []) {
-        if (portNumber !== (cport?.containerPort ?? 0)) continue;
-        target[POD_CONTAINER_NAME] = c.name ?? "";
-        target[POD_CONTAINER_IMAGE] = c.image ?? "";
-        target[POD_CONTAINER_PORT_NAME] = cport?.name ?? "";
-        target[POD_CONTAINER_PORT_NUMBER] = formatPortUint(portNumber);
-        target[POD_CONTAINER_PORT_PROTOCOL] = port.protocol ?? "";
-        target[POD_CONTAINER_INIT] = formatBool(init);
-        break;
-      }
-    }
-    entry.ports.push(portNumber);
-    targets.push(target);
+    addPodTarget(target, ref, { portNumber, protocol: port.protocol ?? "" }, ctx, attach, seen, targets);
   };
 
   for (const ss of ep.subsets ?? []) {

@@ -1,6 +1,6 @@
 import { ADDRESS } from "../../prom/labels.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
-import { extraPodTargets, resolvePodRef } from "./endpoints.ts";
+import { addPodTarget, extraPodTargets, type SeenPods } from "./endpoints.ts";
 import {
   addNamespaceLabels,
   addNodeLabels,
@@ -10,7 +10,6 @@ import {
   group,
   joinHostPort,
   type KubeEndpointSlice,
-  type KubePod,
   type KubernetesContext,
   type KubeService,
   type LabelDraft,
@@ -20,16 +19,6 @@ import {
   resolveAttach,
   sanitizeLabelName,
 } from "./meta.ts";
-import {
-  POD_CONTAINER_IMAGE,
-  POD_CONTAINER_INIT,
-  POD_CONTAINER_NAME,
-  POD_CONTAINER_PORT_NAME,
-  POD_CONTAINER_PORT_NUMBER,
-  POD_CONTAINER_PORT_PROTOCOL,
-  podContainers,
-  podLabels,
-} from "./pod.ts";
 import { serviceLabels } from "./service.ts";
 
 const ES = `${META_K8S}endpointslice_`;
@@ -106,7 +95,7 @@ export function endpointSliceTargetGroup(slice: KubeEndpointSlice, ctx: Kubernet
   if (nonPrimaryIPFamilySlice(svc, slice)) return group(source, [], labels);
 
   const targets: LabelDraft[] = [];
-  const seen = new Map<string, { pod: KubePod; ports: (number | undefined)[] }>();
+  const seen: SeenPods = new Map();
 
   const add = (addr: string, ep: Endpoint, port: Port) => {
     const portNumber = present(port.port) ? port.port : undefined;
@@ -139,36 +128,7 @@ export function endpointSliceTargetGroup(slice: KubeEndpointSlice, ctx: Kubernet
     if (ref && ref.kind === "Node") addNodeLabels(target, attach, ref.name ?? "");
     else addNodeLabels(target, attach, ep.nodeName);
 
-    const pod = resolvePodRef(ref, ctx);
-    if (!pod) {
-      targets.push(target);
-      return;
-    }
-    const key = `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
-    let entry = seen.get(key);
-    if (!entry) {
-      entry = { pod, ports: [] };
-      seen.set(key, entry);
-    }
-    Object.assign(target, podLabels(pod, attach));
-
-    if (portNumber !== undefined) {
-      // The first matching port of each container; a later container overrides an earlier one.
-      for (const { container: c, init } of podContainers(pod)) {
-        for (const cport of c.ports ?? []) {
-          if (portNumber !== (cport?.containerPort ?? 0)) continue;
-          target[POD_CONTAINER_NAME] = c.name ?? "";
-          target[POD_CONTAINER_IMAGE] = c.image ?? "";
-          target[POD_CONTAINER_PORT_NAME] = cport?.name ?? "";
-          target[POD_CONTAINER_PORT_NUMBER] = formatPortUint(portNumber);
-          target[POD_CONTAINER_PORT_PROTOCOL] = cport?.protocol ?? "";
-          target[POD_CONTAINER_INIT] = formatBool(init);
-          break;
-        }
-      }
-    }
-    entry.ports.push(portNumber);
-    targets.push(target);
+    addPodTarget(target, ref, { portNumber, protocol: undefined }, ctx, attach, seen, targets);
   };
 
   for (const ep of slice.endpoints ?? []) {

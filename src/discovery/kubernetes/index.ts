@@ -16,8 +16,10 @@
  *   `endpointSliceIndexKeys().service`, node events for `.nodes`, namespace updates (never on
  *   pod events).
  */
+
+import { PromshardError } from "../../errors.ts";
+import { KUBERNETES_ROLES, type KubernetesRole } from "../../prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
-import type { KubernetesRole } from "./config.ts";
 import { endpointsTargetGroup, sourceForEndpoints } from "./endpoints.ts";
 import { endpointSliceTargetGroup, sourceForEndpointSlice } from "./endpointslice.ts";
 import { ingressTargetGroup, sourceForIngress } from "./ingress.ts";
@@ -34,14 +36,12 @@ import { nodeTargetGroup, sourceForNode } from "./node.ts";
 import { podTargetGroup, sourceForPod } from "./pod.ts";
 import { serviceTargetGroup, sourceForService } from "./service.ts";
 
-export * from "./config.ts";
 export * from "./endpoints.ts";
 export * from "./endpointslice.ts";
 export * from "./ingress.ts";
 export * from "./meta.ts";
 export * from "./node.ts";
 export * from "./pod.ts";
-export * from "./selectors.ts";
 export * from "./service.ts";
 
 export interface RoleObjects {
@@ -51,6 +51,14 @@ export interface RoleObjects {
   endpointslice: KubeEndpointSlice;
   node: KubeNode;
   ingress: KubeIngress;
+}
+
+/** A role outside KubernetesRole: only reachable from a caller that bypassed the config's check. */
+function unknownRole(role: never): PromshardError {
+  return new PromshardError(
+    "config_invalid",
+    `unknown Kubernetes SD role ${String(role)}; use one of ${KUBERNETES_ROLES.join(", ")}`,
+  );
 }
 
 /** The group for one object of the role; null only for a node Prometheus would not send. */
@@ -73,7 +81,7 @@ export function targetGroupFor<R extends KubernetesRole>(
     case "ingress":
       return ingressTargetGroup(obj as KubeIngress, ctx);
   }
-  throw new Error(`unknown role ${String(role)}`);
+  throw unknownRole(role);
 }
 
 /** The source of the role's group for an object (namespace is ignored for nodes). */
@@ -92,5 +100,5 @@ export function sourceFor(role: KubernetesRole, namespace: string, name: string)
     case "ingress":
       return sourceForIngress(namespace, name);
   }
-  throw new Error(`unknown role ${String(role)}`);
+  throw unknownRole(role);
 }

@@ -13,6 +13,7 @@ import type {
 } from "@kubernetes/client-node";
 import { PromshardError } from "../../errors.ts";
 import { type Labels, sortLabels } from "../../prom/labels.ts";
+import type { AttachMetadata } from "../../prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
 
 /**
@@ -39,15 +40,6 @@ export type KubeReplicaSet = Loose<V1ReplicaSet>;
 export type KubeJob = Loose<V1Job>;
 export type KubeObjectMeta = Loose<V1ObjectMeta>;
 export type KubeOwnerReference = Loose<V1OwnerReference>;
-
-/** `attach_metadata` of a kubernetes_sd_configs entry. */
-export interface AttachMetadata {
-  readonly node: boolean;
-  readonly namespace: boolean;
-  readonly deployment: boolean;
-  readonly job: boolean;
-  readonly cronjob: boolean;
-}
 
 /**
  * What a builder may look up besides the object it builds from: the informer stores of

@@ -2,9 +2,14 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { KubeClient } from "../../kube/client.ts";
 import { type Informer, type InformerPool, objectKey } from "../../kube/informers.ts";
+import {
+  type KubernetesRole,
+  type KubernetesSdConfig,
+  namespacesToWatch,
+  selectorFor,
+} from "../../prom/sd/kubernetes.ts";
 import type { TargetGroup } from "../../prom/targets.ts";
 import type { Provider } from "../provider.ts";
-import { type KubernetesRole, type KubernetesSdConfig, namespacesToWatch, selectorFor } from "./config.ts";
 import { endpointsIndexKeys } from "./endpoints.ts";
 import { endpointSliceIndexKeys } from "./endpointslice.ts";
 import { type RoleObjects, sourceFor, targetGroupFor } from "./index.ts";
@@ -164,7 +169,7 @@ export class KubernetesDiscovery implements Provider {
       return targetGroupFor(this.#config.role, obj as unknown as RoleObjects[KubernetesRole], scope.ctx);
     } catch (err) {
       this.#log?.error(
-        { err: (err as Error).message, role: this.#config.role, object: objectKey(obj) },
+        { err, role: this.#config.role, object: objectKey(obj) },
         "cannot build a target group; the object is skipped until it changes",
       );
       return null;

@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  goUrlParseError,
-  namespacesToWatch,
-  parseKubernetesSdConfig,
-  selectorFor,
-} from "../../src/discovery/kubernetes/index.ts";
 import { parseYaml } from "../../src/prom/config.ts";
+import { goUrlParseError } from "../../src/prom/go-url.ts";
+import { namespacesToWatch, parseKubernetesSdConfig, selectorFor } from "../../src/prom/sd/kubernetes.ts";
 
 // Messages as Prometheus 3.16 reports them (its config/testdata/kubernetes_*.yml cases and more),
 // checked against SDConfig.UnmarshalYAML run on the same YAML.

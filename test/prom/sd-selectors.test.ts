@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { labelKeyErrors, parseFieldSelector, parseLabelSelector } from "../../src/discovery/kubernetes/index.ts";
+import { labelKeyErrors, parseFieldSelector, parseLabelSelector } from "../../src/prom/sd/selectors.ts";
 
 // Expected messages are what Prometheus 3.16 reports for these selectors (apimachinery v0.37's
 // labels.Parse and fields.ParseSelector), checked by loading each through SDConfig.UnmarshalYAML.

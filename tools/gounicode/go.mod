@@ -1,0 +1,3 @@
+module promshard.local/tools/gounicode
+
+go 1.25
