@@ -260,14 +260,23 @@ export async function runCoordinator(
     discovery.stop();
     await parts.stop?.();
   };
+  // The API listens first: its address is the user's, and ports chosen for shards and the
+  // global view must not land on it. A taken address is said plainly, before anything starts.
   let server: Awaited<ReturnType<typeof listen>>;
+  try {
+    server = await listen(app, s.listen);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")
+      throw new UsageError(`--listen ${s.listen}: the address is in use by another process; choose another`);
+    throw err;
+  }
   try {
     await parts.start?.();
     parts.leader?.start();
-    server = await listen(app, s.listen);
   } catch (err) {
     // Local shards run detached: nothing may outlive a failed start.
     await stopAll();
+    await server.close();
     throw err;
   }
   ctx.stdout.write(`${parts.banner(server.url)}\n`);

@@ -91,12 +91,14 @@ export class GlobalView implements DataArchive {
     try {
       return JSON.parse(readFileSync(file, "utf8")) as Ports;
     } catch {
+      // Query's HTTP port is bound only after these are chosen: none of them may be it.
+      const free = () => freePort("127.0.0.1", [this.#port]);
       const p: Ports = {
-        queryGrpc: await freePort(),
-        storeGrpc: await freePort(),
-        storeHttp: await freePort(),
-        rulerGrpc: await freePort(),
-        rulerHttp: await freePort(),
+        queryGrpc: await free(),
+        storeGrpc: await free(),
+        storeHttp: await free(),
+        rulerGrpc: await free(),
+        rulerHttp: await free(),
       };
       writeFileAtomicSync(file, JSON.stringify(p));
       return p;

@@ -1,13 +1,28 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
+/** Ports this process handed out lately: the kernel may offer one again before its user binds it. */
+const handedOut: number[] = [];
+const REMEMBERED = 1024;
+
 /**
  * A TCP port that was free a moment ago on `host`: the kernel picks one for a listener on
  * port 0, which is then closed. Another process can take it before the caller binds it, so
  * callers that pass the number to a child process must retry when the child reports
- * "address already in use" (startPrometheus does).
+ * "address already in use" (startPrometheus does). Within this process a port is not handed
+ * out twice (among the last thousand), nor one of `except` (a port about to be bound).
  */
-export function freePort(host = "127.0.0.1"): Promise<number> {
+export async function freePort(host = "127.0.0.1", except: readonly number[] = []): Promise<number> {
+  for (;;) {
+    const port = await kernelPort(host);
+    if (handedOut.includes(port) || except.includes(port)) continue;
+    handedOut.push(port);
+    if (handedOut.length > REMEMBERED) handedOut.shift();
+    return port;
+  }
+}
+
+function kernelPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
