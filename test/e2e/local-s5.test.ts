@@ -9,7 +9,9 @@
  * over its budget (the others have 9910 series of room, less than one target: a dead
  * shard's load must not be pushed onto them; a shard that keeps restarting may get a lower
  * effective budget, and what no longer fits on it goes to a new shard). The other shards
- * never restart, and their targets have no gaps.
+ * never restart, and their targets have no gaps. And the global view never answers a smaller
+ * count: while the shard is down, `count` through it is an error (partial responses off),
+ * else exactly 6 × 10045 (polled every 250 ms through all four kills).
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
@@ -17,6 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   alive,
   BudgetWatch,
+  COUNT_DEMO,
   checkNoGaps,
   describeShards,
   e2eBinaries,
@@ -25,8 +28,10 @@ import {
   type PromshardLocal,
   pidsOf,
   query,
+  queryValue,
   SCRAPE_INTERVAL_MS,
   Scenario,
+  SERIES_PER_TARGET,
   until,
   waitSteady,
 } from "./harness.ts";
@@ -60,6 +65,36 @@ async function readyAgainAt(local: PromshardLocal, id: number, url: string): Pro
   );
 }
 
+/**
+ * Polls `count` of the demo job through the global view every 250 ms until stopped: each
+ * answer is exact, an error, or smaller (which would be a shard's data silently missing).
+ */
+function watchGlobalCount(globalUrl: string, want: number) {
+  const seen = { exact: 0, errors: 0, smaller: [] as string[], lastError: "" };
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const at = new Date().toISOString();
+      try {
+        const got = await queryValue(globalUrl, COUNT_DEMO);
+        if (got === want) seen.exact++;
+        else seen.smaller.push(`${at}: ${got}`);
+      } catch (err) {
+        seen.errors++;
+        seen.lastError = (err as Error).message.slice(0, 200);
+      }
+      await sleep(250);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return seen;
+    },
+  };
+}
+
 for (const bin of e2eBinaries("newest")) {
   describe(`S5 a shard dies, with promshard local and Prometheus ${bin.version}`, () => {
     const s = new Scenario("s5", bin);
@@ -80,6 +115,7 @@ for (const bin of e2eBinaries("newest")) {
       const checkFrom = Date.now();
       const budgets = new BudgetWatch(() => local);
       const failures: string[] = [];
+      const global = watchGlobalCount(local.globalUrl, instances.length * SERIES_PER_TARGET);
 
       for (let kill = 1; kill <= KILLS; kill++) {
         // Not always 3 shards: a shard that keeps restarting gets a lower effective budget,
@@ -116,6 +152,10 @@ for (const bin of e2eBinaries("newest")) {
       }
 
       await budgets.stopAndAssert();
+      const seen = await global.stop();
+      t.diagnostic(`global count through the kills: ${seen.exact} exact, ${seen.errors} errors (${seen.lastError})`);
+      assert.deepEqual(seen.smaller, [], "the global view never answers a silently smaller count");
+      assert.ok(seen.errors > 0, "while the shard was down, a global query said so");
       assert.deepEqual(failures, [], "targets back within two scrape intervals plus the restart time");
       const last = await waitSteady(local, { instances, timeoutMs: 90_000 });
       t.diagnostic(`after the kills:\n${describeShards(last)}`);
