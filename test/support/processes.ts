@@ -2,7 +2,8 @@
  * Child processes for tests that none outlives: each runs in its own process group (so its
  * children go with it), is killed with its temp dir removed when Node exits however it exits
  * (exit and signal hooks; a watchdog shell for SIGKILL or a crash of Node itself), and keeps
- * its output for error messages. test/support/prometheus.ts does the same for Prometheus.
+ * its output for error messages. Prometheus (test/support/prometheus.ts) and Thanos
+ * (test/support/thanos.ts) run through it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -16,7 +17,9 @@ export interface Tracked {
   /** undefined while it runs; then "exited with status N", "killed by SIGX" or "failed to start: …". */
   exitStatus(): string | undefined;
   readonly exited: Promise<void>;
-  /** SIGTERM to the group, SIGKILL after `graceMs` (default 10 s), then removes `dir`. Idempotent. */
+  /** SIGTERM to the group, SIGKILL after `graceMs` (default 10 s); resolves once it exited. Idempotent. */
+  halt(graceMs?: number): Promise<void>;
+  /** halt(), then removes `dir`. Idempotent. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -85,25 +88,32 @@ export function spawnTracked(bin: string, args: readonly string[], opts: { cwd: 
   const pid = child.pid ?? -1;
   const entry = { pid, watchdog: pid > 0 ? startWatchdog(pid, opts.dir) : undefined, dir: opts.dir };
   if (pid > 0) live.add(entry);
+  let halting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
+  const halt = (graceMs = 10_000) => {
+    halting ??= (async () => {
+      if (pid <= 0) return;
+      if (status === undefined) {
+        killGroup(pid, "SIGTERM");
+        const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
+        await exited;
+        clearTimeout(killer);
+      }
+      killGroup(pid, "SIGKILL"); // Anything the group might have left.
+      if (entry.watchdog !== undefined) killGroup(entry.watchdog, "SIGKILL");
+      live.delete(entry);
+    })();
+    return halting;
+  };
   return {
     pid,
     logs: () => chunks.join(""),
     exitStatus: () => status,
     exited,
+    halt,
     stop: (graceMs = 10_000) => {
       stopping ??= (async () => {
-        if (pid > 0) {
-          if (status === undefined) {
-            killGroup(pid, "SIGTERM");
-            const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
-            await exited;
-            clearTimeout(killer);
-          }
-          killGroup(pid, "SIGKILL");
-          if (entry.watchdog !== undefined) killGroup(entry.watchdog, "SIGKILL");
-          live.delete(entry);
-        }
+        await halt(graceMs);
         await rm(opts.dir, { recursive: true, force: true, maxRetries: 3 });
       })();
       return stopping;

@@ -28,14 +28,14 @@
  *   `scrapePool` to each dropped target and `droppedTargetCounts` per pool, and lists all
  *   dropped targets unless `keep_dropped_targets` (default 0 = unlimited) caps the list.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "./ports.ts";
+import { spawnTracked } from "./processes.ts";
 
 export interface PrometheusBinary {
   bin: string;
@@ -152,53 +152,7 @@ export function promtoolCheckConfig(
   });
 }
 
-// Every instance not yet stopped, so that none outlives the test process however it ends.
-const live = new Set<{ pid: number; watchdog: number | undefined; dir: string }>();
-let exitHooksInstalled = false;
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-function installExitHooks(): void {
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
-  const cleanup = () => {
-    for (const p of live) {
-      killGroup(p.pid, "SIGKILL");
-      if (p.watchdog !== undefined) killGroup(p.watchdog, "SIGKILL");
-      rmSync(p.dir, { recursive: true, force: true });
-    }
-    live.clear();
-  };
-  process.once("exit", cleanup);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      cleanup();
-      process.removeListener(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
-
-/**
- * A shell that SIGKILLs the Prometheus group and removes its dir once this Node process is
- * gone: the exit and signal hooks cannot run on SIGKILL or a crash of Node itself.
- */
-function startWatchdog(promPid: number, dir: string): number | undefined {
-  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL -${promPid} 2>/dev/null; rm -rf -- "$1"`;
-  const child = spawn("sh", ["-c", script, "watchdog", dir], { detached: true, stdio: "ignore" });
-  child.unref();
-  return child.pid;
-}
-
 export async function startPrometheus(bin: PrometheusBinary, opts: StartOptions): Promise<RunningPrometheus> {
-  installExitHooks();
   const dir = mkdtempSync(join(tmpdir(), "promshard-prom-"));
   try {
     for (const [rel, content] of Object.entries(opts.files ?? {})) await writeAtomic(dir, rel, content);
@@ -234,58 +188,20 @@ async function launch(bin: PrometheusBinary, dir: string, port: number, opts: St
   const flagName = (arg: string) => arg.split("=")[0];
   const given = new Set((opts.args ?? []).map(flagName));
   const args = [...defaults.filter((a) => !given.has(flagName(a))), ...(opts.args ?? [])];
-  // detached: its own process group, so stop() can signal the group.
-  const child: ChildProcess = spawn(bin.bin, args, { cwd: dir, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const chunks: string[] = [];
-  for (const stream of [child.stdout, child.stderr] as Readable[]) {
-    stream.setEncoding("utf8");
-    stream.on("data", (s: string) => chunks.push(s));
-    // A test that forgets stop() must not keep Node alive; the exit hook then kills the group.
-    (stream as Readable & { unref?: () => void }).unref?.();
+  // Its own process group, killed with the test process however that ends; `dir` is kept
+  // until stop(), as a retry on another port reuses it.
+  const proc = spawnTracked(bin.bin, args, { cwd: dir, dir });
+  const logs = proc.logs;
+  const pid = proc.pid;
+  if (pid <= 0) {
+    await proc.exited;
+    return { ok: false, reason: proc.exitStatus() ?? "no pid", log: logs() };
   }
-  const logs = () => chunks.join("");
-  let exitStatus: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exitStatus = signal ? `killed by ${signal}` : `exited with status ${code}`;
-      resolve();
-    });
-    child.once("error", (err) => {
-      exitStatus = `failed to start: ${err.message}`;
-      resolve();
-    });
-  });
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) {
-    await exited;
-    return { ok: false, reason: exitStatus ?? "no pid", log: logs() };
-  }
-  const entry = { pid, watchdog: startWatchdog(pid, dir), dir };
-  live.add(entry);
-
-  let halting: Promise<void> | undefined;
-  const halt = (): Promise<void> => {
-    halting ??= (async () => {
-      if (exitStatus === undefined) {
-        killGroup(pid, "SIGTERM");
-        const killer = setTimeout(() => killGroup(pid, "SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(killer);
-      }
-      killGroup(pid, "SIGKILL"); // Anything the group might have left.
-      if (entry.watchdog !== undefined) killGroup(entry.watchdog, "SIGKILL");
-      live.delete(entry);
-    })();
-    return halting;
-  };
-  const stop = async (): Promise<void> => {
-    await halt();
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
-
+  const halt = () => proc.halt();
+  const stop = () => proc.stop();
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
   for (;;) {
+    const exitStatus = proc.exitStatus();
     if (exitStatus !== undefined) {
       await halt();
       return { ok: false, reason: exitStatus, log: logs() };
@@ -299,7 +215,7 @@ async function launch(bin: PrometheusBinary, dir: string, port: number, opts: St
       (r) => r.ok,
       () => false,
     );
-    if (ready && exitStatus === undefined) break;
+    if (ready && proc.exitStatus() === undefined) break;
     await sleep(25);
   }
 
