@@ -13,6 +13,10 @@
  * There is no kubelet and no scheduler: pods stay Pending with no node; `markPodReady` sets
  * the status a kubelet would (a StatefulSet with the default OrderedReady policy creates pod
  * N+1 only once pod N is Running and Ready).
+ * test/support/cluster.ts builds a one-node cluster on it where pods run: `address` puts the
+ * apiserver on the node bridge's address (pods reach it through the `kubernetes` Service),
+ * `clientKubeconfig` gives each node component its own client certificate, and the apiserver
+ * always has a client certificate for kubelets (logs, exec).
  * For failure tests: `stopApiserver`/`startApiserver` (same port, flags and certificates, etcd
  * keeps the data), `startExtraApiserver` (a second apiserver on the same etcd, as in an HA
  * control plane, to write while the main one is down), `etcd` (its v3 JSON gateway) and
