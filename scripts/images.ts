@@ -11,8 +11,8 @@
  *   copies (package.json, production node_modules, dist under /app), with the Dockerfile's
  *   ENV, WORKDIR, USER and ENTRYPOINT read from the Dockerfile itself, so the two describe the
  *   same image. What differs is the base: node:24-slim brings a Debian userland (a shell, apt);
- *   here only Node and the libraries it loads, taken from this Debian 12 host (node:24-slim
- *   is Debian 12 too).
+ *   here Node, a shell and `test`/`cat`/`ls` with the libraries they load, taken from this
+ *   Debian 12 host (node:24-slim is Debian 12 too).
  *
  * Images are named as the references a manifest for a real cluster would use (the webhook's
  * default sidecar image, the official Prometheus images), so manifests run unchanged; pods
@@ -211,7 +211,13 @@ function promshardImage(): ImageSpec {
   return {
     file: "promshard",
     buildWith: "make node build",
-    binaries: [{ from: join(cache, `node-${NODE_VERSION}/bin/node`), to: "/usr/local/bin/node" }],
+    binaries: [
+      { from: join(cache, `node-${NODE_VERSION}/bin/node`), to: "/usr/local/bin/node" },
+      // The few node:24-slim commands pods rely on: the webhook's startup probe of the injected
+      // sidecar execs `test -f`, and `kubectl exec` users expect a shell.
+      { from: "/usr/bin/dash", to: "/bin/sh" },
+      ...["test", "cat", "ls"].map((c) => ({ from: `/usr/bin/${c}`, to: `/usr/bin/${c}` })),
+    ],
     config: {
       name: IMAGE_NAMES.promshard,
       entrypoint: stage.entrypoint,

@@ -15,7 +15,9 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { webhookConfiguration } from "../../src/webhook/configuration.ts";
+import { ADMISSION_PATH } from "../../src/webhook/server.ts";
 import { type Cluster, startCluster } from "../support/cluster.ts";
+import { eventually } from "../support/eventually.ts";
 
 const cli = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
@@ -115,9 +117,16 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
     // From the host: the Service's name through the cluster DNS, then its ClusterIP (kube-proxy).
     const [clusterIP] = await cluster.resolve("exporter.demo.svc.cluster.local");
     assert.match(clusterIP ?? "", /^10\.96\./);
-    const res = await fetch(`http://${clusterIP}/metrics`, { signal: AbortSignal.timeout(10_000) });
-    assert.equal(res.status, 200);
-    const samples = (await res.text()).split("\n").filter((l) => l && !l.startsWith("#"));
+    // kube-proxy writes the Service's rules once the endpoint is ready: a moment after the pod is.
+    const body = await eventually(
+      `http://${clusterIP}/metrics from the host`,
+      async () => {
+        const res = await fetch(`http://${clusterIP}/metrics`, { signal: AbortSignal.timeout(5_000) });
+        return res.status === 200 ? res.text() : undefined;
+      },
+      20_000,
+    );
+    const samples = body.split("\n").filter((l) => l && !l.startsWith("#"));
     assert.equal(samples.length, 100);
 
     // From another pod: the short name (the pod's DNS search path) and the full one.
@@ -193,7 +202,9 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
     // as a user would: the serving certificate in a Secret, its CA as caBundle.
     await create(
       "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-      webhookConfiguration({ clientConfig: { service: { name: "promshard-webhook", namespace: ns, port: 443 } } }),
+      webhookConfiguration({
+        clientConfig: { service: { name: "promshard-webhook", namespace: ns, port: 443, path: ADMISSION_PATH } },
+      }),
     );
     const certs = spawnSync(
       process.execPath,

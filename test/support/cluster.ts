@@ -283,6 +283,10 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.zf
     # Network namespaces under the state dir, not /var/run/netns: all of the cluster's mounts
     # are under its directory, where the cleanup finds them.
     netns_mounts_under_state_dir = true
+    # This machine's root lacks CAP_SYS_RESOURCE (not in the bounding set), so no process may
+    # lower its oom_score_adj: runc failed every pause container ("nsexec: failed to update
+    # /proc/self/oom_score_adj: Permission denied") at the kubelet's -998. Clamp to containerd's own.
+    restrict_oom_score_adj = true
     cdi_spec_dirs = []
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
       runtime_type = 'io.containerd.runc.v2'
@@ -565,6 +569,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         controllerManager: true,
         address: NODE_IP,
         serviceClusterIpRange: SERVICE_CIDR,
+        // The kubelet by its address, never by its node name: that name would be looked up
+        // through the machine's resolvers (measured: the API server asked 10.255.255.53 for
+        // "promshard-node" to fetch a pod's log), a query leaving the machine.
+        apiserverArgs: ["--kubelet-preferred-address-types=InternalIP"],
         readyTimeoutMs: opts.readyTimeoutMs ?? 180_000,
       });
       timings.controlPlane = Date.now() - t0;
@@ -751,8 +759,20 @@ async function waitForPodReady(
             .join("\n"),
         )
         .catch(() => "");
+      // Each container's log (and its previous run's, after a restart): why it is not ready.
+      const containers = [...(last?.initContainerStatuses ?? []), ...(last?.containerStatuses ?? [])];
+      const logs: string[] = [];
+      for (const c of containers) {
+        for (const previous of c.restartCount > 0 ? [false, true] : [false]) {
+          const q = `?container=${encodeURIComponent(c.name)}&tailLines=30${previous ? "&previous=true" : ""}`;
+          const r = await cp
+            .request("GET", `/api/v1/namespaces/${namespace}/pods/${name}/log${q}`)
+            .catch(() => undefined);
+          logs.push(`--- ${c.name}${previous ? " (previous)" : ""}:\n${r?.text ?? ""}`);
+        }
+      }
       throw new Error(
-        `pod ${namespace}/${name} not Ready within ${timeoutMs / 1000} s; status: ${JSON.stringify(last ?? res.text)}\nevents:\n${events}`,
+        `pod ${namespace}/${name} not Ready within ${timeoutMs / 1000} s; status: ${JSON.stringify(last ?? res.text)}\nevents:\n${events}\nlogs:\n${logs.join("\n")}`,
       );
     }
     await sleep(250);
