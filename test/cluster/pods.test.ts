@@ -288,6 +288,10 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
         template: {
           metadata: { labels: { app: "prometheus" } },
           spec: {
+            // As Prometheus charts run it (kube-prometheus-stack: runAsUser 1000, fsGroup 2000).
+            // fsGroup matters: the injected token volume is 0440 root:<fsGroup>; without one, the
+            // sidecar (the image's uid 1000) cannot read it and exits (measured here: EACCES).
+            securityContext: { runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true, fsGroup: 65534 },
             containers: [
               {
                 name: "prometheus",
