@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { after, afterEach, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -94,6 +95,22 @@ async function fetchFromPod(ns: string, name: string, urls: string[]): Promise<s
       throw new Error(`pod ${ns}/${name} still ${phase} after 90 s: ${JSON.stringify(pod.status)}`);
     await sleep(250);
   }
+}
+
+/** True once a TCP connection to host:port opens (undefined until then, for eventually). */
+function tcpConnects(host: string, port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2_000 });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(undefined));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+  });
 }
 
 describe("a one-node cluster where pods run", { concurrency: true }, () => {
@@ -251,6 +268,15 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
       spec: { selector: { app: "promshard-webhook" }, ports: [{ name: "https", port: 443, targetPort: 8443 }] },
     });
     await cluster.waitForPodReady(ns, "promshard-webhook");
+    // The API server calls the Service's ClusterIP from this host: wait until kube-proxy
+    // routes it (a moment after the pod is ready; failurePolicy Ignore would let the
+    // StatefulSet through uninjected before that, as in any cluster).
+    const [webhookIP] = await cluster.resolve(`promshard-webhook.${ns}.svc.cluster.local`);
+    await eventually(
+      `the webhook Service ${webhookIP}:443 answering`,
+      () => tcpConnects(webhookIP as string, 443),
+      20_000,
+    );
 
     await namespace("monitoring", { "promshard.io/inject": "enabled" });
     await create("/api/v1/namespaces/monitoring/configmaps", {
