@@ -60,7 +60,14 @@ function exporterContainer(series: number) {
 
 /** A pod that fetches each URL once (Node's fetch, in the promshard image), prints what it got and exits. */
 async function fetchFromPod(ns: string, name: string, urls: string[]): Promise<string> {
+  // Also the pod's routing table (/proc/net/route: hex little-endian destination and mask).
   const script = `
+    const { readFileSync } = await import("node:fs");
+    const ip = (h) => [3, 2, 1, 0].map((i) => parseInt(h.slice(i * 2, i * 2 + 2), 16)).join(".");
+    for (const line of readFileSync("/proc/net/route", "utf8").trim().split("\\n").slice(1)) {
+      const f = line.split(/\\s+/);
+      console.log("route", f[0], ip(f[1]) + "/" + ip(f[7]), "via", ip(f[2]));
+    }
     for (const url of ${JSON.stringify(urls)}) {
       const res = await fetch(url, { signal: AbortSignal.timeout(10000) });
       const text = await res.text();
@@ -152,6 +159,15 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
       "http://exporter.demo.svc.cluster.local/metrics",
     ]);
     assert.match(log, /^http:\/\/exporter\/metrics 200 100$/m);
+    // The network stays on the machine: the pod has a route to the pod range (on the bridge)
+    // and to the Service range (through the node), and no default route.
+    assert.deepEqual(
+      log
+        .split("\n")
+        .filter((l) => l.startsWith("route "))
+        .sort(),
+      ["route eth0 10.244.0.0/255.255.255.0 via 0.0.0.0", "route eth0 10.96.0.0/255.255.0.0 via 10.244.0.1"],
+    );
     assert.match(log, /^http:\/\/exporter\.demo\.svc\.cluster\.local\/metrics 200 100$/m);
 
     // The exporter's own log, through the API server and the kubelet.
