@@ -13,8 +13,15 @@ case "$dir" in /*/promshard-cluster-*) ;; *) echo "cluster-cleanup: refusing $di
 
 # Processes: each component leads its own process group.
 for p in $(cat "$dir/pids" 2>/dev/null); do kill -KILL -- "-$p" 2>/dev/null; done
-# containerd's shims run detached from it; their pids are in the task state directories.
-for f in "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/init.pid; do
+# containerd's shims run detached from it (their own session): each is told this cluster's
+# containerd socket (-address <dir>/containerd.sock), which names no other process.
+for cmdline in /proc/[0-9]*/cmdline; do
+  if tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -qF -- "-address $dir/containerd.sock"; then
+    p=${cmdline#/proc/}; kill -KILL "${p%/cmdline}" 2>/dev/null
+  fi
+done
+# The containers' first processes, by their pid files.
+for f in "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/init.pid; do
   [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
 done
 # The containers' processes: whatever is left in the kubelet's pod cgroups (one tree per v1
