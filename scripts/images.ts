@@ -44,12 +44,15 @@ export const IMAGES_DIR = process.env.PROMSHARD_IMAGES_DIR ?? join(repo, ".image
 export const NODE_VERSION = "24.21.0";
 export const PROMETHEUS3_VERSION = "3.16.0";
 export const PAUSE_VERSION = "1";
+/** Keep in step with THANOS_VERSION in tools/thanos.mk. */
+export const THANOS_VERSION = "0.42.4";
 
 export const IMAGE_NAMES = {
   promshard: `ghcr.io/promshard/promshard:v${VERSION}`,
   prometheus3: `quay.io/prometheus/prometheus:v${PROMETHEUS3_VERSION}`,
   prometheus2: "quay.io/prometheus/prometheus:v2.42.0",
   pause: `promshard.local/pause:${PAUSE_VERSION}`,
+  thanos: `quay.io/thanos/thanos:v${THANOS_VERSION}`,
 } as const;
 
 interface BinarySpec {
@@ -130,8 +133,14 @@ export const IMAGES: Record<string, ImageSpec> = {
     "make setup",
     PROMETHEUS_DEFAULTS,
   ),
-  // Thanos, once `make tools` builds it (its version in the path):
-  // thanos: binaryImage("thanos", "quay.io/thanos/thanos:v0.42.4", [{ from: join(cache, "thanos-0.42.4/bin/thanos"), to: "/bin/thanos" }], "make tools"),
+  // Thanos: the static binary tools/thanos.mk (the thanos branch) builds; USER and ENTRYPOINT as its official image.
+  thanos: binaryImage(
+    "thanos",
+    IMAGE_NAMES.thanos,
+    [{ from: join(cache, `thanos-${THANOS_VERSION}/bin/thanos`), to: "/bin/thanos" }],
+    "make tools (tools/thanos.mk builds Thanos)",
+    { user: "1001" },
+  ),
   promshard: promshardImage(),
 };
 

@@ -7,7 +7,8 @@
  * - a StatefulSet of 2 pods behind a headless Service: stable names that resolve to each pod
  *   (A records, and SRV records as Thanos's dnssrv+ reads them);
  * - the project's webhook, as a pod behind a Service, injects a Prometheus StatefulSet created
- *   afterwards, and the injected promshard sidecar starts and answers its health check.
+ *   afterwards, and the injected promshard and Thanos sidecars start and answer their health
+ *   checks (the Thanos sidecar found through the SRV record Thanos Query's dnssrv+ reads).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -26,7 +27,7 @@ let cluster: Cluster;
 const started = Date.now();
 
 before(async () => {
-  cluster = await startCluster({ images: ["promshard", "prometheus3"] });
+  cluster = await startCluster({ images: ["promshard", "prometheus3", "thanos"] });
   console.log(`cluster ready: ${JSON.stringify(cluster.timings)}`);
 });
 afterEach((t) => cluster?.printLogsIfFailed(t));
@@ -228,7 +229,7 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
     assert.match(log, /^http:\/\/web-1\.web\.sts\.svc:9100\/metrics 200 10$/m);
   });
 
-  it("the promshard webhook, running as a pod, injects a Prometheus StatefulSet; the injected sidecar answers its health check", async () => {
+  it("the promshard webhook, running as a pod, injects a Prometheus StatefulSet; the injected promshard and Thanos sidecars answer their health checks", async () => {
     const ns = "promshard-system";
     await namespace(ns);
     // The configuration first (pointing at the Service), then `promshard certs` from the host,
@@ -314,14 +315,27 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
       apiVersion: "v1",
       kind: "Service",
       metadata: { name: "prometheus" },
-      spec: { clusterIP: "None", selector: { app: "prometheus" }, ports: [{ name: "web", port: 9090 }] },
+      spec: {
+        clusterIP: "None",
+        selector: { app: "prometheus" },
+        ports: [
+          { name: "web", port: 9090 },
+          { name: "grpc", port: 10901 },
+        ],
+      },
     });
     await create("/apis/apps/v1/namespaces/monitoring/statefulsets", {
       apiVersion: "apps/v1",
       kind: "StatefulSet",
       metadata: {
         name: "prometheus",
-        annotations: { "promshard.io/inject": "true", "promshard.io/max-series": "30000" },
+        annotations: {
+          "promshard.io/inject": "true",
+          "promshard.io/max-series": "30000",
+          // The Thanos sidecar too (no block upload: no object storage here), from the local image.
+          "promshard.io/thanos": "true",
+          "promshard.io/thanos-image": cluster.images.thanos as string,
+        },
       },
       spec: {
         serviceName: "prometheus",
@@ -383,5 +397,23 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
     assert.equal(health.status, 200, await health.text());
     const ready = await fetch(`http://${ip}:9090/-/ready`, { signal: AbortSignal.timeout(5_000) });
     assert.equal(ready.status, 200);
+    // The Thanos sidecar is ready once it has read Prometheus's external labels (the shard and
+    // replica labels of the config the promshard sidecar generated), and it is found through
+    // the SRV record of its named port, as Thanos Query's dnssrv+ finds it.
+    assert.ok(status.containerStatuses?.find((c) => c.name === "thanos-sidecar")?.ready, JSON.stringify(status));
+    await eventually(
+      "the Thanos sidecar's /-/ready",
+      async () => {
+        const res = await fetch(`http://${ip}:10902/-/ready`, { signal: AbortSignal.timeout(5_000) });
+        return res.status === 200 ? true : undefined;
+      },
+      60_000,
+    ).catch(async (err) => {
+      const log = await cluster.podLogs("monitoring", "prometheus-0", "thanos-sidecar").catch((e) => String(e));
+      throw new Error(`${err.message}; its log:\n${log}`, { cause: err });
+    });
+    assert.deepEqual(await cluster.resolve("_grpc._tcp.prometheus.monitoring.svc.cluster.local", "SRV"), [
+      "prometheus-0.prometheus.monitoring.svc.cluster.local:10901",
+    ]);
   });
 });
