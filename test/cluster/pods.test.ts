@@ -32,8 +32,11 @@ before(async () => {
 });
 afterEach((t) => cluster?.printLogsIfFailed(t));
 after(async () => {
+  // Nothing a pod did tried to leave the bridge (the guard would have dropped it).
+  const drops = await cluster?.forwardGuardDrops();
   const t = Date.now();
   await cluster?.stop();
+  assert.equal(drops ?? 0, 0, "packets tried to cross between the pod bridge and another interface");
   console.log(`cluster stopped in ${Date.now() - t} ms; file took ${Date.now() - started} ms`);
 });
 

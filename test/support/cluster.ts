@@ -84,6 +84,11 @@ export interface Cluster {
   waitForPodReady(namespace: string, name: string, timeoutMs?: number): Promise<PodStatus>;
   /** A container's log through the API (the kubelet serves it), like `kubectl logs`. */
   podLogs(namespace: string, pod: string, container?: string): Promise<string>;
+  /**
+   * Packets the forward guard dropped so far (PROMSHARD-FORWARD's DROP rules): anything that
+   * tried to cross between the bridge and another interface. 0 when nothing did.
+   */
+  forwardGuardDrops(): Promise<number>;
   /** Every component's log, or one. */
   logs(component?: NodeComponent): string;
   printLogsIfFailed(t: { name: string; passed?: boolean }, lines?: number): void;
@@ -674,6 +679,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         if (res.status !== 200)
           throw new Error(`logs of ${namespace}/${pod}: HTTP ${res.status}: ${res.text.slice(0, 300)}`);
         return res.text;
+      },
+      forwardGuardDrops: async () => {
+        const out = await run("iptables", ["-t", "mangle", "-L", "PROMSHARD-FORWARD", "-v", "-x", "-n"]);
+        return out
+          .split("\n")
+          .filter((l) => /\sDROP\s/.test(l))
+          .reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]), 0);
       },
       logs,
       printLogsIfFailed: (t, lines = 60) => {
