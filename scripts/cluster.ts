@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { startCluster } from "../test/support/cluster.ts";
+import { IMAGE_NAMES } from "./images.ts";
 
 const stateFile = join(tmpdir(), "promshard-cluster.json");
 const logFile = join(tmpdir(), "promshard-cluster.log");
@@ -74,7 +75,8 @@ async function up(): Promise<void> {
 async function serve(): Promise<void> {
   writeFileSync(stateFile, JSON.stringify({ pid: process.pid }));
   try {
-    const cluster = await startCluster({ images: ["promshard", "prometheus3", "prometheus2"] });
+    // Every image scripts/images.ts builds, so any manifest of ours runs.
+    const cluster = await startCluster({ images: Object.keys(IMAGE_NAMES) as (keyof typeof IMAGE_NAMES)[] });
     copyFileSync(cluster.kubeconfigPath, stableKubeconfig);
     const state: State = {
       pid: process.pid,
