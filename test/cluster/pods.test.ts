@@ -217,6 +217,8 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
         }
       }
     };
+    // Names outside the cluster are refused, never forwarded off the machine.
+    await assert.rejects(cluster.resolve("example.com"), { code: "EREFUSED" });
     assert.deepEqual(await resolveEventually("web-0.web.sts.svc.cluster.local"), [ips[0]]);
     assert.deepEqual(await resolveEventually("web-1.web.sts.svc.cluster.local"), [ips[1]]);
     assert.deepEqual(await resolveEventually("web.sts.svc.cluster.local"), [...ips].sort());
