@@ -41,6 +41,7 @@ const VERSION = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as
 /** Where `make images` writes the archives (git-ignored). */
 export const IMAGES_DIR = process.env.PROMSHARD_IMAGES_DIR ?? join(repo, ".images");
 
+// Keep in step with NODE_VERSION and PROMETHEUS3_VERSION in the Makefile, PAUSE_VERSION in tools/cluster.mk.
 export const NODE_VERSION = "24.21.0";
 export const PROMETHEUS3_VERSION = "3.16.0";
 export const PAUSE_VERSION = "1";

@@ -40,9 +40,9 @@ import { freePort } from "./ports.ts";
 
 const execFile = promisify(execFileCb);
 
+/** The versions tools/cluster.mk builds; keep in step with CONTAINERD_VERSION and COREDNS_VERSION there. */
 export const CONTAINERD_VERSION = "2.4.2";
 export const COREDNS_VERSION = "1.15.0";
-export const PAUSE_VERSION = "1";
 
 export const BRIDGE = "promshard0";
 export const POD_CIDR = "10.244.0.0/24";
