@@ -16,7 +16,7 @@ for p in $(cat "$dir/pids" 2>/dev/null); do kill -KILL -- "-$p" 2>/dev/null; don
 # containerd's shims run detached from it (their own session): each is told this cluster's
 # containerd socket (-address <dir>/containerd.sock), which names no other process.
 for cmdline in /proc/[0-9]*/cmdline; do
-  if tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -qF -- "-address $dir/containerd.sock"; then
+  if { tr '\0' ' ' <"$cmdline"; } 2>/dev/null | grep -qF -- "-address $dir/containerd.sock"; then
     p=${cmdline#/proc/}; kill -KILL "${p%/cmdline}" 2>/dev/null
   fi
 done
@@ -44,8 +44,8 @@ done
 
 # iptables: the KUBE-* and CNI-* chains (kube-proxy, kubelet, portmap) and PROMSHARD-FORWARD that
 # were not there before the cluster started; first the rules of other chains that jump to them.
-before=$(cat "$dir/iptables-chains-before" 2>/dev/null)
-for cmd in iptables ip6tables; do
+# Without the list taken at start (the cluster never got that far), no chain is known to be ours.
+[ -f "$dir/iptables-chains-before" ] && before=$(cat "$dir/iptables-chains-before") && for cmd in iptables ip6tables; do
   command -v $cmd-save >/dev/null || continue
   for table in filter nat mangle raw; do
     ours=$($cmd-save -t $table 2>/dev/null | sed -n 's/^:\(\(KUBE\|CNI\|PROMSHARD\)-[^ ]*\) .*/\1/p' | while read -r c; do
