@@ -5,11 +5,12 @@
 // The running cluster is described by $TMPDIR/promshard-cluster.json (pid, state dir, kubeconfig).
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { startCluster } from "../test/support/cluster.ts";
+import { KUBERNETES_VERSION } from "../test/support/kube.ts";
 import { IMAGE_NAMES } from "./images.ts";
 
 const stateFile = join(tmpdir(), "promshard-cluster.json");
@@ -63,6 +64,9 @@ async function up(): Promise<void> {
       console.log(`state dir: ${s.dir}`);
       console.log(`kubeconfig: ${stableKubeconfig}`);
       console.log(`  export KUBECONFIG=${stableKubeconfig}   # stop with: make cluster-down`);
+      console.log(
+        `  ${join(homedir(), ".cache/promshard-tools", `kubernetes-${KUBERNETES_VERSION}/bin/kubectl`)} get pods -A`,
+      );
       return;
     }
     if (s?.error || child.pid === undefined || !alive(child.pid)) {

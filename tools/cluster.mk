@@ -15,7 +15,8 @@ CONTAINERD_BIN := $(TOOLS_CACHE)/containerd-$(CONTAINERD_VERSION)/bin
 COREDNS_BIN := $(TOOLS_CACHE)/coredns-$(COREDNS_VERSION)/bin
 PAUSE_BIN := $(TOOLS_CACHE)/pause-$(PAUSE_VERSION)/bin
 
-NODE_BINARIES := $(KUBERNETES_BIN)/kubelet $(KUBERNETES_BIN)/kube-scheduler $(KUBERNETES_BIN)/kube-proxy
+# kubectl too: not needed by the tests, but by anyone trying `make cluster`.
+NODE_BINARIES := $(KUBERNETES_BIN)/kubelet $(KUBERNETES_BIN)/kube-scheduler $(KUBERNETES_BIN)/kube-proxy $(KUBERNETES_BIN)/kubectl
 CONTAINERD_BINARIES := $(CONTAINERD_BIN)/containerd $(CONTAINERD_BIN)/containerd-shim-runc-v2 $(CONTAINERD_BIN)/ctr
 CLUSTER_TOOLS := $(NODE_BINARIES) $(CONTAINERD_BINARIES) $(COREDNS_BIN)/coredns $(PAUSE_BIN)/pause
 
@@ -36,7 +37,7 @@ $(NODE_BINARIES):
 	  -ldflags "-s -w $(KUBE_VERSION_LDFLAGS)" \
 	  -o $@.tmp k8s.io/kubernetes/cmd/$(notdir $@)
 	mv -f $@.tmp $@
-	$@ --version
+	$@ $(if $(filter %/kubectl,$@),version --client,--version)
 
 # Tags as upstream's static release build (Makefile: STATIC=1): no cgo; no_btrfs because the btrfs
 # snapshotter needs cgo and libbtrfs, urfave_cli_no_docs to leave out the man-page generator.
@@ -64,7 +65,8 @@ $(PAUSE_BIN)/pause: $(KUBE_MK_DIR)/pause/main.go
 $(KUBERNETES_BIN)/kubelet: | $(filter %/kube-controller-manager,$(KUBE_TOOLS))
 $(KUBERNETES_BIN)/kube-scheduler: | $(KUBERNETES_BIN)/kubelet
 $(KUBERNETES_BIN)/kube-proxy: | $(KUBERNETES_BIN)/kube-scheduler
-$(CONTAINERD_BIN)/containerd: | $(KUBERNETES_BIN)/kube-proxy
+$(KUBERNETES_BIN)/kubectl: | $(KUBERNETES_BIN)/kube-proxy
+$(CONTAINERD_BIN)/containerd: | $(KUBERNETES_BIN)/kubectl
 $(CONTAINERD_BIN)/containerd-shim-runc-v2: | $(CONTAINERD_BIN)/containerd
 $(CONTAINERD_BIN)/ctr: | $(CONTAINERD_BIN)/containerd-shim-runc-v2
 $(COREDNS_BIN)/coredns: | $(CONTAINERD_BIN)/ctr

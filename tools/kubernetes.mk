@@ -84,7 +84,7 @@ kube-mod:
 	{ sed '/^module /q' go.mod; echo; \
 	  awk '/^go / {print; print ""} /^godebug \(/ {b = 1} b || /^godebug [^(]/ {print} b && /^\)/ {b = 0}' $$upstream; echo; \
 	  echo "require k8s.io/kubernetes v$(KUBERNETES_VERSION)"; echo; \
-	  printf 'tool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n\tk8s.io/kubernetes/cmd/kube-controller-manager\n\tk8s.io/kubernetes/cmd/kube-proxy\n\tk8s.io/kubernetes/cmd/kube-scheduler\n\tk8s.io/kubernetes/cmd/kubelet\n)\n\nreplace (\n'; \
+	  printf 'tool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n\tk8s.io/kubernetes/cmd/kube-controller-manager\n\tk8s.io/kubernetes/cmd/kube-proxy\n\tk8s.io/kubernetes/cmd/kube-scheduler\n\tk8s.io/kubernetes/cmd/kubectl\n\tk8s.io/kubernetes/cmd/kubelet\n)\n\nreplace (\n'; \
 	  awk '/^replace \(/ {r = 1; next} r && /^\)/ {r = 0} r && /=>/ {rep[$$1] = 1} \
 	    /^\tk8s\.io\/[^ ]+ v0\.0\.0$$/ {req[$$1] = 1} END {for (m in rep) if (m in req) print m}' $$upstream | \
 	    sort | while read -r m; do printf '\t%s => %s %s\n' "$$m" "$$m" "$$staging"; done; \
