@@ -23,8 +23,10 @@ PROMETHEUS3_DIR := $(TOOLS_CACHE)/prometheus-$(PROMETHEUS3_VERSION)/bin
 
 # kube-apiserver, kube-controller-manager and etcd for the tests (KUBE_TOOLS, PROMSHARD_KUBE_ASSETS).
 include tools/kubernetes.mk
-# thanos for the Thanos tests (THANOS_TOOLS, PROMSHARD_THANOS_BIN).
+# thanos for local mode's global view and the Thanos tests (THANOS_TOOLS, PROMSHARD_THANOS_BIN).
 include tools/thanos.mk
+# The one-node cluster where pods run: node programs, Debian packages, images (CLUSTER_TOOLS, images).
+include tools/cluster.mk
 # Every Prometheus the tests run against, colon-separated; a user may point it elsewhere.
 export PROMSHARD_PROMETHEUS_BINS ?= /usr/bin/prometheus:$(PROMETHEUS3_DIR)/prometheus
 
@@ -56,7 +58,7 @@ node_modules/.stamp: package.json package-lock.json | node
 	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium
 
-setup: node node_modules/.stamp /usr/bin/prometheus /usr/bin/promtool /usr/bin/chromium
+setup: node node_modules/.stamp /usr/bin/prometheus /usr/bin/promtool /usr/bin/chromium $(CLUSTER_PACKAGES)
 
 # Prometheus 3.x, built from its Go module with the machine's Go (shared/TOOLS.md).
 $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool:
@@ -67,7 +69,7 @@ $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool:
 	  github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS3_MODULE_VERSION)
 	$(PROMETHEUS3_DIR)/prometheus --version
 
-tools: $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool $(KUBE_TOOLS) $(THANOS_TOOLS)
+tools: $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool $(KUBE_TOOLS) $(THANOS_TOOLS) $(CLUSTER_TOOLS)
 
 build: setup
 	rm -rf dist
@@ -84,7 +86,8 @@ format: setup
 
 # One test file at a time: several real Prometheus servers at once would share the user's 128
 # inotify instances (one per file_sd config), and timing measurements stay honest.
-test: setup tools typecheck lint
+# images: test/cluster runs the promshard image built from this checkout.
+test: setup tools typecheck lint images
 	node --test --test-concurrency=1 'test/**/*.test.ts'
 
 # The seed's experiment: 6 targets of 10045 series, a 30000-series budget -> 3 shards.

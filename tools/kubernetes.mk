@@ -71,8 +71,8 @@ export PROMSHARD_KUBE_ASSETS ?= $(subst $() ,:,$(strip $(KUBEBUILDER_ASSETS) $(K
 kube-tools: $(KUBE_TOOLS)
 
 # Rewrites tools/kubernetes/go.mod for KUBERNETES_VERSION (run it after changing the version,
-# then `make tools`): our header comment, upstream's go and godebug lines, the require, the two
-# tools, and a replace for each k8s.io staging module that upstream both replaces and requires
+# then `make tools`): our header comment, upstream's go and godebug lines, the require, the
+# tools (control plane and node), and a replace for each k8s.io staging module that upstream both replaces and requires
 # at v0.0.0, by its published v0.<minor>.<patch> twin (upstream also replaces sample-cli-plugin
 # and sample-controller, which it does not require and the proxy does not serve). `go mod tidy`
 # then fills in the rest from scratch, so a downgrade keeps no newer requirement behind.
@@ -84,7 +84,7 @@ kube-mod:
 	{ sed '/^module /q' go.mod; echo; \
 	  awk '/^go / {print; print ""} /^godebug \(/ {b = 1} b || /^godebug [^(]/ {print} b && /^\)/ {b = 0}' $$upstream; echo; \
 	  echo "require k8s.io/kubernetes v$(KUBERNETES_VERSION)"; echo; \
-	  printf 'tool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n\tk8s.io/kubernetes/cmd/kube-controller-manager\n)\n\nreplace (\n'; \
+	  printf 'tool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n\tk8s.io/kubernetes/cmd/kube-controller-manager\n\tk8s.io/kubernetes/cmd/kube-proxy\n\tk8s.io/kubernetes/cmd/kube-scheduler\n\tk8s.io/kubernetes/cmd/kubectl\n\tk8s.io/kubernetes/cmd/kubelet\n)\n\nreplace (\n'; \
 	  awk '/^replace \(/ {r = 1; next} r && /^\)/ {r = 0} r && /=>/ {rep[$$1] = 1} \
 	    /^\tk8s\.io\/[^ ]+ v0\.0\.0$$/ {req[$$1] = 1} END {for (m in rep) if (m in req) print m}' $$upstream | \
 	    sort | while read -r m; do printf '\t%s => %s %s\n' "$$m" "$$m" "$$staging"; done; \

@@ -13,6 +13,10 @@
  * There is no kubelet and no scheduler: pods stay Pending with no node; `markPodReady` sets
  * the status a kubelet would (a StatefulSet with the default OrderedReady policy creates pod
  * N+1 only once pod N is Running and Ready).
+ * test/support/cluster.ts builds a one-node cluster on it where pods run: `address` puts the
+ * apiserver on the node bridge's address (pods reach it through the `kubernetes` Service),
+ * `clientKubeconfig` gives each node component its own client certificate, and the apiserver
+ * always has a client certificate for kubelets (logs, exec).
  * For failure tests: `stopApiserver`/`startApiserver` (same port, flags and certificates, etcd
  * keeps the data), `startExtraApiserver` (a second apiserver on the same etcd, as in an HA
  * control plane, to write while the main one is down), `etcd` (its v3 JSON gateway) and
@@ -71,6 +75,14 @@ export interface StartOptions {
   etcdArgs?: string[];
   /** Default 90 s: a 2-core machine running other tests can be slow. */
   readyTimeoutMs?: number;
+  /**
+   * The address kube-apiserver listens on and advertises (default 127.0.0.1). A cluster whose
+   * pods reach the API (test/support/cluster.ts) gives the node bridge's address: then the
+   * lease endpoint reconciler runs and the `kubernetes` Service has that endpoint.
+   */
+  address?: string;
+  /** Default 10.0.0.0/24 (a /24 or wider, IPv4); its first address, the `kubernetes` Service, is in the serving certificate. */
+  serviceClusterIpRange?: string;
 }
 
 export interface KubeResponse<T = unknown> {
@@ -110,7 +122,7 @@ export interface ServiceAccountKubeconfig {
 }
 
 export interface ControlPlane {
-  /** https://127.0.0.1:<port> */
+  /** https://<address>:<port> (StartOptions.address, default 127.0.0.1) */
   readonly server: string;
   readonly port: number;
   /** The CA certificate (PEM) that signed the serving and client certificates. */
@@ -119,6 +131,12 @@ export interface ControlPlane {
   readonly caData: string;
   /** A kubeconfig for an admin in group system:masters (client certificate). */
   readonly kubeconfigPath: string;
+  /**
+   * Writes a kubeconfig with a client certificate for `user` in `groups`, signed by the cluster's
+   * CA, and returns its path (in dir): for the node's components (system:node:<name>,
+   * system:kube-scheduler, system:kube-proxy). `file` names it (default <user>.kubeconfig).
+   */
+  clientKubeconfig(user: string, groups?: string[], file?: string): Promise<string>;
   /** Temp dir with certificates, kubeconfigs and etcd's data; removed on stop. */
   readonly dir: string;
   readonly binaries: KubeBinaries;
@@ -501,6 +519,10 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     );
   }
   installExitHooks();
+  const address = opts.address ?? "127.0.0.1";
+  const serviceRange = opts.serviceClusterIpRange ?? "10.0.0.0/24";
+  // The first address of the range: the `kubernetes` Service's ClusterIP.
+  const firstServiceIp = serviceRange.replace(/\.\d+\/\d+$/, ".1");
   const dir = mkdtempSync(join(tmpdir(), "promshard-kube-"));
   const plane: Plane = { dir, pids: [], watchdog: undefined };
   live.add(plane);
@@ -532,15 +554,17 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     // Certificates and keys, while etcd (plain HTTP on loopback, no certificates) starts.
     const certsAndKeys = (async () => {
       const ca = await CertificateAuthority.create("promshard-test-ca");
-      const [serving, admin, kcmClient, saKeys] = await Promise.all([
+      const [serving, admin, kcmClient, kubeletClient, saKeys] = await Promise.all([
         ca.issue({
           commonName: "kube-apiserver",
           dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
-          ipAddresses: ["127.0.0.1", "10.0.0.1"],
+          ipAddresses: [...new Set(["127.0.0.1", address, firstServiceIp])],
           usage: "server",
         }),
         ca.issue({ commonName: "promshard-test-admin", organizations: ["system:masters"], usage: "client" }),
         ca.issue({ commonName: "system:kube-controller-manager", usage: "client" }),
+        // How the apiserver authenticates to kubelets (logs, exec, port-forward), where there are any.
+        ca.issue({ commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], usage: "client" }),
         newKeyPair(),
       ]);
       await mkdir(join(dir, "pki"));
@@ -549,6 +573,8 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
         "ca.key": ca.keys.keyPem,
         "apiserver.crt": serving.certPem,
         "apiserver.key": serving.keyPem,
+        "apiserver-kubelet-client.crt": kubeletClient.certPem,
+        "apiserver-kubelet-client.key": kubeletClient.keyPem,
         "sa.key": saKeys.keyPem,
         "sa.pub": saKeys.publicKeyPem,
       };
@@ -609,10 +635,10 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       mergeFlags(
         [
           `--etcd-servers=${etcdUrl}`,
-          "--bind-address=127.0.0.1",
-          "--advertise-address=127.0.0.1",
+          `--bind-address=${address}`,
+          `--advertise-address=${address}`,
           // The lease reconciler refuses a loopback address for the kubernetes service's endpoints.
-          "--endpoint-reconciler-type=none",
+          ...(address.startsWith("127.") ? ["--endpoint-reconciler-type=none"] : []),
           `--secure-port=${port}`,
           `--cert-dir=${join(dir, "apiserver")}`,
           `--tls-cert-file=${f("apiserver.crt")}`,
@@ -621,7 +647,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
           `--service-account-key-file=${f("sa.pub")}`,
           `--service-account-signing-key-file=${f("sa.key")}`,
           "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-          "--service-cluster-ip-range=10.0.0.0/24",
+          `--service-cluster-ip-range=${serviceRange}`,
+          `--kubelet-client-certificate=${f("apiserver-kubelet-client.crt")}`,
+          `--kubelet-client-key=${f("apiserver-kubelet-client.key")}`,
           "--authorization-mode=Node,RBAC",
           "--allow-privileged=true",
           // See the top of the file: without the controller manager no service account exists.
@@ -648,7 +676,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       1,
       ([port]) => apiserverArgs(port as number),
       async (proc, [port]) => {
-        server = `https://127.0.0.1:${port}`;
+        server = `https://${address}:${port}`;
         client.server = server;
         await apiserverReady(proc, client, deadline);
       },
@@ -791,7 +819,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
         1,
         ([p]) => apiserverArgs(p as number),
         async (proc, [p]) => {
-          extra.server = `https://127.0.0.1:${p}`;
+          extra.server = `https://${address}:${p}`;
           await apiserverReady(proc, extra, Date.now() + (opts.readyTimeoutMs ?? 90_000));
         },
       );
@@ -863,8 +891,20 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       });
     };
 
+    const clientKubeconfig = async (
+      user: string,
+      groups: string[] = [],
+      file = `${user.replace(/:/g, "-")}.kubeconfig`,
+    ) => {
+      const cert = await ca.issue({ commonName: user, organizations: groups, usage: "client" });
+      const path = join(dir, file);
+      await writeFile(path, certKubeconfig(server, ca.certPem, user, cert), { mode: 0o600 });
+      return path;
+    };
+
     const done = Date.now();
     return {
+      clientKubeconfig,
       server,
       port,
       caPem: ca.certPem,

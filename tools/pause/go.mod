@@ -1,0 +1,3 @@
+module promshard.local/tools/pause
+
+go 1.26
