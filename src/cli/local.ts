@@ -52,6 +52,13 @@ export const localCommand: Command = {
       default: "9501",
       placeholder: "PORT",
     },
+    "global.remote-write-url": {
+      type: "string",
+      multiple: true,
+      description:
+        "Remote-write the global rules' results there (Thanos Ruler stateless: they are then read at the receiver, not through the global view)",
+      placeholder: "URL",
+    },
     "global.partial-response": {
       type: "boolean",
       description:
@@ -85,6 +92,7 @@ export const localCommand: Command = {
       thanosBin,
       ruleFiles: ((ctx.values["global.rule-file"] as string[] | undefined) ?? []).map((f) => resolve(f)),
       partialResponse: ctx.values["global.partial-response"] === true,
+      remoteWriteUrls: (ctx.values["global.remote-write-url"] as string[] | undefined) ?? [],
       log,
     });
     // Shards read the last config that loaded, never a broken one on disk: a shard started

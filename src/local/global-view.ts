@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
 import { queryArgs, rulerArgs, storeArgs, uploadBlocksArgs } from "../thanos/args.ts";
-import { endpointSdConfig, filesystemObjstoreConfig } from "../thanos/files.ts";
+import { endpointSdConfig, filesystemObjstoreConfig, remoteWriteConfig } from "../thanos/files.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { httpCall, untilAnswers } from "../util/http.ts";
 import { freePort } from "../util/ports.ts";
@@ -58,6 +58,7 @@ export class GlobalView implements DataArchive {
   readonly #port: number;
   readonly #rules: readonly string[];
   readonly #partial: boolean;
+  readonly #remoteWrite: readonly string[];
   readonly #log: Logger | undefined;
   readonly #endpointFile: string;
   #ports: Ports | undefined;
@@ -69,6 +70,8 @@ export class GlobalView implements DataArchive {
     thanosBin: string;
     ruleFiles: readonly string[];
     partialResponse?: boolean;
+    /** Global rules' results go there (a stateless ruler) instead of into the ruler's own TSDB. */
+    remoteWriteUrls?: readonly string[];
     log?: Logger;
   }) {
     this.#dir = opts.dir;
@@ -76,6 +79,7 @@ export class GlobalView implements DataArchive {
     this.#port = opts.port;
     this.#rules = opts.ruleFiles;
     this.#partial = opts.partialResponse ?? false;
+    this.#remoteWrite = opts.remoteWriteUrls ?? [];
     this.#log = opts.log;
     this.url = `http://127.0.0.1:${opts.port}`;
     this.#bucket = join(opts.dir, "bucket");
@@ -107,7 +111,9 @@ export class GlobalView implements DataArchive {
 
   #endpoints(shards: readonly StoreEndpoint[]): string {
     const p = this.#ports!;
-    const own = [`127.0.0.1:${p.storeGrpc}`, ...(this.#rules.length > 0 ? [`127.0.0.1:${p.rulerGrpc}`] : [])];
+    // A stateless ruler keeps no results to serve: they are at the remote-write receiver.
+    const ruler = this.#rules.length > 0 && this.#remoteWrite.length === 0;
+    const own = [`127.0.0.1:${p.storeGrpc}`, ...(ruler ? [`127.0.0.1:${p.rulerGrpc}`] : [])];
     // Strict: a shard that does not answer stays in the set, so a query fails (or warns)
     // instead of silently counting less.
     return endpointSdConfig(
@@ -150,6 +156,12 @@ export class GlobalView implements DataArchive {
     await this.#supervise("query", queryArgv, `--endpoint.sd-config-file=${this.#endpointFile}`);
     if (this.#rules.length > 0) {
       const rulerDir = join(this.#dir, "ruler");
+      const remoteWriteFile = join(this.#dir, "ruler-remote-write.yml");
+      if (this.#remoteWrite.length > 0)
+        writeFileAtomicSync(
+          remoteWriteFile,
+          remoteWriteConfig(this.#remoteWrite.map((url, i) => ({ name: `global-${i}`, url }))),
+        );
       await this.#supervise(
         "ruler",
         rulerArgs({
@@ -159,6 +171,7 @@ export class GlobalView implements DataArchive {
           ruleFiles: this.#rules,
           queryUrls: [this.url],
           labels: { ruler: "global" },
+          ...(this.#remoteWrite.length > 0 ? { remoteWriteConfigFile: remoteWriteFile } : {}),
         }),
         `--data-dir=${rulerDir}`,
       );
