@@ -320,6 +320,16 @@ export const coordinatorCommand: Command = {
         "kubeconfig for the StatefulSet and for kubernetes_sd_configs without their own (default: in-cluster)",
       placeholder: "FILE",
     },
+    "leader-elect": {
+      type: "boolean",
+      description:
+        "Run rounds only while this replica holds the Lease (on by default; --no-leader-elect for one replica)",
+    },
+    "leader-elect.lease": {
+      type: "string",
+      description: "The Lease for leader election (default: the StatefulSet's namespace, NAME-coordinator)",
+      placeholder: "NS/NAME",
+    },
   },
   async run(ctx) {
     const s = readCoordinatorFlags(ctx.values);
@@ -339,24 +349,18 @@ export const coordinatorCommand: Command = {
         ? ctx.values["shards.url-template"]
         : "http://{pod}.{service}.{namespace}.svc:{port}";
     const kubeconfig = typeof ctx.values.kubeconfig === "string" ? ctx.values.kubeconfig : undefined;
+    const lease = leaseFlag(ctx.values, namespace, name);
     const config = loadStartConfig(ctx, s);
     if (!config) return 1;
     const log = createLogger({ component: "coordinator", level: s.level });
     const api = kubeApi(kubeconfig);
     const scaler = new StatefulSetScaler(api, namespace, name);
     let leader: LeaderElector | undefined;
-    if (ctx.values["no-leader-elect"] !== true) {
-      const lease =
-        typeof ctx.values["leader-elect.lease"] === "string"
-          ? ctx.values["leader-elect.lease"]
-          : `${namespace}/${name}-coordinator`;
-      const [leaseNs, leaseName] = lease.split("/");
-      if (!leaseNs || !leaseName || lease.split("/").length !== 2)
-        throw new UsageError(`--leader-elect.lease: "${lease}" is not NAMESPACE/NAME`);
+    if (lease) {
       leader = new LeaderElector({
         api,
-        namespace: leaseNs,
-        name: leaseName,
+        namespace: lease.namespace,
+        name: lease.name,
         identity: `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString("hex")}`,
         log,
       });
@@ -380,3 +384,20 @@ export const coordinatorCommand: Command = {
     });
   },
 };
+
+/** The Lease to elect a leader with, or undefined with --no-leader-elect; checked before anything starts. */
+function leaseFlag(
+  values: RunContext["values"],
+  namespace: string,
+  name: string,
+): { namespace: string; name: string } | undefined {
+  if (values["leader-elect"] === false) return undefined;
+  const lease =
+    typeof values["leader-elect.lease"] === "string"
+      ? values["leader-elect.lease"]
+      : `${namespace}/${name}-coordinator`;
+  const parts = lease.split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1])
+    throw new UsageError(`--leader-elect.lease: "${lease}" is not NAMESPACE/NAME`);
+  return { namespace: parts[0], name: parts[1] };
+}
