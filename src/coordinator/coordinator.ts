@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { RejectedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
@@ -99,6 +100,9 @@ const SCRAPE_SERIES = 5;
  * that budgets allow; a shard that keeps restarting gets a lower effective budget. Nothing
  * here is state that cannot be rebuilt from the shards.
  */
+/** How long targets a shard left out are not pushed to it again (its config may catch up). */
+const REJECTED_RETRY_MS = 60_000;
+
 export class Coordinator {
   readonly #o: CoordinatorOptions;
   #config: PromConfig;
@@ -109,6 +113,12 @@ export class Coordinator {
   /** Where the last round sent each target. */
   readonly #desired = new Map<string, number>();
   readonly #index = new TargetIndex();
+  /**
+   * Per shard, the targets its sidecar left out of the last push (a job its config does not
+   * have yet) and when: not pushed again each round, but again after REJECTED_RETRY_MS, when
+   * the shard's config may have caught up.
+   */
+  readonly #rejected = new Map<number, { ids: ReadonlySet<string>; key: string; at: number }>();
 
   constructor(config: PromConfig, opts: CoordinatorOptions) {
     this.#config = config;
@@ -324,21 +334,52 @@ export class Coordinator {
       const before = runtimes[i];
       // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
       if (i < runtimes.length && !before?.healthy) continue;
-      if (before && before.assigned.length === ids.length && ids.every((id) => before.assigned.includes(id))) continue;
+      const left = this.#rejected.get(i);
+      const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : new Set<string>();
+      const expect = ids.filter((id) => !fresh.has(id));
+      if (before && before.assigned.length === expect.length && expect.every((id) => before.assigned.includes(id)))
+        continue;
       this.#version++;
       try {
-        await o.shard(i).assign(
-          this.#version,
-          ids.map((id) => known.get(id)!.payload),
-        );
+        const rejected =
+          (await o.shard(i).assign(
+            this.#version,
+            ids.map((id) => known.get(id)!.payload),
+          )) ?? [];
+        this.#noteRejected(i, ids, rejected, known);
         out.push(i);
-        o.metrics?.pushes.inc({ result: "ok" });
+        o.metrics?.pushes.inc({ result: rejected.length > 0 ? "partial" : "ok" });
       } catch (err) {
         o.metrics?.pushes.inc({ result: "error" });
         o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
       }
     }
     return out;
+  }
+
+  /** Remembers what shard `i` left out; an event when that set changes, not every round. */
+  #noteRejected(
+    i: number,
+    ids: readonly string[],
+    rejected: readonly RejectedTarget[],
+    known: ReadonlyMap<string, KnownTarget>,
+  ): void {
+    const left = rejected.flatMap((r) => (ids[r.index] === undefined ? [] : [ids[r.index]!]));
+    if (left.length === 0) {
+      this.#rejected.delete(i);
+      return;
+    }
+    const key = [...left].sort().join(",");
+    const had = this.#rejected.get(i);
+    this.#rejected.set(i, { ids: new Set(left), key, at: this.#now() });
+    if (had?.key === key) return;
+    const first = rejected[0]!;
+    const k = known.get(ids[first.index] ?? "");
+    this.#event(
+      "warning",
+      `shard ${i} left out ${left.length} of ${ids.length} assigned targets (first: ${k ? k.job.jobName : (first.job ?? "?")}: ${first.problems[0] ?? "no reason"}); the rest is applied`,
+      { shard: i, rejected: rejected.slice(0, 10) },
+    );
   }
 
   /** What each shard holds after this round, for the API and the status page. */

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type ConfigFailure, LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
-import { parseAssignment } from "../contract/assignment.ts";
+import { type AssignmentReply, type ParsedAssignment, parseAssignment } from "../contract/assignment.ts";
 import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
@@ -108,6 +108,11 @@ export class Sidecar implements SidecarControl {
   /** What runs: the source's last good config, or at start the one kept in the state dir. */
   #config: GoodConfig | undefined;
   #assignment: StoredAssignment | undefined;
+  /**
+   * The persisted assignment was unusable at start: the target files on disk are then the last
+   * good state, kept as they are (none removed, none emptied) until the coordinator sends one.
+   */
+  #keepTargetFiles = false;
   #expected: ExpectedTarget[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #view: Promise<PrometheusView> | undefined;
@@ -185,9 +190,10 @@ export class Sidecar implements SidecarControl {
         "re-applying the persisted assignment",
       );
     } else if (loaded.state === "corrupt") {
+      this.#keepTargetFiles = true;
       this.#log.error(
         { problem: loaded.problem, movedTo: loaded.movedTo },
-        "persisted assignment unusable; starting with none until the coordinator sends one",
+        "persisted assignment unusable; keeping the target files on disk until the coordinator sends one",
       );
     }
     this.#m.assignmentVersion.set(this.#assignment?.version ?? -1);
@@ -380,7 +386,8 @@ export class Sidecar implements SidecarControl {
 
   async #keepLastGood(text: string): Promise<void> {
     try {
-      await writeFileAtomic(this.#lastGoodFile, text);
+      // The user's config holds credentials (basic_auth, bearer tokens): owner only.
+      await writeFileAtomic(this.#lastGoodFile, text, { mode: 0o600 });
     } catch (err) {
       this.#log.warn({ err }, "cannot keep the last good config in the state dir");
     }
@@ -412,7 +419,10 @@ export class Sidecar implements SidecarControl {
     const config = this.#config;
     if (!config) return { written: 0, removed: 0, unchanged: 0 };
     const targets = this.#assignment?.targets ?? [];
-    const result = await this.#writer.write(targetFiles(config.config, this.#settings, targets));
+    let files = targetFiles(config.config, this.#settings, targets);
+    // The files already there win: only what is missing (a new job's empty file) is added.
+    if (this.#keepTargetFiles && !this.#assignment) files = new Map([...files, ...this.#writer.files()]);
+    const result = await this.#writer.write(files);
     this.#expected = expectedTargets(config.config, targets);
     this.#m.filesWritten.inc(result.written.length);
     this.#m.filesRemoved.inc(result.removed.length);
@@ -435,7 +445,7 @@ export class Sidecar implements SidecarControl {
         throw new HttpError(503, `no valid config yet: ${this.#source.failure?.message ?? "starting"}`);
       }
       const end = this.#m.applySeconds.startTimer();
-      let parsed: ReturnType<typeof parseAssignment>;
+      let parsed: ParsedAssignment;
       try {
         parsed = parseAssignment(body, current.config);
       } catch (err) {
@@ -458,23 +468,36 @@ export class Sidecar implements SidecarControl {
           appliedVersion: applied,
         });
       }
-      this.#assignment = await this.#store.save(parsed);
+      this.#assignment = await this.#store.save({ version: parsed.version, targets: parsed.targets });
+      this.#keepTargetFiles = false;
       const files = await this.#writeTargets();
       const seconds = end();
-      this.#m.assignments.inc({ result: "applied" });
+      this.#m.assignments.inc({ result: parsed.rejected.length > 0 ? "partial" : "applied" });
+      if (parsed.rejected.length > 0) {
+        this.#log.warn(
+          {
+            version: parsed.version,
+            rejected: parsed.rejected.length,
+            problems: parsed.rejected.slice(0, 20).flatMap((r) => r.problems),
+          },
+          "assignment applied without the targets it could not use",
+        );
+      }
       this.#m.assignmentVersion.set(parsed.version);
       this.#m.assignedTargets.set(parsed.targets.length);
       this.#log.info(
         { version: parsed.version, targets: parsed.targets.length, ...files, ms: Math.round(seconds * 1000) },
         "assignment applied",
       );
-      return {
+      const reply: AssignmentReply & Record<string, unknown> = {
         version: parsed.version,
         appliedAt: this.#assignment.appliedAt,
         targets: parsed.targets.length,
+        rejected: parsed.rejected,
         files,
         durationMs: Math.round(seconds * 1e4) / 10,
       };
+      return reply;
     });
   }
 

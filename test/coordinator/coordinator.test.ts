@@ -179,3 +179,22 @@ describe("coordinator control loop", () => {
     void events;
   });
 });
+
+describe("coordinator and a sidecar that leaves targets out", () => {
+  it("applies the rest, tells one warning event, and does not push the same set every round", async () => {
+    const addrs = Array.from({ length: 3 }, (_, i) => `p-${i}:1`);
+    const { shards, tick, events } = setup(addrs, () => 1000);
+    await tick();
+    assert.equal(shards.length, 1);
+    shards[0]!.refuse.add("p-1:1");
+    shards[0]!.assigned = shards[0]!.assigned.filter((_, i) => i === 0);
+    await tick();
+    const pushes = shards[0]!.pushes;
+    assert.equal(shards[0]!.assigned.length, 2, "the valid targets are applied");
+    const warnings = events.filter((e) => e.kind === "warning" && /left out 1 of 3/.test(e.text));
+    assert.equal(warnings.length, 1, JSON.stringify(events));
+    for (let i = 0; i < 5; i++) await tick();
+    assert.equal(shards[0]!.pushes, pushes, "not pushed again while the shard's answer stands");
+    assert.equal(events.filter((e) => /left out/.test(e.text)).length, 1);
+  });
+});

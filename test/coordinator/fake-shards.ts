@@ -4,6 +4,7 @@
  * out round by round.
  */
 import assert from "node:assert/strict";
+import type { RejectedTarget } from "../../src/contract/assignment.ts";
 import { Coordinator, type CoordinatorOptions } from "../../src/coordinator/coordinator.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime } from "../../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
@@ -35,12 +36,23 @@ export class FakeShard implements ShardClient {
       headSeries: null,
     };
   }
-  async assign(version: number, targets: readonly { labels: Record<string, string> }[]) {
+  /** Addresses this shard's sidecar leaves out of a push (as for a job its config lacks). */
+  refuse = new Set<string>();
+  pushes = 0;
+  async assign(version: number, targets: readonly { labels: Record<string, string> }[]): Promise<RejectedTarget[]> {
     if (this.down) throw new Error("connect ECONNREFUSED");
     assert.ok(version > this.version, "versions only grow");
     this.version = version;
-    this.assigned = targets.map((t) => idOf.get(t.labels.__address__!)!);
+    this.pushes++;
+    const rejected: RejectedTarget[] = [];
+    for (const [index, t] of targets.entries())
+      if (this.refuse.has(t.labels.__address__!))
+        rejected.push({ index, job: "demo", address: t.labels.__address__!, problems: ["not a job of this shard"] });
+    this.assigned = targets
+      .filter((t) => !this.refuse.has(t.labels.__address__!))
+      .map((t) => idOf.get(t.labels.__address__!)!);
     this.scraped = new Set([...this.scraped].filter((id) => this.assigned.includes(id)));
+    return rejected;
   }
   scrape() {
     if (this.down) return;
