@@ -16,12 +16,14 @@ import { PromshardError } from "../errors.ts";
 import { kubeApi } from "../kube/api.ts";
 import { ownNamespace } from "../kube/client.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import type { TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { getStrategy, type Strategy, strategyNames } from "../scheduler/index.ts";
+import { staticToken, TokenFile } from "../sidecar/api.ts";
 import {
   type Command,
   dialectFromFlag,
@@ -97,6 +99,12 @@ export function coordinatorFlags(defaults: { listen: string; scaleDownWait: stri
       default: "10m",
       placeholder: "DURATION",
     },
+    "web.token-file": {
+      type: "string",
+      description:
+        "File holding a bearer token that POST /-/reload must carry (re-read when it changes); read-only endpoints stay open",
+      placeholder: "FILE",
+    },
     ...logLevelFlag,
     ...prometheusVersionFlag,
   };
@@ -116,6 +124,7 @@ export interface CoordinatorSettings {
   readonly listen: string;
   readonly level: LogLevel;
   readonly dialect: PromDialect;
+  readonly webTokenFile?: string;
 }
 
 /** Validates the shared flags; a bad one is a UsageError naming it. */
@@ -150,6 +159,7 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
     listen: String(values.listen),
     level,
     dialect: dialectFromFlag(values),
+    ...(typeof values["web.token-file"] === "string" ? { webTokenFile: resolve(values["web.token-file"]) } : {}),
   };
 }
 
@@ -181,6 +191,8 @@ export interface CoordinatorParts {
   /** With leader election: rounds run only while this replica leads. */
   readonly leader?: LeaderElector;
   readonly onConfigLoaded?: (text: string) => void;
+  /** Who may POST /-/reload when --web.token-file is not given (TokenReview in a cluster). */
+  readonly reloadAuth?: TokenVerifier;
 }
 
 /**
@@ -234,6 +246,9 @@ export async function runCoordinator(
     onEvent,
     log,
   });
+  const reloadAuth = s.webTokenFile
+    ? staticToken(new TokenFile(s.webTokenFile, log, "--web.token-file"))
+    : parts.reloadAuth;
   service = new CoordinatorService({
     coordinator,
     discovery,
@@ -246,6 +261,7 @@ export async function runCoordinator(
     ...(parts.globalQueryUrl ? { globalQueryUrl: parts.globalQueryUrl } : {}),
     ...(parts.leader ? { leader: parts.leader } : {}),
     ...(parts.onConfigLoaded ? { onConfigLoaded: parts.onConfigLoaded } : {}),
+    ...(reloadAuth ? { reloadAuth } : {}),
   });
   const running = service;
   const app = createHttpApp({
