@@ -16,6 +16,7 @@ import { PromshardError } from "../errors.ts";
 import { kubeApi } from "../kube/api.ts";
 import { ownNamespace } from "../kube/client.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import { reloadAccess, tokenReviewVerifier } from "../kube/token-review.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
@@ -336,6 +337,13 @@ export const coordinatorCommand: Command = {
         "kubeconfig for the StatefulSet and for kubernetes_sd_configs without their own (default: in-cluster)",
       placeholder: "FILE",
     },
+    "web.auth": {
+      type: "string",
+      description:
+        "Who may POST /-/reload without --web.token-file: none (anyone who can reach it) or kubernetes (a bearer token that TokenReview knows and RBAC lets create coordinators/reload.promshard.io in the StatefulSet's namespace)",
+      default: "none",
+      placeholder: "MODE",
+    },
     "leader-elect": {
       type: "boolean",
       description:
@@ -371,6 +379,11 @@ export const coordinatorCommand: Command = {
     const log = createLogger({ component: "coordinator", level: s.level });
     const api = kubeApi(kubeconfig);
     const scaler = new StatefulSetScaler(api, namespace, name);
+    const webAuth = String(ctx.values["web.auth"]);
+    if (webAuth !== "none" && webAuth !== "kubernetes")
+      throw new UsageError(`--web.auth must be none or kubernetes, not "${webAuth}"`);
+    const reloadAuth =
+      webAuth === "kubernetes" ? tokenReviewVerifier({ api, access: () => reloadAccess(namespace), log }) : undefined;
     let leader: LeaderElector | undefined;
     if (lease) {
       leader = new LeaderElector({
@@ -396,6 +409,7 @@ export const coordinatorCommand: Command = {
       ...(kubeconfig ? { kubeconfig } : {}),
       start: () => scaler.refresh(),
       ...(leader ? { leader } : {}),
+      ...(reloadAuth ? { reloadAuth } : {}),
       banner: (u) => `promshard coordinator: status page ${u}/  ·  shards: StatefulSet ${namespace}/${name}`,
     });
   },

@@ -1,5 +1,5 @@
 import { PromshardError, PromshardErrors } from "../errors.ts";
-import type { PromConfig } from "../prom/config.ts";
+import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels } from "../prom/labels.ts";
 
 /**
@@ -157,6 +157,15 @@ export function parseAssignment(body: unknown, config: PromConfig): ParsedAssign
       );
       continue;
     }
+    const address = (labels as Record<string, string>)[ADDRESS]!;
+    const allowed = staticAddresses(job, sdIndex as number | undefined);
+    if (allowed && !allowed.has(address)) {
+      reject(
+        `${at}.labels.__address__`,
+        `${quote(address)} is not among the static_configs targets of job "${job.jobName}"${sdIndex === undefined ? "" : ` (entry ${sdIndex})`}`,
+      );
+      continue;
+    }
     targets.push({
       job: job.jobName,
       labels: labels as Record<string, string>,
@@ -164,6 +173,27 @@ export function parseAssignment(body: unknown, config: PromConfig): ParsedAssign
     });
   }
   return { version: b.version as number, targets, rejected };
+}
+
+/**
+ * The addresses a job's static discovery can produce, when the target claims to come from it
+ * (its sdIndex names a static_configs entry, or the job has nothing but static_configs): an
+ * assignment must not point a job, with its credentials, at a host the config never named.
+ * Other discovery (kubernetes, file) is not re-run by the sidecar: undefined, not checked.
+ */
+function staticAddresses(job: ScrapeJob, sdIndex: number | undefined): ReadonlySet<string> | undefined {
+  const entries =
+    sdIndex === undefined
+      ? job.serviceDiscovery.every((sd) => sd.mechanism === "static")
+        ? job.serviceDiscovery
+        : []
+      : [job.serviceDiscovery[sdIndex]!].filter((sd) => sd.mechanism === "static");
+  if (entries.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const sd of entries)
+    if (sd.mechanism === "static" && "groups" in sd)
+      for (const g of sd.groups) for (const t of g.targets) if (t[ADDRESS] !== undefined) out.add(t[ADDRESS]);
+  return out;
 }
 
 /** The coordinator's reading of a 200 answer to a push; an older sidecar's answer has no `rejected`. */

@@ -8,6 +8,7 @@ import { parseConfigFile } from "../config/load.ts";
 import { type AssignmentReply, type ParsedAssignment, parseAssignment } from "../contract/assignment.ts";
 import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
+import type { TokenVerifier } from "../observability/bearer.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
 import { createLogger } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
@@ -56,7 +57,9 @@ export interface SidecarOptions {
   readonly stateDir: string;
   /** API address, HOST:PORT (port 0 picks one). */
   readonly listen: string;
-  readonly tokenFile: string;
+  /** The static token (local mode); or `tokenVerifier` (TokenReview in a cluster). */
+  readonly tokenFile?: string;
+  readonly tokenVerifier?: TokenVerifier;
   readonly identity: ShardIdentity;
   readonly shardLabel?: string;
   readonly replicaLabel?: string;
@@ -175,7 +178,13 @@ export class Sidecar implements SidecarControl {
    * PromshardError for what the operator must fix before it can run (token file, version).
    */
   async start(): Promise<void> {
-    const token = new TokenFile(this.#opts.tokenFile, this.#log);
+    const token =
+      this.#opts.tokenVerifier ??
+      (this.#opts.tokenFile !== undefined ? new TokenFile(this.#opts.tokenFile, this.#log) : undefined);
+    if (!token)
+      throw new PromshardError("flag_invalid", "give --api.token-file or --api.auth=kubernetes", {
+        path: "--api.token-file",
+      });
     await mkdir(resolve(this.#opts.outputDir), { recursive: true });
     await mkdir(resolve(this.#opts.stateDir), { recursive: true });
     await this.#writer.init();

@@ -109,6 +109,22 @@ describe("sidecar hardening (Prometheus 2.42 dialect)", () => {
     assert.equal((await api.runtime()).assignment?.version, 3);
   });
 
+  it("refuses an __address__ the job's static_configs never named (the job's credentials stay with its hosts)", async () => {
+    const res = await api.assign(3, [
+      t1,
+      t2,
+      { job: "a", labels: { __address__: "attacker.example:443" }, sdIndex: 0 },
+    ]);
+    assert.equal(res.status, 200);
+    const rejected = res.body.rejected as { index: number; problems: string[] }[];
+    assert.deepEqual(
+      rejected.map((r) => r.index),
+      [2],
+    );
+    assert.match(rejected[0]!.problems[0]!, /not among the static_configs targets of job "a"/);
+    assert.doesNotMatch(JSON.stringify(targetFiles(out)), /attacker/);
+  });
+
   it("a corrupt assignment file at start keeps the target files on disk (the last good state)", async () => {
     const kept = targetFiles(out);
     assert.match(JSON.stringify(kept), /10\.0\.0\.1:9100/);
