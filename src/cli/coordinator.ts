@@ -100,6 +100,13 @@ export function coordinatorFlags(defaults: { listen: string; scaleDownWait: stri
       default: "10m",
       placeholder: "DURATION",
     },
+    "shard.move-timeout": {
+      type: "string",
+      description:
+        "How long a moving target that no shard scrapes (it is down) stays on its old shard before that one lets it go",
+      default: "2m",
+      placeholder: "DURATION",
+    },
     "web.token-file": {
       type: "string",
       description:
@@ -122,6 +129,7 @@ export interface CoordinatorSettings {
   readonly scaleDownWaitMs: number;
   readonly downGraceMs: number;
   readonly crashWindowMs: number;
+  readonly moveTimeoutMs: number;
   readonly listen: string;
   readonly level: LogLevel;
   readonly dialect: PromDialect;
@@ -157,6 +165,7 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
     scaleDownWaitMs: durationMs(values, "scale-down.wait"),
     downGraceMs: durationMs(values, "shard.down-grace"),
     crashWindowMs: durationMs(values, "shard.crash-window"),
+    moveTimeoutMs: durationMs(values, "shard.move-timeout"),
     listen: String(values.listen),
     level,
     dialect: dialectFromFlag(values),
@@ -243,6 +252,7 @@ export async function runCoordinator(
     scaleDownWaitMs: s.scaleDownWaitMs,
     downGraceMs: s.downGraceMs,
     crashWindowMs: s.crashWindowMs,
+    moveTimeoutMs: s.moveTimeoutMs,
     metrics,
     onEvent,
     log,

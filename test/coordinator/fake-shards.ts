@@ -30,7 +30,7 @@ export class FakeShard implements ShardClient {
       targets: this.assigned.map((id) => ({
         id,
         up: this.scraped.has(id),
-        health: this.scraped.has(id) ? "up" : "unknown",
+        health: this.scraped.has(id) ? "up" : unreachable.has(id) ? "down" : "unknown",
         series: this.scraped.has(id) ? this.series.get(id)! : null,
       })),
       headSeries: null,
@@ -56,11 +56,13 @@ export class FakeShard implements ShardClient {
   }
   scrape() {
     if (this.down) return;
-    for (const id of this.assigned) this.scraped.add(id);
+    for (const id of this.assigned) if (!unreachable.has(id)) this.scraped.add(id);
   }
 }
 
 export const idOf = new Map<string, string>();
+/** Target ids no fake shard can scrape (the target is down); tests clear it when done. */
+export const unreachable = new Set<string>();
 
 export function setup(
   addresses: string[],
@@ -109,8 +111,10 @@ export function setup(
     ...extra,
   });
   const events: CoordinatorEvent[] = [];
-  const tick = async () => {
+  /** One round; `beforeScrape` runs between the coordinator's round and the shards' scrapes. */
+  const tick = async (beforeScrape: () => void = () => {}) => {
     const r = await coordinator.tick();
+    beforeScrape();
     for (const s of shards) s.scrape();
     now += 600;
     return r;
