@@ -130,7 +130,8 @@ export async function runCommand(
   try {
     const renamed = renameFormerFlags(cmd.flags, rest);
     for (const w of renamed.warnings) io.stderr.write(`${[...path, cmd.name].join(" ")}: ${w}\n`);
-    parsed = parseArgs({ args: renamed.args, options, allowPositionals: true, strict: true });
+    // allowNegative: a boolean flag that defaults to on is turned off as --no-NAME (--no-leader-elect).
+    parsed = parseArgs({ args: renamed.args, options, allowPositionals: true, strict: true, allowNegative: true });
   } catch (err) {
     io.stderr.write(`${[...path, cmd.name].join(" ")}: ${firstLine((err as Error).message)}; see --help\n`);
     return 2;

@@ -16,12 +16,15 @@ import { PromshardError } from "../errors.ts";
 import { kubeApi } from "../kube/api.ts";
 import { ownNamespace } from "../kube/client.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import { reloadAccess, tokenReviewVerifier } from "../kube/token-review.ts";
+import type { TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { getStrategy, type Strategy, strategyNames } from "../scheduler/index.ts";
+import { staticToken, TokenFile } from "../sidecar/api.ts";
 import {
   type Command,
   dialectFromFlag,
@@ -97,6 +100,19 @@ export function coordinatorFlags(defaults: { listen: string; scaleDownWait: stri
       default: "10m",
       placeholder: "DURATION",
     },
+    "shard.move-timeout": {
+      type: "string",
+      description:
+        "How long a moving target that no shard scrapes (it is down) stays on its old shard before that one lets it go",
+      default: "2m",
+      placeholder: "DURATION",
+    },
+    "web.token-file": {
+      type: "string",
+      description:
+        "File holding a bearer token that POST /-/reload must carry (re-read when it changes); read-only endpoints stay open",
+      placeholder: "FILE",
+    },
     ...logLevelFlag,
     ...prometheusVersionFlag,
   };
@@ -113,9 +129,11 @@ export interface CoordinatorSettings {
   readonly scaleDownWaitMs: number;
   readonly downGraceMs: number;
   readonly crashWindowMs: number;
+  readonly moveTimeoutMs: number;
   readonly listen: string;
   readonly level: LogLevel;
   readonly dialect: PromDialect;
+  readonly webTokenFile?: string;
 }
 
 /** Validates the shared flags; a bad one is a UsageError naming it. */
@@ -147,9 +165,11 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
     scaleDownWaitMs: durationMs(values, "scale-down.wait"),
     downGraceMs: durationMs(values, "shard.down-grace"),
     crashWindowMs: durationMs(values, "shard.crash-window"),
+    moveTimeoutMs: durationMs(values, "shard.move-timeout"),
     listen: String(values.listen),
     level,
     dialect: dialectFromFlag(values),
+    ...(typeof values["web.token-file"] === "string" ? { webTokenFile: resolve(values["web.token-file"]) } : {}),
   };
 }
 
@@ -181,6 +201,8 @@ export interface CoordinatorParts {
   /** With leader election: rounds run only while this replica leads. */
   readonly leader?: LeaderElector;
   readonly onConfigLoaded?: (text: string) => void;
+  /** Who may POST /-/reload when --web.token-file is not given (TokenReview in a cluster). */
+  readonly reloadAuth?: TokenVerifier;
 }
 
 /**
@@ -230,10 +252,14 @@ export async function runCoordinator(
     scaleDownWaitMs: s.scaleDownWaitMs,
     downGraceMs: s.downGraceMs,
     crashWindowMs: s.crashWindowMs,
+    moveTimeoutMs: s.moveTimeoutMs,
     metrics,
     onEvent,
     log,
   });
+  const reloadAuth = s.webTokenFile
+    ? staticToken(new TokenFile(s.webTokenFile, log, "--web.token-file"))
+    : parts.reloadAuth;
   service = new CoordinatorService({
     coordinator,
     discovery,
@@ -246,6 +272,7 @@ export async function runCoordinator(
     ...(parts.globalQueryUrl ? { globalQueryUrl: parts.globalQueryUrl } : {}),
     ...(parts.leader ? { leader: parts.leader } : {}),
     ...(parts.onConfigLoaded ? { onConfigLoaded: parts.onConfigLoaded } : {}),
+    ...(reloadAuth ? { reloadAuth } : {}),
   });
   const running = service;
   const app = createHttpApp({
@@ -329,6 +356,23 @@ export const coordinatorCommand: Command = {
         "kubeconfig for the StatefulSet and for kubernetes_sd_configs without their own (default: in-cluster)",
       placeholder: "FILE",
     },
+    "web.auth": {
+      type: "string",
+      description:
+        "Who may POST /-/reload without --web.token-file: none (anyone who can reach it) or kubernetes (a bearer token that TokenReview knows and RBAC lets create coordinators/reload.promshard.io in the StatefulSet's namespace)",
+      default: "none",
+      placeholder: "MODE",
+    },
+    "leader-elect": {
+      type: "boolean",
+      description:
+        "Run rounds only while this replica holds the Lease (on by default; --no-leader-elect for one replica)",
+    },
+    "leader-elect.lease": {
+      type: "string",
+      description: "The Lease for leader election (default: the StatefulSet's namespace, NAME-coordinator)",
+      placeholder: "NS/NAME",
+    },
   },
   async run(ctx) {
     const s = readCoordinatorFlags(ctx.values);
@@ -348,24 +392,23 @@ export const coordinatorCommand: Command = {
         ? ctx.values["shards.url-template"]
         : "http://{pod}.{service}.{namespace}.svc:{port}";
     const kubeconfig = typeof ctx.values.kubeconfig === "string" ? ctx.values.kubeconfig : undefined;
+    const lease = leaseFlag(ctx.values, namespace, name);
     const config = loadStartConfig(ctx, s);
     if (!config) return 1;
     const log = createLogger({ component: "coordinator", level: s.level });
     const api = kubeApi(kubeconfig);
     const scaler = new StatefulSetScaler(api, namespace, name);
+    const webAuth = String(ctx.values["web.auth"]);
+    if (webAuth !== "none" && webAuth !== "kubernetes")
+      throw new UsageError(`--web.auth must be none or kubernetes, not "${webAuth}"`);
+    const reloadAuth =
+      webAuth === "kubernetes" ? tokenReviewVerifier({ api, access: () => reloadAccess(namespace), log }) : undefined;
     let leader: LeaderElector | undefined;
-    if (ctx.values["no-leader-elect"] !== true) {
-      const lease =
-        typeof ctx.values["leader-elect.lease"] === "string"
-          ? ctx.values["leader-elect.lease"]
-          : `${namespace}/${name}-coordinator`;
-      const [leaseNs, leaseName] = lease.split("/");
-      if (!leaseNs || !leaseName || lease.split("/").length !== 2)
-        throw new UsageError(`--leader-elect.lease: "${lease}" is not NAMESPACE/NAME`);
+    if (lease) {
       leader = new LeaderElector({
         api,
-        namespace: leaseNs,
-        name: leaseName,
+        namespace: lease.namespace,
+        name: lease.name,
         identity: `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString("hex")}`,
         log,
       });
@@ -385,7 +428,25 @@ export const coordinatorCommand: Command = {
       ...(kubeconfig ? { kubeconfig } : {}),
       start: () => scaler.refresh(),
       ...(leader ? { leader } : {}),
+      ...(reloadAuth ? { reloadAuth } : {}),
       banner: (u) => `promshard coordinator: status page ${u}/  ·  shards: StatefulSet ${namespace}/${name}`,
     });
   },
 };
+
+/** The Lease to elect a leader with, or undefined with --no-leader-elect; checked before anything starts. */
+function leaseFlag(
+  values: RunContext["values"],
+  namespace: string,
+  name: string,
+): { namespace: string; name: string } | undefined {
+  if (values["leader-elect"] === false) return undefined;
+  const lease =
+    typeof values["leader-elect.lease"] === "string"
+      ? values["leader-elect.lease"]
+      : `${namespace}/${name}-coordinator`;
+  const parts = lease.split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1])
+    throw new UsageError(`--leader-elect.lease: "${lease}" is not NAMESPACE/NAME`);
+  return { namespace: parts[0], name: parts[1] };
+}

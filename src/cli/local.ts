@@ -100,7 +100,8 @@ export const localCommand: Command = {
     const lastGood = join(dataDir, "config", basename(s.configFile));
     const keepGood = (text: string) => {
       mkdirSync(dirname(lastGood), { recursive: true });
-      writeFileAtomicSync(lastGood, text);
+      // The config holds credentials (basic_auth, bearer tokens): owner only.
+      writeFileAtomicSync(lastGood, text, { mode: 0o600 });
     };
     keepGood(readFileSync(s.configFile, "utf8"));
     let sink: ((e: CoordinatorEvent) => void) | undefined;

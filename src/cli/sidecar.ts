@@ -1,5 +1,9 @@
 import { accessSync, constants } from "node:fs";
 import { PromshardError } from "../errors.ts";
+import { kubeApi } from "../kube/api.ts";
+import { ownNamespace } from "../kube/client.ts";
+import { sidecarAccess, tokenReviewVerifier } from "../kube/token-review.ts";
+import type { TokenVerifier } from "../observability/bearer.ts";
 import { parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
@@ -75,9 +79,22 @@ export const sidecarCommand: Command = {
     listen: { type: "string", description: "API address, HOST:PORT or :PORT", default: ":9095", placeholder: "ADDR" },
     "api.token-file": {
       type: "string",
-      description: "File holding the bearer token the coordinator must send (re-read when it changes)",
+      description:
+        "File holding the bearer token the coordinator must send (re-read when it changes); local mode, or a cluster without --api.auth=kubernetes",
       placeholder: "FILE",
       formerly: "token-file",
+    },
+    "api.auth": {
+      type: "string",
+      description:
+        "token: the static --api.token-file; kubernetes: the caller's token checked by TokenReview, and SubjectAccessReview for update (PUT assignment) or get (runtime) on shards/assignment|runtime.promshard.io named after the pod in its namespace",
+      default: "token",
+      placeholder: "MODE",
+    },
+    kubeconfig: {
+      type: "string",
+      description: "kubeconfig for --api.auth=kubernetes (default: in-cluster)",
+      placeholder: "FILE",
     },
     shard: {
       type: "string",
@@ -150,7 +167,10 @@ export const sidecarCommand: Command = {
     const configFile = required(v, "config.file");
     const outputDir = required(v, "output.dir");
     const stateDir = required(v, "state.dir");
-    const tokenFile = required(v, "api.token-file");
+    const auth = required(v, "api.auth");
+    if (auth !== "token" && auth !== "kubernetes")
+      throw new UsageError(`--api.auth must be token or kubernetes, not "${auth}"`);
+    const tokenFile = auth === "token" ? required(v, "api.token-file") : undefined;
     const listen = required(v, "listen");
     asUsage(() => parseListenAddress(listen));
     const prometheusUrl = required(v, "prometheus.url");
@@ -185,6 +205,17 @@ export const sidecarCommand: Command = {
       level,
       base: { shard: identity.shard, replica: identity.replica },
     });
+    let tokenVerifier: TokenVerifier | undefined;
+    if (auth === "kubernetes") {
+      const namespace = process.env.POD_NAMESPACE ?? ownNamespace();
+      if (!namespace) throw new UsageError("--api.auth=kubernetes needs $POD_NAMESPACE (the webhook sets it)");
+      const pod = identity.podName ?? `shard-${identity.shard}`;
+      tokenVerifier = tokenReviewVerifier({
+        api: asUsage(() => kubeApi(optional(v, "kubeconfig"))),
+        access: (req) => sidecarAccess(req.method, namespace, pod),
+        log,
+      });
+    }
     const sidecar = new Sidecar({
       configFile,
       ...(optional(v, "config.dir") ? { configDir: optional(v, "config.dir")! } : {}),
@@ -192,7 +223,7 @@ export const sidecarCommand: Command = {
       outputDir,
       stateDir,
       listen,
-      tokenFile,
+      ...(tokenVerifier ? { tokenVerifier } : { tokenFile: tokenFile! }),
       identity,
       shardLabel,
       replicaLabel,

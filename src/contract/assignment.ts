@@ -1,6 +1,6 @@
 import { PromshardError, PromshardErrors } from "../errors.ts";
-import type { PromConfig } from "../prom/config.ts";
-import { ADDRESS, isValidLabelValue, type Labels } from "../prom/labels.ts";
+import type { PromConfig, ScrapeJob } from "../prom/config.ts";
+import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels } from "../prom/labels.ts";
 
 /**
  * The coordinator <-> sidecar contract, one side of it: the assignment. Both the coordinator
@@ -33,16 +33,51 @@ export interface Assignment {
   readonly targets: readonly AssignedTarget[];
 }
 
+/** A target of a pushed assignment that the sidecar did not apply, and why. */
+export interface RejectedTarget {
+  /** Its index in the pushed `targets`. */
+  readonly index: number;
+  readonly job: string | null;
+  readonly address: string | null;
+  readonly problems: readonly string[];
+}
+
+/** A valid assignment as the sidecar applies it, with the targets it had to leave out. */
+export interface ParsedAssignment extends Assignment {
+  readonly rejected: readonly RejectedTarget[];
+}
+
+/**
+ * The sidecar's answer to `PUT /api/v1/assignment` (200): the valid targets are applied, the
+ * others listed by index. One job that the shard's config does not have yet (a new config
+ * reaching shards one after another) must not block every other change to the shard.
+ */
+export interface AssignmentReply {
+  readonly version: number;
+  readonly targets: number;
+  readonly rejected: readonly RejectedTarget[];
+}
+
 function fail(path: string, message: string): PromshardError {
   return new PromshardError("assignment_invalid", message, { path });
 }
 
+/** Longest label name or value quoted back in a problem: the message must stay small. */
+const QUOTE = 120;
+
+function quote(s: unknown): string {
+  const j = JSON.stringify(s) ?? String(s);
+  return j.length <= QUOTE ? j : `${j.slice(0, QUOTE)}…`;
+}
+
 /**
- * Validates a decoded JSON body against the shard's current config: every problem is listed,
- * and nothing is applied unless all is well (targets of a job the config does not have are
- * refused, not dropped).
+ * Validates a decoded JSON body against the shard's current config. A malformed body (not an
+ * object, no version, no list) is refused whole, every problem listed; a target that cannot
+ * be applied (a job the config does not have, bad labels) is left out and reported in
+ * `rejected`, and the rest is applied. Label names follow the shard's Prometheus: its file SD
+ * refuses a whole file for one bad name (2.x: the legacy charset) and keeps its old targets.
  */
-export function parseAssignment(body: unknown, config: PromConfig): Assignment {
+export function parseAssignment(body: unknown, config: PromConfig): ParsedAssignment {
   const errors: PromshardError[] = [];
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new PromshardErrors([fail("assignment", "must be a JSON object with version and targets")]);
@@ -54,40 +89,58 @@ export function parseAssignment(body: unknown, config: PromConfig): Assignment {
     errors.push(fail("assignment.version", "must be a non-negative integer"));
   }
   if (!Array.isArray(b.targets)) errors.push(fail("assignment.targets", "must be a list of {job, labels, sdIndex?}"));
+  if (errors.length > 0) throw new PromshardErrors(errors);
   const jobs = new Map(config.scrapeConfigs.map((j) => [j.jobName, j]));
   const targets: AssignedTarget[] = [];
-  for (const [i, raw] of (Array.isArray(b.targets) ? b.targets : []).entries()) {
+  const rejected: RejectedTarget[] = [];
+  for (const [i, raw] of (b.targets as unknown[]).entries()) {
     const at = `assignment.targets[${i}]`;
+    const reject = (path: string, message: string) => {
+      const t = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+      const labels = t.labels !== null && typeof t.labels === "object" ? (t.labels as Record<string, unknown>) : {};
+      rejected.push({
+        index: i,
+        job: typeof t.job === "string" ? t.job.slice(0, QUOTE) : null,
+        address: typeof labels[ADDRESS] === "string" ? (labels[ADDRESS] as string).slice(0, QUOTE) : null,
+        problems: [`${path}: ${message}`],
+      });
+    };
     if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-      errors.push(fail(at, "must be an object with job and labels"));
+      reject(at, "must be an object with job and labels");
       continue;
     }
     const t = raw as Record<string, unknown>;
     const job = typeof t.job === "string" ? jobs.get(t.job) : undefined;
     if (!job) {
-      errors.push(
-        fail(
-          `${at}.job`,
-          `${JSON.stringify(t.job)} is not a job of this shard's config; the coordinator and the sidecar read different configs`,
-        ),
+      reject(
+        `${at}.job`,
+        `${quote(t.job)} is not a job of this shard's config; the coordinator and the sidecar read different configs`,
       );
       continue;
     }
     const labels = t.labels;
     if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
-      errors.push(fail(`${at}.labels`, "must be an object of label names to string values"));
+      reject(`${at}.labels`, "must be an object of label names to string values");
       continue;
     }
-    const bad = Object.entries(labels).find(([, v]) => typeof v !== "string" || !isValidLabelValue(v));
-    if (bad) {
-      errors.push(fail(`${at}.labels.${bad[0]}`, "must be a string"));
+    const badValue = Object.entries(labels).find(([, v]) => typeof v !== "string" || !isValidLabelValue(v));
+    if (badValue) {
+      reject(`${at}.labels.${quote(badValue[0])}`, "must be a string");
+      continue;
+    }
+    const badName = Object.keys(labels).find((n) => !isValidLabelName(n, config.dialect));
+    if (badName !== undefined) {
+      reject(
+        `${at}.labels`,
+        `${quote(badName)} is not a valid label name for Prometheus ${config.dialect.version}${config.dialect.utf8Names ? "" : " ([a-zA-Z_][a-zA-Z0-9_]*)"}`,
+      );
       continue;
     }
     if (
       typeof (labels as Record<string, string>)[ADDRESS] !== "string" ||
       (labels as Record<string, string>)[ADDRESS] === ""
     ) {
-      errors.push(fail(`${at}.labels`, "needs __address__"));
+      reject(`${at}.labels`, "needs __address__");
       continue;
     }
     const sdIndex = t.sdIndex;
@@ -98,11 +151,18 @@ export function parseAssignment(body: unknown, config: PromConfig): Assignment {
         sdIndex < 0 ||
         sdIndex >= job.serviceDiscovery.length)
     ) {
-      errors.push(
-        fail(
-          `${at}.sdIndex`,
-          `must be the index of one of job "${job.jobName}"'s ${job.serviceDiscovery.length} SD entries`,
-        ),
+      reject(
+        `${at}.sdIndex`,
+        `must be the index of one of job "${job.jobName}"'s ${job.serviceDiscovery.length} SD entries`,
+      );
+      continue;
+    }
+    const address = (labels as Record<string, string>)[ADDRESS]!;
+    const allowed = staticAddresses(job, sdIndex as number | undefined);
+    if (allowed && !allowed.has(address)) {
+      reject(
+        `${at}.labels.__address__`,
+        `${quote(address)} is not among the static_configs targets of job "${job.jobName}"${sdIndex === undefined ? "" : ` (entry ${sdIndex})`}`,
       );
       continue;
     }
@@ -112,6 +172,46 @@ export function parseAssignment(body: unknown, config: PromConfig): Assignment {
       ...(sdIndex !== undefined ? { sdIndex } : {}),
     });
   }
-  if (errors.length > 0) throw new PromshardErrors(errors);
-  return { version: b.version as number, targets };
+  return { version: b.version as number, targets, rejected };
+}
+
+/**
+ * The addresses a job's static discovery can produce, when the target claims to come from it
+ * (its sdIndex names a static_configs entry, or the job has nothing but static_configs): an
+ * assignment must not point a job, with its credentials, at a host the config never named.
+ * Other discovery (kubernetes, file) is not re-run by the sidecar: undefined, not checked.
+ */
+function staticAddresses(job: ScrapeJob, sdIndex: number | undefined): ReadonlySet<string> | undefined {
+  const entries =
+    sdIndex === undefined
+      ? job.serviceDiscovery.every((sd) => sd.mechanism === "static")
+        ? job.serviceDiscovery
+        : []
+      : [job.serviceDiscovery[sdIndex]!].filter((sd) => sd.mechanism === "static");
+  if (entries.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const sd of entries)
+    if (sd.mechanism === "static" && "groups" in sd)
+      for (const g of sd.groups) for (const t of g.targets) if (t[ADDRESS] !== undefined) out.add(t[ADDRESS]);
+  return out;
+}
+
+/** The coordinator's reading of a 200 answer to a push; an older sidecar's answer has no `rejected`. */
+export function parseAssignmentReply(body: unknown): readonly RejectedTarget[] {
+  if (body === null || typeof body !== "object") return [];
+  const r = (body as Record<string, unknown>).rejected;
+  if (!Array.isArray(r)) return [];
+  return r.flatMap((x): RejectedTarget[] => {
+    if (x === null || typeof x !== "object") return [];
+    const o = x as Record<string, unknown>;
+    if (typeof o.index !== "number" || !Number.isInteger(o.index)) return [];
+    return [
+      {
+        index: o.index,
+        job: typeof o.job === "string" ? o.job : null,
+        address: typeof o.address === "string" ? o.address : null,
+        problems: Array.isArray(o.problems) ? o.problems.filter((p): p is string => typeof p === "string") : [],
+      },
+    ];
+  });
 }

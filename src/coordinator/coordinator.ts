@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { RejectedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
@@ -28,6 +29,8 @@ export interface CoordinatorOptions {
   readonly downGraceMs?: number;
   /** Two restarts within this window make a crash loop; a window without one restores the budget. */
   readonly crashWindowMs?: number;
+  /** How long a move may wait for the new shard's first scrape while the target is down everywhere (default 2 min). */
+  readonly moveTimeoutMs?: number;
   /** Series assumed for a target that could not be explored (it is still assigned). */
   readonly defaultSeries?: number;
   /** Exploring scrapes at once (default 16). */
@@ -99,16 +102,30 @@ const SCRAPE_SERIES = 5;
  * that budgets allow; a shard that keeps restarting gets a lower effective budget. Nothing
  * here is state that cannot be rebuilt from the shards.
  */
+/** Default bound of a move to a target that is down (DESIGN §6 moves; issue 14). */
+const MOVE_TIMEOUT_MS = 120_000;
+
+/** How long targets a shard left out are not pushed to it again (its config may catch up). */
+const REJECTED_RETRY_MS = 60_000;
+
 export class Coordinator {
   readonly #o: CoordinatorOptions;
   #config: PromConfig;
   #version = -1;
   readonly #explored = new Map<string, Explored>();
   readonly #memory = new Map<number, ShardMemory>();
-  readonly #moving = new Map<string, { from: number; to: number }>();
+  readonly #moving = new Map<string, { from: number; to: number; since: number; stuck?: boolean }>();
+  /** Moves let go this round because they timed out (for their event). */
+  #letGo = new Set<string>();
   /** Where the last round sent each target. */
   readonly #desired = new Map<string, number>();
   readonly #index = new TargetIndex();
+  /**
+   * Per shard, the targets its sidecar left out of the last push (a job its config does not
+   * have yet) and when: not pushed again each round, but again after REJECTED_RETRY_MS, when
+   * the shard's config may have caught up.
+   */
+  readonly #rejected = new Map<number, { ids: ReadonlySet<string>; key: string; at: number }>();
 
   constructor(config: PromConfig, opts: CoordinatorOptions) {
     this.#config = config;
@@ -253,7 +270,8 @@ export class Coordinator {
       scraped: new Set(r.targets.filter((t) => t.up).map((t) => t.id)),
       healthy: r.healthy,
     }));
-    const plan = planMoves(schedule.assignment, reports, live);
+    this.#letGo = this.#timedOutMoves(runtimes, now);
+    const plan = planMoves(schedule.assignment, reports, live, this.#letGo);
     this.#trackMoves(plan.overlapping, known, series);
     o.metrics?.overlapping.set(plan.overlapping.length);
 
@@ -324,21 +342,52 @@ export class Coordinator {
       const before = runtimes[i];
       // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
       if (i < runtimes.length && !before?.healthy) continue;
-      if (before && before.assigned.length === ids.length && ids.every((id) => before.assigned.includes(id))) continue;
+      const left = this.#rejected.get(i);
+      const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : new Set<string>();
+      const expect = ids.filter((id) => !fresh.has(id));
+      if (before && before.assigned.length === expect.length && expect.every((id) => before.assigned.includes(id)))
+        continue;
       this.#version++;
       try {
-        await o.shard(i).assign(
-          this.#version,
-          ids.map((id) => known.get(id)!.payload),
-        );
+        const rejected =
+          (await o.shard(i).assign(
+            this.#version,
+            ids.map((id) => known.get(id)!.payload),
+          )) ?? [];
+        this.#noteRejected(i, ids, rejected, known);
         out.push(i);
-        o.metrics?.pushes.inc({ result: "ok" });
+        o.metrics?.pushes.inc({ result: rejected.length > 0 ? "partial" : "ok" });
       } catch (err) {
         o.metrics?.pushes.inc({ result: "error" });
         o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
       }
     }
     return out;
+  }
+
+  /** Remembers what shard `i` left out; an event when that set changes, not every round. */
+  #noteRejected(
+    i: number,
+    ids: readonly string[],
+    rejected: readonly RejectedTarget[],
+    known: ReadonlyMap<string, KnownTarget>,
+  ): void {
+    const left = rejected.flatMap((r) => (ids[r.index] === undefined ? [] : [ids[r.index]!]));
+    if (left.length === 0) {
+      this.#rejected.delete(i);
+      return;
+    }
+    const key = [...left].sort().join(",");
+    const had = this.#rejected.get(i);
+    this.#rejected.set(i, { ids: new Set(left), key, at: this.#now() });
+    if (had?.key === key) return;
+    const first = rejected[0]!;
+    const k = known.get(ids[first.index] ?? "");
+    this.#event(
+      "warning",
+      `shard ${i} left out ${left.length} of ${ids.length} assigned targets (first: ${k ? k.job.jobName : (first.job ?? "?")}: ${first.problems[0] ?? "no reason"}); the rest is applied`,
+      { shard: i, rejected: rejected.slice(0, 10) },
+    );
   }
 
   /** What each shard holds after this round, for the API and the status page. */
@@ -399,7 +448,7 @@ export class Coordinator {
     for (const { id, from, to } of overlapping) {
       now.add(id);
       if (this.#moving.has(id)) continue;
-      this.#moving.set(id, { from, to });
+      this.#moving.set(id, { from, to, since: this.#now() });
       this.#o.metrics?.moves.inc();
       this.#o.metrics?.movedSeries.inc(series(id));
       this.#event("move", `${name(id)} (${series(id)} series) moves from shard ${from} to shard ${to}`, {
@@ -411,9 +460,40 @@ export class Coordinator {
     for (const [id, { from, to }] of this.#moving) {
       if (now.has(id)) continue;
       this.#moving.delete(id);
-      if (known.has(id))
+      if (!known.has(id)) continue;
+      if (this.#letGo.has(id))
+        this.#event(
+          "warning",
+          `${name(id)} is down on both shard ${from} and shard ${to} after ${Math.round((this.#o.moveTimeoutMs ?? MOVE_TIMEOUT_MS) / 1000)} s of moving; shard ${from} let it go, shard ${to} scrapes it when it is back`,
+          { target: id, from, to },
+        );
+      else
         this.#event("move", `${name(id)} is scraped by shard ${to}; shard ${from} let it go`, { target: id, from, to });
     }
+  }
+
+  /**
+   * Moves that ran longer than moveTimeoutMs while no shard scrapes the target successfully (it
+   * is down): the old shard would otherwise hold it for ever and never drain. A target the old
+   * shard still scrapes stays there (a gap would follow), with one warning that the move is stuck.
+   */
+  #timedOutMoves(runtimes: readonly ShardRuntime[], now: number): Set<string> {
+    const out = new Set<string>();
+    const timeout = this.#o.moveTimeoutMs ?? MOVE_TIMEOUT_MS;
+    for (const [id, m] of this.#moving) {
+      if (now - m.since < timeout) continue;
+      const oldUp = runtimes[m.from]?.targets.some((t) => t.id === id && t.up) === true;
+      if (!oldUp) out.add(id);
+      else if (!m.stuck) {
+        m.stuck = true;
+        this.#event(
+          "warning",
+          `target ${id} has not been scraped by shard ${m.to} for ${Math.round(timeout / 1000)} s although shard ${m.from} scrapes it; it stays on shard ${m.from} until shard ${m.to} does`,
+          { target: id, from: m.from, to: m.to },
+        );
+      }
+    }
+    return out;
   }
 
   async #scale(n: number, from: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { createGunzip } from "node:zlib";
-import { type Agent, request } from "undici";
+import { type Agent, type Dispatcher, interceptors, request } from "undici";
 import { PromshardError } from "../errors.ts";
 import { httpClientFor } from "../http/client.ts";
 import type { ScrapeJob } from "../prom/config.ts";
@@ -50,6 +50,26 @@ export function scrapeClientFor(job: ScrapeJob, directory: string): ScrapeClient
   return { dispatcher: client.dispatcher, headers };
 }
 
+/** Redirects Prometheus follows (Go's http.Client stops after 10). */
+const MAX_REDIRECTS = 10;
+const withRedirects = new WeakMap<Agent, Dispatcher>();
+
+/**
+ * The client's dispatcher, following redirects unless the job says `follow_redirects: false`.
+ * undici ignores `maxRedirections` as an Agent option; only the redirect interceptor follows.
+ * It drops Authorization on a redirect to another origin (Prometheus sends it on): safer, and
+ * the same count wherever the redirect stays on the target's host.
+ */
+function following(client: ScrapeClient, job: ScrapeJob): Dispatcher {
+  if (job.raw.follow_redirects === false) return client.dispatcher;
+  let d = withRedirects.get(client.dispatcher);
+  if (!d) {
+    d = client.dispatcher.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+    withRedirects.set(client.dispatcher, d);
+  }
+  return d;
+}
+
 /**
  * Scrapes a target once, with its job's HTTP settings and timeout, and counts its series
  * after metric_relabel_configs exactly as Prometheus would: what the scheduler needs before
@@ -60,7 +80,11 @@ export async function exploreTarget(target: Target, job: ScrapeJob, client: Scra
   const signal = AbortSignal.timeout(job.scrapeTimeoutMs);
   const targetLabels: Labels = target.labels;
   try {
-    const res = await request(target.scrapeUrl, { headers: client.headers, dispatcher: client.dispatcher, signal });
+    const res = await request(target.scrapeUrl, {
+      headers: client.headers,
+      dispatcher: following(client, job),
+      signal,
+    });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new PromshardError("discovery_failed", `server returned HTTP status ${res.statusCode}`);

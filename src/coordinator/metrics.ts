@@ -63,7 +63,7 @@ export function coordinatorMetrics(registry: Registry) {
     }),
     pushes: new Counter({
       name: "promshard_coordinator_assignment_pushes_total",
-      help: "Assignments pushed to sidecars, by result (ok, error).",
+      help: "Assignments pushed to sidecars, by result (ok, partial: applied without targets the sidecar left out, error).",
       labelNames: ["result"] as const,
       registers,
     }),

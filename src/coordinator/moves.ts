@@ -26,11 +26,14 @@ export interface MovePlan {
  * @param desired   the scheduler's assignment, shard id -> target ids
  * @param reports   what each shard has now (index = shard id; missing = a new shard)
  * @param live      every target that currently exists: anything else is removed everywhere
+ * @param letGo     moves that took too long while the target is down everywhere: done once the
+ *                  new shard is healthy and has the target (it scrapes it as soon as it is up)
  */
 export function planMoves(
   desired: readonly (readonly string[])[],
   reports: readonly (ShardReport | undefined)[],
   live: ReadonlySet<string>,
+  letGo: ReadonlySet<string> = new Set(),
 ): MovePlan {
   const shardCount = Math.max(desired.length, reports.length);
   const push: Set<string>[] = Array.from({ length: shardCount }, (_, i) => new Set(desired[i] ?? []));
@@ -47,7 +50,8 @@ export function planMoves(
       const newShard = reports[to];
       // Keep it where it is scraped until the new shard has scraped it once. A dead new shard
       // never reports a scrape, so the old one keeps the target: nothing goes unscraped.
-      const arrived = newShard?.healthy === true && newShard.scraped.has(id);
+      const arrived =
+        newShard?.healthy === true && (newShard.scraped.has(id) || (letGo.has(id) && newShard.assigned.includes(id)));
       if (!arrived) {
         push[from]!.add(id);
         overlapping.push({ id, from, to });

@@ -1,8 +1,10 @@
-import type { Express } from "express";
+import type { Express, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
+import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
+import { HttpError } from "../observability/http.ts";
 import type { PromConfig } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import type { Coordinator, ShardStatus, TickResult } from "./coordinator.ts";
@@ -30,7 +32,30 @@ export interface CoordinatorServiceOptions {
   readonly leader?: { readonly leading: boolean };
   /** Told the text of every config that loaded (local mode hands it to new shards). */
   readonly onConfigLoaded?: (text: string) => void;
+  /** Who may POST /-/reload (a bearer token: static, or TokenReview in a cluster); anyone when absent. */
+  readonly reloadAuth?: TokenVerifier;
 }
+
+/** Content types a web form (or a no-cors fetch) can send to another site without a CORS preflight. */
+const SIMPLE_TYPES = new Set(["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]);
+
+/** The header that marks a deliberate reload (curl, scripts); browsers send it cross-site only after a preflight we never answer. */
+export const RELOAD_HEADER = "x-promshard-reload";
+
+/**
+ * Refuses a POST that a page of another site could make a browser send (a form, or a
+ * fetch without preflight): it needs a non-simple Content-Type or the X-Promshard-Reload header.
+ */
+const notCrossSite: RequestHandler = (req, _res, next) => {
+  const type = req.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if ((type === undefined || SIMPLE_TYPES.has(type)) && req.get(RELOAD_HEADER) === undefined) {
+    throw new HttpError(
+      403,
+      "POST /-/reload needs the header X-Promshard-Reload: 1 (or a JSON Content-Type), so that no web page of another site can trigger it",
+    );
+  }
+  next();
+};
 
 const MAX_EVENTS = 200;
 
@@ -240,7 +265,9 @@ export class CoordinatorService {
         missingShards: this.#missingShards(),
       });
     });
-    app.post("/-/reload", (_q, res) => {
+    const reloadChecks: RequestHandler[] = [notCrossSite];
+    if (o.reloadAuth) reloadChecks.push(bearerAuth(o.reloadAuth, "allowed to reload this coordinator"));
+    app.post("/-/reload", ...reloadChecks, (_q, res) => {
       const ok = this.reloadConfig(true);
       this.#wake?.();
       res

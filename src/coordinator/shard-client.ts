@@ -1,4 +1,9 @@
-import { ASSIGNMENT_PATH, type AssignedTarget } from "../contract/assignment.ts";
+import {
+  ASSIGNMENT_PATH,
+  type AssignedTarget,
+  parseAssignmentReply,
+  type RejectedTarget,
+} from "../contract/assignment.ts";
 import { parseRuntimeReport, RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { httpCall } from "../util/http.ts";
@@ -39,8 +44,8 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
         headSeries: r.headSeries,
       };
     },
-    async assign(version: number, targets: readonly AssignedTarget[]): Promise<void> {
-      await call("PUT", ASSIGNMENT_PATH, { version, targets });
+    async assign(version: number, targets: readonly AssignedTarget[]): Promise<readonly RejectedTarget[]> {
+      return parseAssignmentReply(await call("PUT", ASSIGNMENT_PATH, { version, targets }));
     },
   };
 }

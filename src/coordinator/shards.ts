@@ -1,4 +1,4 @@
-import type { AssignedTarget } from "../contract/assignment.ts";
+import type { AssignedTarget, RejectedTarget } from "../contract/assignment.ts";
 
 /**
  * What the control loop drives: each shard through a client (its sidecar), and the shards'
@@ -30,7 +30,8 @@ export interface TargetRuntime {
 
 export interface ShardClient {
   runtime(): Promise<ShardRuntime>;
-  assign(version: number, targets: readonly AssignedTarget[]): Promise<void>;
+  /** Pushes the whole set; resolves with the targets the sidecar left out (applied the rest). */
+  assign(version: number, targets: readonly AssignedTarget[]): Promise<readonly RejectedTarget[] | undefined>;
 }
 
 /** Starts and stops shards: Kubernetes (StatefulSet /scale) or local processes. */

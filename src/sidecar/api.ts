@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import type { Express, Request, RequestHandler } from "express";
+import type { Express } from "express";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ASSIGNMENT_PATH } from "../contract/assignment.ts";
 import { RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
+import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, HttpError, type Readiness } from "../observability/http.ts";
 
 /** What the API needs from the sidecar. */
@@ -27,11 +28,11 @@ export class TokenFile {
   #stamp: string;
   readonly #log: Logger | undefined;
 
-  constructor(path: string, log?: Logger) {
+  constructor(path: string, log?: Logger, flag = "--api.token-file") {
     this.path = path;
     this.#log = log;
     const read = TokenFile.#read(path);
-    if (typeof read === "string") throw new PromshardError("flag_invalid", read, { path: "--api.token-file" });
+    if (typeof read === "string") throw new PromshardError("flag_invalid", read, { path: flag });
     this.#token = read.token;
     this.#stamp = read.stamp;
   }
@@ -79,27 +80,15 @@ function digest(s: string): Buffer {
   return createHash("sha256").update(s).digest();
 }
 
-/** 401 without a well-formed `Authorization: Bearer <token>`, 403 with a wrong token. */
-export function bearerAuth(token: TokenFile): RequestHandler {
-  return (req: Request, res, next) => {
-    const header = req.get("authorization");
-    if (header === undefined) {
-      res.set("WWW-Authenticate", 'Bearer realm="promshard"');
-      throw new HttpError(401, "authentication required: send Authorization: Bearer <token>");
-    }
-    const m = /^Bearer +(\S+)$/i.exec(header.trim());
-    if (!m) {
-      res.set("WWW-Authenticate", 'Bearer realm="promshard", error="invalid_request"');
-      throw new HttpError(401, "malformed Authorization header: expected Bearer <token>");
-    }
-    if (!token.matches(m[1]!)) throw new HttpError(403, "the bearer token is not this sidecar's token");
-    next();
-  };
+/** The static token's check, for bearerAuth. */
+export function staticToken(token: TokenFile): TokenVerifier {
+  return (candidate) => (token.matches(candidate) ? { ok: true } : { ok: false, reason: "" });
 }
 
 export interface SidecarApiOptions {
   readonly control: SidecarControl;
-  readonly token: TokenFile;
+  /** The static token (local mode), or a TokenReview check (in a cluster). */
+  readonly token: TokenFile | TokenVerifier;
   readonly registry: Registry;
   readonly log: Logger;
   readonly bodyLimit?: string | number;
@@ -110,7 +99,11 @@ export interface SidecarApiOptions {
  * behind the bearer token; `/metrics`, `/healthz`, `/readyz` open.
  */
 export function createSidecarApi(opts: SidecarApiOptions): Express {
-  const auth = bearerAuth(opts.token);
+  const verify = opts.token instanceof TokenFile ? staticToken(opts.token) : opts.token;
+  const auth = bearerAuth(
+    verify,
+    opts.token instanceof TokenFile ? "this sidecar's token" : "one allowed to use this sidecar",
+  );
   return createHttpApp({
     registry: opts.registry,
     log: opts.log,

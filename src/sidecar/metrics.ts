@@ -22,7 +22,7 @@ export function sidecarMetrics(registry: Registry, identity: { readonly shard: n
     }),
     assignments: new Counter({
       name: "promshard_sidecar_assignments_total",
-      help: "PUT /api/v1/assignment requests, by result (applied, invalid, conflict).",
+      help: "PUT /api/v1/assignment requests, by result (applied, partial: applied without the targets it could not use, invalid, conflict).",
       labelNames: ["result"] as const,
       registers: [registry],
     }),

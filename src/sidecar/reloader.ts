@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rename, unlink } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
@@ -72,6 +72,8 @@ export class Reloader {
     try {
       this.#onDisk = await readFile(this.#opts.path, "utf8");
       this.#appliedHash = sha256(this.#onDisk);
+      // Written 0644 by an older sidecar: the same content is not written again, so narrow it here.
+      await chmod(this.#opts.path, 0o640).catch(() => {});
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
@@ -144,7 +146,9 @@ export class Reloader {
         this.#prevExists = true;
       }
       await mkdir(dirname(this.#opts.path), { recursive: true });
-      await writeFileAtomic(this.#opts.path, text);
+      // It holds the job's credentials. Prometheus runs in another container, maybe as another
+      // user: group-readable, for the pod's fsGroup that owns the shared emptyDir (docs/webhook.md).
+      await writeFileAtomic(this.#opts.path, text, { mode: 0o640 });
       this.#onDisk = text;
       this.#writtenAt = Date.now();
     }

@@ -5,9 +5,10 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type ConfigFailure, LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
-import { parseAssignment } from "../contract/assignment.ts";
+import { type AssignmentReply, type ParsedAssignment, parseAssignment } from "../contract/assignment.ts";
 import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
+import type { TokenVerifier } from "../observability/bearer.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
 import { createLogger } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
@@ -56,7 +57,9 @@ export interface SidecarOptions {
   readonly stateDir: string;
   /** API address, HOST:PORT (port 0 picks one). */
   readonly listen: string;
-  readonly tokenFile: string;
+  /** The static token (local mode); or `tokenVerifier` (TokenReview in a cluster). */
+  readonly tokenFile?: string;
+  readonly tokenVerifier?: TokenVerifier;
   readonly identity: ShardIdentity;
   readonly shardLabel?: string;
   readonly replicaLabel?: string;
@@ -108,6 +111,11 @@ export class Sidecar implements SidecarControl {
   /** What runs: the source's last good config, or at start the one kept in the state dir. */
   #config: GoodConfig | undefined;
   #assignment: StoredAssignment | undefined;
+  /**
+   * The persisted assignment was unusable at start: the target files on disk are then the last
+   * good state, kept as they are (none removed, none emptied) until the coordinator sends one.
+   */
+  #keepTargetFiles = false;
   #expected: ExpectedTarget[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #view: Promise<PrometheusView> | undefined;
@@ -170,7 +178,13 @@ export class Sidecar implements SidecarControl {
    * PromshardError for what the operator must fix before it can run (token file, version).
    */
   async start(): Promise<void> {
-    const token = new TokenFile(this.#opts.tokenFile, this.#log);
+    const token =
+      this.#opts.tokenVerifier ??
+      (this.#opts.tokenFile !== undefined ? new TokenFile(this.#opts.tokenFile, this.#log) : undefined);
+    if (!token)
+      throw new PromshardError("flag_invalid", "give --api.token-file or --api.auth=kubernetes", {
+        path: "--api.token-file",
+      });
     await mkdir(resolve(this.#opts.outputDir), { recursive: true });
     await mkdir(resolve(this.#opts.stateDir), { recursive: true });
     await this.#writer.init();
@@ -185,9 +199,10 @@ export class Sidecar implements SidecarControl {
         "re-applying the persisted assignment",
       );
     } else if (loaded.state === "corrupt") {
+      this.#keepTargetFiles = true;
       this.#log.error(
         { problem: loaded.problem, movedTo: loaded.movedTo },
-        "persisted assignment unusable; starting with none until the coordinator sends one",
+        "persisted assignment unusable; keeping the target files on disk until the coordinator sends one",
       );
     }
     this.#m.assignmentVersion.set(this.#assignment?.version ?? -1);
@@ -380,7 +395,8 @@ export class Sidecar implements SidecarControl {
 
   async #keepLastGood(text: string): Promise<void> {
     try {
-      await writeFileAtomic(this.#lastGoodFile, text);
+      // The user's config holds credentials (basic_auth, bearer tokens): owner only.
+      await writeFileAtomic(this.#lastGoodFile, text, { mode: 0o600 });
     } catch (err) {
       this.#log.warn({ err }, "cannot keep the last good config in the state dir");
     }
@@ -412,7 +428,10 @@ export class Sidecar implements SidecarControl {
     const config = this.#config;
     if (!config) return { written: 0, removed: 0, unchanged: 0 };
     const targets = this.#assignment?.targets ?? [];
-    const result = await this.#writer.write(targetFiles(config.config, this.#settings, targets));
+    let files = targetFiles(config.config, this.#settings, targets);
+    // The files already there win: only what is missing (a new job's empty file) is added.
+    if (this.#keepTargetFiles && !this.#assignment) files = new Map([...files, ...this.#writer.files()]);
+    const result = await this.#writer.write(files);
     this.#expected = expectedTargets(config.config, targets);
     this.#m.filesWritten.inc(result.written.length);
     this.#m.filesRemoved.inc(result.removed.length);
@@ -435,7 +454,7 @@ export class Sidecar implements SidecarControl {
         throw new HttpError(503, `no valid config yet: ${this.#source.failure?.message ?? "starting"}`);
       }
       const end = this.#m.applySeconds.startTimer();
-      let parsed: ReturnType<typeof parseAssignment>;
+      let parsed: ParsedAssignment;
       try {
         parsed = parseAssignment(body, current.config);
       } catch (err) {
@@ -458,23 +477,36 @@ export class Sidecar implements SidecarControl {
           appliedVersion: applied,
         });
       }
-      this.#assignment = await this.#store.save(parsed);
+      this.#assignment = await this.#store.save({ version: parsed.version, targets: parsed.targets });
+      this.#keepTargetFiles = false;
       const files = await this.#writeTargets();
       const seconds = end();
-      this.#m.assignments.inc({ result: "applied" });
+      this.#m.assignments.inc({ result: parsed.rejected.length > 0 ? "partial" : "applied" });
+      if (parsed.rejected.length > 0) {
+        this.#log.warn(
+          {
+            version: parsed.version,
+            rejected: parsed.rejected.length,
+            problems: parsed.rejected.slice(0, 20).flatMap((r) => r.problems),
+          },
+          "assignment applied without the targets it could not use",
+        );
+      }
       this.#m.assignmentVersion.set(parsed.version);
       this.#m.assignedTargets.set(parsed.targets.length);
       this.#log.info(
         { version: parsed.version, targets: parsed.targets.length, ...files, ms: Math.round(seconds * 1000) },
         "assignment applied",
       );
-      return {
+      const reply: AssignmentReply & Record<string, unknown> = {
         version: parsed.version,
         appliedAt: this.#assignment.appliedAt,
         targets: parsed.targets.length,
+        rejected: parsed.rejected,
         files,
         durationMs: Math.round(seconds * 1e4) / 10,
       };
+      return reply;
     });
   }
 

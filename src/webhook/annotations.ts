@@ -245,6 +245,9 @@ const SPECS: Readonly<Record<string, Spec>> = {
 };
 export const ANNOTATIONS: ReadonlyMap<string, Spec> = new Map(Object.entries(SPECS).map(([k, v]) => [PREFIX + k, v]));
 
+/** Unknown keys named one by one in warnings; the rest are counted in one more. */
+const MAX_UNKNOWN_NAMED = 5;
+
 /** Keys the webhook itself writes or that other components read: never copied, never "unknown". */
 const OWN = new Set([STATUS, VERSION, COPIED, SERIES_HINT]);
 
@@ -269,11 +272,15 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>>, 
   const value: PodAnnotations = { inject: false, sidecarResources: {}, thanosResources: {} };
   const warnings: string[] = [];
   const errors: PromshardError[] = [];
+  let unknown = 0;
   for (const [key, v] of Object.entries(annotations)) {
     if (!key.startsWith(PREFIX)) continue;
     const spec = ANNOTATIONS.get(key);
     if (!spec) {
-      if (!OWN.has(key)) warnings.push(`unknown annotation ${truncate(key, 100)} is ignored; see the promshard docs`);
+      if (OWN.has(key)) continue;
+      // Named up to a few: one object with 200k unknown keys must not become a 17 MB log line.
+      if (++unknown <= MAX_UNKNOWN_NAMED)
+        warnings.push(`unknown annotation ${truncate(key, 100)} is ignored; see the promshard docs`);
       continue;
     }
     try {
@@ -285,6 +292,8 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>>, 
       );
     }
   }
+  if (unknown > MAX_UNKNOWN_NAMED)
+    warnings.push(`${unknown - MAX_UNKNOWN_NAMED} more unknown promshard.io/ annotations are ignored`);
   crossCheck(value, errors, where);
   return { value, warnings, errors };
 }

@@ -4,6 +4,7 @@
  * and rewriting only those, so that every other argument the user wrote stays where it was.
  */
 import { posix } from "node:path";
+import { containerLookup, type Expanded, expand } from "./expansion.ts";
 import type { Container, VolumeMount } from "./pod.ts";
 
 /** Flags injection reads or writes that take a value (so `--flag value` consumes the next token). */
@@ -64,6 +65,9 @@ interface FlagUse {
   value?: string;
 }
 
+/** Flags whose values promshard reads (paths, address, prefix): their variables must resolve now. */
+const READ_FLAGS = ["config.file", "storage.tsdb.path", "web.listen-address", "web.route-prefix", "web.external-url"];
+
 /** What injection needs to know about a Prometheus container, plus a rewriter for its argv. */
 export interface PrometheusFlags {
   /** Absolute path of the user's config file. */
@@ -121,22 +125,45 @@ export function readPrometheusFlags(c: Container): PrometheusFlags | { error: st
     );
   }
 
+  // Kubernetes expands $(VAR) in command and args before Prometheus sees them: read the
+  // values Prometheus will get. Tokens stay as written; only what promshard rewrites changes.
+  const lookup = containerLookup(c.env, Array.isArray(c.envFrom) && c.envFrom.length > 0);
+  const unresolved = new Map<Token, Expanded>();
+  const seen = tokens.map((t) => {
+    const e = expand(t.text, lookup);
+    if (e.runtime.length + e.undefinedVars.length > 0) unresolved.set(t, e);
+    return { ...t, text: e.text, original: t };
+  });
   const uses: FlagUse[] = [];
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
+  for (let i = 0; i < seen.length; i++) {
+    const t = seen[i]!;
     if (!t.text.startsWith("--") || t.text === "--") continue;
     const eq = t.text.indexOf("=");
     if (eq > 0) {
-      uses.push({ name: t.text.slice(2, eq), flag: t, value: t.text.slice(eq + 1) });
+      uses.push({ name: t.text.slice(2, eq), flag: t.original, value: t.text.slice(eq + 1) });
       continue;
     }
     const name = t.text.slice(2);
-    const next = tokens[i + 1];
+    const next = seen[i + 1];
     if (VALUE_FLAGS.has(name) && next !== undefined && !next.text.startsWith("--")) {
-      uses.push({ name, flag: t, valueToken: next, value: next.text });
+      uses.push({ name, flag: t.original, valueToken: next.original, value: next.text });
       i++;
     } else {
-      uses.push({ name, flag: t });
+      uses.push({ name, flag: t.original });
+    }
+  }
+  // A flag promshard reads must have a value known now: refused, with the variable named.
+  for (const name of READ_FLAGS) {
+    for (const u of uses.filter((x) => x.name === name)) {
+      const e = unresolved.get(u.valueToken ?? u.flag);
+      if (!e) continue;
+      if (e.runtime.length > 0)
+        return {
+          error: `--${name} uses $(${e.runtime[0]}), which comes from valueFrom or may come from envFrom and is known only when the pod runs (a Kubernetes variable); write the value itself`,
+        };
+      return {
+        error: `--${name} uses $(${e.undefinedVars[0]}), but $(${e.undefinedVars[0]}) is not in the container's env: Kubernetes would pass it literally (a Kubernetes variable); define it in env or write the value itself`,
+      };
     }
   }
   const values = new Map<string, string>();
@@ -144,9 +171,6 @@ export function readPrometheusFlags(c: Container): PrometheusFlags | { error: st
 
   const workdir = c.workingDir || (official ? OFFICIAL_WORKDIR : undefined);
   const absolute = (p: string, flag: string): string | { error: string } => {
-    if (p.includes("$(")) {
-      return { error: `--${flag}=${p} uses a Kubernetes variable; write the path itself` };
-    }
     const clean = (x: string) => posix.normalize(x).replace(/(.)\/+$/, "$1");
     if (posix.isAbsolute(p)) return clean(p);
     if (!workdir) {

@@ -147,22 +147,24 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   }) satisfies ErrorRequestHandler);
 
   const observe = (out: ReviewOutcome, seconds: number) => {
-    metrics.requests.inc({ kind: out.kind, operation: out.operation, result: out.result, dry_run: String(out.dryRun) });
-    metrics.duration.observe({ kind: out.kind, operation: out.operation, result: out.result }, seconds);
+    const operation = operationLabel(out.operation);
+    metrics.requests.inc({ kind: out.kind, operation, result: out.result, dry_run: String(out.dryRun) });
+    metrics.duration.observe({ kind: out.kind, operation, result: out.result }, seconds);
     if (out.result === "injected" && !out.dryRun) metrics.injections.inc({ mode: out.mode ?? "native" });
     if (out.result === "malformed") metrics.errors.inc({ reason: "malformed" });
     if (out.result === "unsupported") metrics.errors.inc({ reason: "unsupported_object" });
     if (out.result === "error") metrics.errors.inc({ reason: "internal" });
+    // Every field comes from the request: each is cut, so one review logs a bounded line.
     const fields = {
-      uid: out.uid,
+      uid: out.uid === undefined ? undefined : logValue(out.uid),
       kind: out.kind,
-      operation: out.operation,
-      namespace: out.namespace,
-      name: out.name,
+      operation: logValue(out.operation),
+      namespace: out.namespace === undefined ? undefined : logValue(out.namespace),
+      name: out.name === undefined ? undefined : logValue(out.name),
       result: out.result,
       dryRun: out.dryRun,
-      ...(out.reason ? { reason: out.reason } : {}),
-      ...(out.warnings.length > 0 ? { warnings: out.warnings } : {}),
+      ...(out.reason ? { reason: logValue(out.reason, MAX_LOGGED_REASON) } : {}),
+      ...(out.warnings.length > 0 ? { warnings: logWarnings(out.warnings) } : {}),
       ...(out.mode ? { mode: out.mode } : {}),
       ms: Math.round(seconds * 1e5) / 100,
     };
@@ -278,4 +280,25 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       return stopping;
     },
   };
+}
+
+/** The operations Kubernetes sends; anything else is counted as "other", so input never makes a series. */
+const OPERATIONS = new Set(["CREATE", "UPDATE", "DELETE", "CONNECT"]);
+
+export function operationLabel(operation: string): string {
+  return operation === "" ? "" : OPERATIONS.has(operation) ? operation : "other";
+}
+
+const MAX_LOGGED_VALUE = 256;
+const MAX_LOGGED_REASON = 2048;
+const MAX_LOGGED_WARNINGS = 10;
+
+function logValue(s: string, max = MAX_LOGGED_VALUE): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length} characters)`;
+}
+
+function logWarnings(ws: readonly string[]): string[] {
+  const shown = ws.slice(0, MAX_LOGGED_WARNINGS).map((w) => logValue(w, MAX_LOGGED_VALUE * 2));
+  if (ws.length > MAX_LOGGED_WARNINGS) shown.push(`… ${ws.length - MAX_LOGGED_WARNINGS} more warnings`);
+  return shown;
 }

@@ -8,8 +8,11 @@ import { fileURLToPath } from "node:url";
 import { flagsDoc } from "../../src/cli/command.ts";
 import { root } from "../../src/cli/root.ts";
 
-/** Dashed names kept on purpose: promtool's own flag of the same meaning. */
-const ALLOWED_DASHED = new Set(["syntax-only"]);
+/**
+ * Dashed names kept on purpose: promtool's own flag of the same meaning (--syntax-only), and
+ * Kubernetes controllers' (kube-controller-manager --leader-elect, turned off by --no-leader-elect).
+ */
+const ALLOWED_DASHED = new Set(["syntax-only", "leader-elect"]);
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const cli = join(repo, "src/cli.ts");
@@ -49,6 +52,28 @@ describe("promshard command line", () => {
       assert.equal(r.stderr.trimEnd().split("\n").length, 1);
     });
   }
+
+  it("coordinator declares --leader-elect (and --no-leader-elect) and --leader-elect.lease", () => {
+    // Both were read by the coordinator but not declared: parseArgs refused them as unknown.
+    for (const extra of [["--no-leader-elect"], ["--leader-elect"], ["--leader-elect.lease", "ns/lease"]]) {
+      const r = promshard("coordinator", "--config", "examples/prometheus.yml", ...extra);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--shards\.statefulset NAMESPACE\/NAME/, r.stderr);
+    }
+    const bad = promshard(
+      "coordinator",
+      "--config",
+      "examples/prometheus.yml",
+      "--shards.statefulset",
+      "ns/prom",
+      "--sidecar.token-file",
+      "/nonexistent",
+      "--leader-elect.lease",
+      "no-slash",
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--leader-elect\.lease: "no-slash" is not NAMESPACE\/NAME/);
+  });
 
   it("a flag's former name still works, with a warning naming the new one", () => {
     const old = promshard(

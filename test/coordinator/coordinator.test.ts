@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { parseConfig } from "../../src/prom/config.ts";
 import { getStrategy } from "../../src/scheduler/index.ts";
-import { setup } from "./fake-shards.ts";
+import { setup, unreachable } from "./fake-shards.ts";
 
 describe("coordinator control loop", () => {
   it("S1: 6 targets of 10045 series with a 30000 budget end on 3 shards with 2 targets each", async () => {
@@ -177,5 +177,61 @@ describe("coordinator control loop", () => {
     assert.equal(again.shards.length, 1);
     assert.ok(again.events.some((e) => e.kind === "warning" && /not confirmed safe/.test(e.text)));
     void events;
+  });
+});
+
+describe("coordinator and a sidecar that leaves targets out", () => {
+  it("applies the rest, tells one warning event, and does not push the same set every round", async () => {
+    const addrs = Array.from({ length: 3 }, (_, i) => `p-${i}:1`);
+    const { shards, tick, events } = setup(addrs, () => 1000);
+    await tick();
+    assert.equal(shards.length, 1);
+    shards[0]!.refuse.add("p-1:1");
+    shards[0]!.assigned = shards[0]!.assigned.filter((_, i) => i === 0);
+    await tick();
+    const pushes = shards[0]!.pushes;
+    assert.equal(shards[0]!.assigned.length, 2, "the valid targets are applied");
+    const warnings = events.filter((e) => e.kind === "warning" && /left out 1 of 3/.test(e.text));
+    assert.equal(warnings.length, 1, JSON.stringify(events));
+    for (let i = 0; i < 5; i++) await tick();
+    assert.equal(shards[0]!.pushes, pushes, "not pushed again while the shard's answer stands");
+    assert.equal(events.filter((e) => /left out/.test(e.text)).length, 1);
+  });
+});
+
+describe("a move to a target that is down", () => {
+  it("ends after the move timeout: the old shard lets go, with a warning event", async () => {
+    const addrs = Array.from({ length: 9 }, (_, i) => `m-${i}:1`);
+    // Rounds are 600 ms apart: the move times out after 5.
+    const { shards, tick, events } = setup(addrs, () => 10_000, { moveTimeoutMs: 3000 });
+    try {
+      for (let i = 0; i < 3; i++) await tick();
+      // One target grows past what its shard has room for: something moves.
+      const grown = shards[0]!.assigned[0]!;
+      shards[0]!.series.set(grown, 25_000);
+      const moving = new Set<string>();
+      // The moving targets go down the moment they move: no new shard ever scrapes them.
+      const r = await tick(() => {
+        const seen = new Map<string, number>();
+        for (const s of shards) for (const id of s.assigned) seen.set(id, (seen.get(id) ?? 0) + 1);
+        for (const [id, n] of seen) if (n > 1) moving.add(id);
+        for (const id of moving) {
+          unreachable.add(id);
+          for (const s of shards) s.scraped.delete(id);
+        }
+      });
+      assert.ok(r.overlapping > 0 && moving.size > 0, "something moved");
+      const held = () => shards.flatMap((s) => s.assigned).filter((id) => moving.has(id)).length;
+      for (let i = 0; i < 3; i++) await tick();
+      assert.ok(held() > moving.size, "within the timeout the old shard keeps it");
+      for (let i = 0; i < 10; i++) await tick();
+      assert.equal(held(), moving.size, "each moving target on one shard only");
+      assert.ok(
+        events.some((e) => e.kind === "warning" && /let it go/.test(e.text)),
+        JSON.stringify(events),
+      );
+    } finally {
+      unreachable.clear();
+    }
   });
 });

@@ -116,4 +116,34 @@ describe("explore counts series as Prometheus does", () => {
     await assert.rejects(exploreTarget(garbageUrl, job, scrapeClientFor(job, ".")), /line 1/);
     garbage.close();
   });
+
+  it("follows redirects as Prometheus does (follow_redirects defaults to true), and not when it is false", async () => {
+    const redirecting = createServer((req, res) => {
+      if (req.url === "/metrics") res.writeHead(302, { location: `http://127.0.0.1:${plain.port}/metrics` }).end();
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => redirecting.listen(0, "127.0.0.1", r));
+    const port = (redirecting.address() as AddressInfo).port;
+    try {
+      for (const [follow, expect] of [
+        ["", 1234],
+        ["  follow_redirects: false\n", /HTTP status 302/],
+      ] as const) {
+        const config = parseConfig(
+          `scrape_configs:\n- job_name: r\n${follow}  static_configs: [{targets: ['127.0.0.1:${port}']}]\n`,
+          { dialect: dialectFor("3.16") },
+        );
+        const job = config.scrapeConfigs[0]!;
+        const [t] = targetsForJob(
+          job.serviceDiscovery.flatMap((sd) => ("groups" in sd ? sd.groups : [])),
+          job,
+        ).active;
+        if (typeof expect === "number")
+          assert.equal((await exploreTarget(t!, job, scrapeClientFor(job, "."))).series, expect);
+        else await assert.rejects(exploreTarget(t!, job, scrapeClientFor(job, ".")), expect);
+      }
+    } finally {
+      redirecting.close();
+    }
+  });
 });

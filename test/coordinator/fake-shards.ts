@@ -4,6 +4,7 @@
  * out round by round.
  */
 import assert from "node:assert/strict";
+import type { RejectedTarget } from "../../src/contract/assignment.ts";
 import { Coordinator, type CoordinatorOptions } from "../../src/coordinator/coordinator.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime } from "../../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
@@ -29,26 +30,39 @@ export class FakeShard implements ShardClient {
       targets: this.assigned.map((id) => ({
         id,
         up: this.scraped.has(id),
-        health: this.scraped.has(id) ? "up" : "unknown",
+        health: this.scraped.has(id) ? "up" : unreachable.has(id) ? "down" : "unknown",
         series: this.scraped.has(id) ? this.series.get(id)! : null,
       })),
       headSeries: null,
     };
   }
-  async assign(version: number, targets: readonly { labels: Record<string, string> }[]) {
+  /** Addresses this shard's sidecar leaves out of a push (as for a job its config lacks). */
+  refuse = new Set<string>();
+  pushes = 0;
+  async assign(version: number, targets: readonly { labels: Record<string, string> }[]): Promise<RejectedTarget[]> {
     if (this.down) throw new Error("connect ECONNREFUSED");
     assert.ok(version > this.version, "versions only grow");
     this.version = version;
-    this.assigned = targets.map((t) => idOf.get(t.labels.__address__!)!);
+    this.pushes++;
+    const rejected: RejectedTarget[] = [];
+    for (const [index, t] of targets.entries())
+      if (this.refuse.has(t.labels.__address__!))
+        rejected.push({ index, job: "demo", address: t.labels.__address__!, problems: ["not a job of this shard"] });
+    this.assigned = targets
+      .filter((t) => !this.refuse.has(t.labels.__address__!))
+      .map((t) => idOf.get(t.labels.__address__!)!);
     this.scraped = new Set([...this.scraped].filter((id) => this.assigned.includes(id)));
+    return rejected;
   }
   scrape() {
     if (this.down) return;
-    for (const id of this.assigned) this.scraped.add(id);
+    for (const id of this.assigned) if (!unreachable.has(id)) this.scraped.add(id);
   }
 }
 
 export const idOf = new Map<string, string>();
+/** Target ids no fake shard can scrape (the target is down); tests clear it when done. */
+export const unreachable = new Set<string>();
 
 export function setup(
   addresses: string[],
@@ -97,8 +111,10 @@ export function setup(
     ...extra,
   });
   const events: CoordinatorEvent[] = [];
-  const tick = async () => {
+  /** One round; `beforeScrape` runs between the coordinator's round and the shards' scrapes. */
+  const tick = async (beforeScrape: () => void = () => {}) => {
     const r = await coordinator.tick();
+    beforeScrape();
     for (const s of shards) s.scrape();
     now += 600;
     return r;

@@ -13,7 +13,7 @@ import { after, describe, it } from "node:test";
 import { loadConfigFile } from "../../src/config/load.ts";
 import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { coordinatorMetrics } from "../../src/coordinator/metrics.ts";
-import { CoordinatorService } from "../../src/coordinator/service.ts";
+import { CoordinatorService, type CoordinatorServiceOptions } from "../../src/coordinator/service.ts";
 import { httpShardClient } from "../../src/coordinator/shard-client.ts";
 import type { Scaler } from "../../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
@@ -43,7 +43,7 @@ describe("coordinator service", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start() {
+  async function start(extra: Partial<CoordinatorServiceOptions> = {}) {
     writeFileSync(file, configText(["keep-a:1", "keep-b:1", "drop-c:1"]));
     const config = loadConfigFile(file, dialect);
     const discovery = new DiscoveryManager();
@@ -85,6 +85,7 @@ describe("coordinator service", () => {
       metrics,
       log,
       endpoint: (id) => ({ prometheusUrl: `http://shard-${id}:9090` }),
+      ...extra,
     });
     const app = createHttpApp({
       registry,
@@ -169,9 +170,51 @@ describe("coordinator service", () => {
     const { round, server } = await start();
     await round();
     writeFileSync(file, "scrape_configs: [{job_name: x, scrape_interval: nope}]\n");
-    const res = await fetch(`${server.url}/-/reload`, { method: "POST" });
+    const res = await fetch(`${server.url}/-/reload`, { method: "POST", headers: { "x-promshard-reload": "1" } });
     assert.equal(res.status, 400);
     assert.match(JSON.stringify(await res.json()), /scrape_interval/);
+  });
+
+  it("POST /-/reload refuses what a page of another site can send: a form, text/plain, no Content-Type", async () => {
+    const { round, server } = await start();
+    await round();
+    writeFileSync(file, "scrape_configs: [{job_name: x, scrape_interval: nope}]\n");
+    for (const headers of [
+      {},
+      { "content-type": "text/plain" },
+      { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
+      { "content-type": "multipart/form-data; boundary=x" },
+    ] as Record<string, string>[]) {
+      const res = await fetch(`${server.url}/-/reload`, { method: "POST", headers, body: "x=1" });
+      assert.equal(res.status, 403, JSON.stringify(headers));
+      assert.match(((await res.json()) as { error: string }).error, /X-Promshard-Reload/);
+    }
+    const status = await (await fetch(`${server.url}/api/v1/status`)).json();
+    assert.equal((status as { config: { lastReloadSuccessful: boolean } }).config.lastReloadSuccessful, true);
+    assert.notEqual((await fetch(`${server.url}/-/reload`)).status, 200, "GET never reloads");
+    const json = await fetch(`${server.url}/-/reload`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(json.status, 400, "a JSON POST is deliberate: the invalid config is reported");
+  });
+
+  it("with a reload token, POST /-/reload wants it; read-only endpoints stay open", async () => {
+    const { round, server } = await start({
+      reloadAuth: (t) => (t === "reload-secret" ? { ok: true } : { ok: false, reason: "" }),
+    });
+    await round();
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.url}/-/reload`, { method: "POST", headers: { "x-promshard-reload": "1", ...headers } });
+    const none = await post({});
+    assert.equal(none.status, 401);
+    const wrong = await post({ authorization: "Bearer nope" });
+    assert.equal(wrong.status, 403);
+    assert.doesNotMatch(await wrong.text(), /reload-secret|nope/);
+    assert.equal((await post({ authorization: "Bearer reload-secret" })).status, 200);
+    for (const path of ["/api/v1/status", "/api/v1/shards", "/api/v1/targets", "/"])
+      assert.equal((await fetch(`${server.url}${path}`)).status, 200, path);
   });
 });
 

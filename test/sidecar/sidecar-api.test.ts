@@ -1,7 +1,8 @@
 /**
  * The sidecar's API and its handling of bad input, in process and without a Prometheus
  * (nothing here needs one; the proxy refuses connections as a stopped Prometheus does):
- * bearer token (401/403), malformed and unknown-job assignments (400, nothing changed),
+ * bearer token (401/403), malformed assignments (400, nothing changed), targets it cannot
+ * apply (an unknown job: left out and listed, the rest applied),
  * older versions (409), body limit (413), a config that fails validation (the previous good
  * shard config stays, the error is in the runtime and a metric), probes and metrics.
  */
@@ -107,14 +108,6 @@ describe("sidecar API", () => {
       ["not JSON", '{"version": 4,', /JSON|Unexpected|Expected/],
       ["not an object", [1, 2], /JSON object with version and targets/],
       ["bad fields", { version: "4", targets: 5, extra: true }, /assignment\.(version|targets|extra)/],
-      ["no address", { version: 4, targets: [{ job: "a", labels: {} }] }, /needs __address__/],
-      ["non-string label", { version: 4, targets: [{ job: "a", labels: { __address__: "x:1", n: 1 } }] }, /labels\.n/],
-      ["sdIndex out of range", { version: 4, targets: [{ ...t1, sdIndex: 3 }] }, /sdIndex/],
-      [
-        "unknown job",
-        { version: 4, targets: [t1, { job: "nope", labels: { __address__: "10.9.9.9:1" } }] },
-        /"nope" is not a job of this shard's config/,
-      ],
     ];
     for (const [name, body, reason] of cases) {
       const res = await api.call("PUT", "/api/v1/assignment", typeof body === "string" ? body : body);
@@ -122,12 +115,36 @@ describe("sidecar API", () => {
       assert.match(res.body.error ?? "", reason, name);
       assert.doesNotMatch(JSON.stringify(res.body), /\.ts:\d+|node:internal|at [A-Za-z.]+ \(/, `${name}: no stack`);
     }
-    const multi = await api.call("PUT", "/api/v1/assignment", { version: "x", targets: [{ job: "zz", labels: {} }] });
-    assert.equal((multi.body.problems as string[]).length, 2, "every problem is listed");
+    const multi = await api.call("PUT", "/api/v1/assignment", { version: "x", targets: 5, extra: 1 });
+    assert.equal((multi.body.problems as string[]).length, 3, "every problem is listed");
     const noType = await api.call("PUT", "/api/v1/assignment", undefined, { "content-type": "text/plain" });
     assert.equal(noType.status, 400);
     assert.deepEqual(targetsIn(out), before, "no target file changed");
     assert.equal((await api.runtime()).assignment?.version, 3);
+  });
+
+  it("leaves out the targets it cannot apply, each with a reason, and applies the rest (200)", async () => {
+    const before = targetsIn(out);
+    const cases: [string, unknown, RegExp][] = [
+      ["no address", { job: "a", labels: {} }, /needs __address__/],
+      ["non-string label", { job: "a", labels: { __address__: "x:1", n: 1 } }, /labels\."n"/],
+      ["sdIndex out of range", { ...t1, labels: { __address__: "10.0.0.2:9100" }, sdIndex: 3 }, /sdIndex/],
+      [
+        "unknown job",
+        { job: "nope", labels: { __address__: "10.9.9.9:1" } },
+        /"nope" is not a job of this shard's config/,
+      ],
+    ];
+    for (const [name, target, reason] of cases) {
+      const res = await api.call("PUT", "/api/v1/assignment", { version: 3, targets: [t1, target] });
+      assert.equal(res.status, 200, `${name}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.targets, 1, name);
+      const rejected = res.body.rejected as { index: number; problems: string[] }[];
+      assert.equal(rejected.length, 1, name);
+      assert.equal(rejected[0]!.index, 1, name);
+      assert.match(rejected[0]!.problems[0]!, reason, name);
+    }
+    assert.deepEqual(targetsIn(out), before, "only t1, as before: no target file changed");
   });
 
   it("refuses an older version with 409 and takes the same or a newer one", async () => {

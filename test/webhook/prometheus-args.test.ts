@@ -77,6 +77,47 @@ describe("Prometheus flags", () => {
     }
   });
 
+  it("expands $(VAR) in any argument as Kubernetes would, from the container's env, or says why it cannot", () => {
+    const env = [
+      { name: "HOST", value: "127.0.0.1" },
+      { name: "PORT", value: "9091" },
+      { name: "ADDR", value: "$(HOST):$(PORT)" }, // earlier entries expand in later ones
+      { name: "DIR", value: "/etc/prom" },
+      { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+    ];
+    const d = flags({ env, args: ["--config.file=$(DIR)/p.yml", "--web.listen-address=$(HOST):$(PORT)"] });
+    assert.equal(d.configFile, "/etc/prom/p.yml");
+    assert.equal(d.url, "http://127.0.0.1:9091");
+    assert.equal(flags({ env, args: ["--config.file=/a", "--web.listen-address=$(ADDR)"] }).port, 9091);
+    // $$ escapes: Prometheus gets the literal text.
+    assert.equal(flags({ env, args: ["--config.file=/a/$$(DIR)/x.yml"] }).configFile, "/a/$(DIR)/x.yml");
+    // Other arguments are left for Kubernetes to expand; a rewrite keeps them as written.
+    const other = flags({ env, args: ["--config.file=/a", "--web.external-url=http://$(HOST)/"] });
+    assert.deepEqual(other.rewrite(enable).args, [
+      "--config.file=/gen.yml",
+      "--web.external-url=http://$(HOST)/",
+      "--web.enable-lifecycle",
+    ]);
+    const cases: [Partial<Container>, RegExp][] = [
+      [
+        { env, args: ["--config.file=/a", "--web.listen-address=$(POD_IP):9090"] },
+        /--web\.listen-address uses \$\(POD_IP\), which comes from valueFrom/,
+      ],
+      [
+        { env, args: ["--config.file=/a", "--web.listen-address=$(NOPE):9090"] },
+        /\$\(NOPE\) is not in the container's env/,
+      ],
+      [
+        { envFrom: [{ configMapRef: { name: "x" } }], args: ["--storage.tsdb.path=$(DATA)", "--config.file=/a"] },
+        /--storage\.tsdb\.path uses \$\(DATA\), which comes from valueFrom or may come from envFrom/,
+      ],
+    ];
+    for (const [c, re] of cases) {
+      const r = readPrometheusFlags({ name: "prometheus", image: "quay.io/prometheus/prometheus:v3.5.0", ...c });
+      assert.ok("error" in r && re.test(r.error), `${JSON.stringify(c.args)}: ${JSON.stringify(r)}`);
+    }
+  });
+
   it("rewrites values in place, in the form the user wrote, and appends only what is missing", () => {
     const args = ["--a=1", "--config.file", "/x.yml", "--b", "--web.enable-lifecycle=false", "--c=3"];
     assert.deepEqual(flags({ args }).rewrite(enable), {
