@@ -134,6 +134,24 @@ export class Reloader {
     this.#nextAttemptAt = undefined;
   }
 
+  /**
+   * Loads the restored previous config again. Prometheus 2.42 applies part of a config it
+   * rejects (the new scrape jobs, before a broken rule file fails): without this, it would run
+   * a mix that is neither on disk nor what anyone was told. Says how that went, for lastError.
+   */
+  async #reloadRestored(): Promise<string> {
+    try {
+      await this.#opts.client.reload();
+      this.#appliedHash = sha256(this.#onDisk ?? "");
+      return "; Prometheus runs the previous config again";
+    } catch (err) {
+      this.#appliedHash = null;
+      const why = err instanceof PrometheusApiError ? `HTTP ${err.status}: ${err.text}` : (err as Error).message;
+      this.#opts.log.error({ err: why }, "Prometheus did not load the restored previous config either");
+      return `; loading the previous config again failed too (${why}): what Prometheus runs is unknown`;
+    }
+  }
+
   async #attempt(): Promise<void> {
     const text = this.#desired;
     if (text === undefined || this.#stopped) return;
@@ -184,6 +202,7 @@ export class Reloader {
           await rename(this.#prev, this.#opts.path);
           this.#prevExists = false;
           this.#onDisk = await readFile(this.#opts.path, "utf8");
+          this.#lastError += await this.#reloadRestored();
         }
       } else if (err instanceof PrometheusApiError) {
         this.#reloads?.inc({ result: "rejected" });
