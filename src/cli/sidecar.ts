@@ -131,10 +131,10 @@ export const sidecarCommand: Command = {
       description: "Name remote-written series carry the replica under (e.g. __replica__ for Mimir/Cortex HA dedup)",
       placeholder: "NAME",
     },
-    "no-remote-write.drop-shard": {
+    "remote-write.drop-shard": {
       type: "boolean",
       description:
-        "Keep the shard label on remote-written series (by default it is dropped, so a moved target keeps one identity)",
+        "Drop the shard label from remote-written series, so a moved target keeps one identity (on by default; --no-remote-write.drop-shard keeps it)",
     },
     "prometheus.version": {
       type: "string",
@@ -228,7 +228,7 @@ export const sidecarCommand: Command = {
       shardLabel,
       replicaLabel,
       remoteWriteReplicaLabel: rwReplica,
-      remoteWriteDropShard: v["no-remote-write.drop-shard"] !== true,
+      remoteWriteDropShard: v["remote-write.drop-shard"] !== false,
       prometheusVersion: version,
       refreshInterval: refresh,
       configCheckIntervalMs: checkMs,

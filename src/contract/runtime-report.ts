@@ -116,6 +116,11 @@ export interface ShardReport {
   readonly headSeries: number | null;
   /** The applied assignment's version; -1 before the first. */
   readonly version: number;
+  /**
+   * Why Prometheus does not run the generated config (it rejected it; the sidecar put the
+   * previous one back), or null while it runs it: disk, Prometheus and the coordinator agree.
+   */
+  readonly reloadError: string | null;
   /** Every assigned target Prometheus shows with an identity, as the sidecar maps it. */
   readonly targets: readonly {
     readonly id: string;
@@ -135,7 +140,10 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
     throw new PromshardError("runtime_report_invalid", "malformed runtime report: no targets list", { path: from });
   const prometheus = isObject(body.prometheus) ? body.prometheus : {};
   const assignment = isObject(body.assignment) ? body.assignment : {};
+  const config = isObject(body.config) ? body.config : {};
+  const reload = isObject(config.reload) ? config.reload : {};
   return {
+    reloadError: reload.state === "failed" ? (strOrNull(reload.lastError) ?? "the reload failed") : null,
     ready: prometheus.ready === true,
     headSeries: typeof prometheus.headSeries === "number" ? prometheus.headSeries : null,
     version: typeof assignment.version === "number" ? assignment.version : -1,

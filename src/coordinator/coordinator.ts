@@ -63,6 +63,8 @@ export interface ShardStatus {
   readonly downSince: number | null;
   readonly series: number;
   readonly targets: readonly TargetStatus[];
+  /** Prometheus rejected the generated config (it runs the previous one); null or absent when not. */
+  readonly reloadError?: string | null;
 }
 
 export interface TickResult {
@@ -126,6 +128,8 @@ export class Coordinator {
    * the shard's config may have caught up.
    */
   readonly #rejected = new Map<number, { ids: ReadonlySet<string>; key: string; at: number }>();
+  /** The last reload error each shard reported (null: none). */
+  readonly #reloadErrors = new Map<number, string | null>();
 
   constructor(config: PromConfig, opts: CoordinatorOptions) {
     this.#config = config;
@@ -247,6 +251,7 @@ export class Coordinator {
     // A restarted coordinator continues the shards' version sequence and moves nothing.
     for (const r of runtimes) this.#version = Math.max(this.#version, r.version);
     this.#observe(runtimes, now);
+    this.#noteReloads(runtimes);
 
     const measured = new Map<string, number>();
     const scrapes = new Map<string, TargetRuntime>();
@@ -365,6 +370,20 @@ export class Coordinator {
     return out;
   }
 
+  /** One warning event per shard and distinct reload error; one when it runs the generated config again. */
+  #noteReloads(runtimes: readonly ShardRuntime[]): void {
+    for (const [id, r] of runtimes.entries()) {
+      if (!r.healthy) continue;
+      const now = r.reloadError ?? null;
+      const had = this.#reloadErrors.get(id) ?? null;
+      if (now === had) continue;
+      this.#reloadErrors.set(id, now);
+      this.#o.metrics?.reloadFailing.set({ shard: String(id) }, now === null ? 0 : 1);
+      if (now !== null) this.#event("warning", `shard ${id}: ${now}`, { shard: id });
+      else this.#event("shard", `shard ${id}: Prometheus runs the generated config again`, { shard: id });
+    }
+  }
+
   /** Remembers what shard `i` left out; an event when that set changes, not every round. */
   #noteRejected(
     i: number,
@@ -410,6 +429,7 @@ export class Coordinator {
         effectiveBudget: mem.effectiveBudget,
         restarts: o.scaler.restarts?.(id) ?? mem.crashes.length,
         downSince: mem.downSince ?? null,
+        reloadError: runtimes[id]?.reloadError ?? null,
         series: total,
         targets: ids.map((t) => {
           const k = known.get(t)!;

@@ -61,6 +61,12 @@ export function coordinatorMetrics(registry: Registry) {
       labelNames: ["shard"] as const,
       registers,
     }),
+    reloadFailing: new Gauge({
+      name: "promshard_coordinator_shard_config_reload_failing",
+      help: "1 while a shard's Prometheus rejected the generated config and runs the previous one.",
+      labelNames: ["shard"] as const,
+      registers,
+    }),
     pushes: new Counter({
       name: "promshard_coordinator_assignment_pushes_total",
       help: "Assignments pushed to sidecars, by result (ok, partial: applied without targets the sidecar left out, error).",

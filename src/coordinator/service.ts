@@ -194,6 +194,7 @@ export class CoordinatorService {
       ready: s.healthy,
       downSince: s.downSince === null ? null : new Date(s.downSince).toISOString(),
       restarts: s.restarts,
+      reloadError: s.reloadError ?? null,
       prometheusUrl: e.prometheusUrl,
       ...e.extra,
       targets: s.targets.map((t) => ({ job: t.job, labels: t.target.labels, series: t.series })),

@@ -42,6 +42,7 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
         assigned: targets.map((t) => t.id),
         targets,
         headSeries: r.headSeries,
+        reloadError: r.reloadError,
       };
     },
     async assign(version: number, targets: readonly AssignedTarget[]): Promise<readonly RejectedTarget[]> {

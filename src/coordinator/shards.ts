@@ -16,6 +16,8 @@ export interface ShardRuntime {
   /** Per target: its last scrape as the shard's Prometheus reports it. */
   readonly targets: readonly TargetRuntime[];
   readonly headSeries: number | null;
+  /** Prometheus rejected the generated config and runs the previous one (the sidecar says why). */
+  readonly reloadError?: string | null;
 }
 
 export interface TargetRuntime {

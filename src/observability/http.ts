@@ -159,5 +159,9 @@ export function listen(app: Express, addr: string): Promise<Listening> {
       });
     };
     const server = host === undefined ? app.listen(port, onListening) : app.listen(port, host, onListening);
+    // A client that sends its headers or body slowly holds a socket: bounded (Node's defaults
+    // are 60 s for headers and 5 min per request), so slow clients cannot pile up.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 60_000;
   });
 }

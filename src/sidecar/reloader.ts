@@ -16,6 +16,8 @@ export interface ReloaderOptions {
   readonly registry?: Registry;
   /** Backoff between attempts: initial, doubling up to max. Default 1 s to 2 min. */
   readonly backoff?: Backoff;
+  /** Mode of the generated file, which holds the jobs' credentials (default 0640; see outputFileMode). */
+  readonly fileMode?: number;
 }
 
 /**
@@ -31,6 +33,8 @@ export interface ReloaderOptions {
 export class Reloader {
   readonly #opts: ReloaderOptions;
   readonly #prev: string;
+  /** Mode of the generated file (see ReloaderOptions.fileMode); the sidecar sets it at start. */
+  fileMode: number;
   #onDisk: string | undefined;
   #desired: string | undefined;
   #writtenAt = 0;
@@ -51,6 +55,7 @@ export class Reloader {
   constructor(opts: ReloaderOptions) {
     this.#opts = opts;
     this.#prev = `${opts.path}.prev`;
+    this.fileMode = opts.fileMode ?? 0o640;
     if (opts.registry) {
       this.#reloads = new Counter({
         name: "promshard_sidecar_reloads_total",
@@ -73,7 +78,7 @@ export class Reloader {
       this.#onDisk = await readFile(this.#opts.path, "utf8");
       this.#appliedHash = sha256(this.#onDisk);
       // Written 0644 by an older sidecar: the same content is not written again, so narrow it here.
-      await chmod(this.#opts.path, 0o640).catch(() => {});
+      await chmod(this.#opts.path, this.fileMode).catch(() => {});
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
@@ -134,6 +139,24 @@ export class Reloader {
     this.#nextAttemptAt = undefined;
   }
 
+  /**
+   * Loads the restored previous config again. Prometheus 2.42 applies part of a config it
+   * rejects (the new scrape jobs, before a broken rule file fails): without this, it would run
+   * a mix that is neither on disk nor what anyone was told. Says how that went, for lastError.
+   */
+  async #reloadRestored(): Promise<string> {
+    try {
+      await this.#opts.client.reload();
+      this.#appliedHash = sha256(this.#onDisk ?? "");
+      return "; Prometheus runs the previous config again";
+    } catch (err) {
+      this.#appliedHash = null;
+      const why = err instanceof PrometheusApiError ? `HTTP ${err.status}: ${err.text}` : (err as Error).message;
+      this.#opts.log.error({ err: why }, "Prometheus did not load the restored previous config either");
+      return `; loading the previous config again failed too (${why}): what Prometheus runs is unknown`;
+    }
+  }
+
   async #attempt(): Promise<void> {
     const text = this.#desired;
     if (text === undefined || this.#stopped) return;
@@ -146,9 +169,9 @@ export class Reloader {
         this.#prevExists = true;
       }
       await mkdir(dirname(this.#opts.path), { recursive: true });
-      // It holds the job's credentials. Prometheus runs in another container, maybe as another
-      // user: group-readable, for the pod's fsGroup that owns the shared emptyDir (docs/webhook.md).
-      await writeFileAtomic(this.#opts.path, text, { mode: 0o640 });
+      // It holds the jobs' credentials: not world-readable where Prometheus can still read it
+      // (outputFileMode).
+      await writeFileAtomic(this.#opts.path, text, { mode: this.fileMode });
       this.#onDisk = text;
       this.#writtenAt = Date.now();
     }
@@ -184,6 +207,7 @@ export class Reloader {
           await rename(this.#prev, this.#opts.path);
           this.#prevExists = false;
           this.#onDisk = await readFile(this.#opts.path, "utf8");
+          this.#lastError += await this.#reloadRestored();
         }
       } else if (err instanceof PrometheusApiError) {
         this.#reloads?.inc({ result: "rejected" });

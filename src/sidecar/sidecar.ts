@@ -1,4 +1,4 @@
-import { type FSWatcher, watch } from "node:fs";
+import { type FSWatcher, statSync, watch } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
@@ -186,6 +186,9 @@ export class Sidecar implements SidecarControl {
         path: "--api.token-file",
       });
     await mkdir(resolve(this.#opts.outputDir), { recursive: true });
+    const mode = outputFileMode(resolve(this.#opts.outputDir));
+    this.#reloader.fileMode = mode.mode;
+    if (mode.warning) this.#log.warn({ output: resolve(this.#opts.outputDir) }, mode.warning);
     await mkdir(resolve(this.#opts.stateDir), { recursive: true });
     await this.#writer.init();
     await this.#reloader.init();
@@ -579,4 +582,26 @@ export class Sidecar implements SidecarControl {
 /** The runtime report's view of a config failure. */
 function configProblem(f: ConfigFailure | undefined): ConfigProblem | null {
   return f ? { message: f.message, problems: f.issues.map((i) => i.message), since: f.since, hash: f.hash } : null;
+}
+
+/**
+ * The mode of the generated prometheus.yml, which holds the jobs' credentials. Prometheus reads
+ * it from another container, maybe as another user (the promshard image runs as 1000, the
+ * official Prometheus image as 65534): 0640 works where both share a group, which a pod's
+ * fsGroup gives (the emptyDir is then group-owned by it, setgid, and files inherit the group),
+ * or outside a pod (local mode: one user). In a pod without fsGroup, 0640 would lock
+ * Prometheus out: 0644, with a warning that says how to fix it.
+ */
+export function outputFileMode(dir: string, env: NodeJS.ProcessEnv = process.env): { mode: number; warning?: string } {
+  if (env.KUBERNETES_SERVICE_HOST === undefined) return { mode: 0o640 };
+  try {
+    if ((statSync(dir).mode & 0o2000) !== 0) return { mode: 0o640 };
+  } catch {
+    // fall through: the safe default for Prometheus
+  }
+  return {
+    mode: 0o644,
+    warning:
+      "the generated prometheus.yml holds the scrape jobs' credentials and must be readable by Prometheus in another container: without the pod's securityContext.fsGroup it is world-readable (0644); set fsGroup (it becomes 0640)",
+  };
 }

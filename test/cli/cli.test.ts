@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { flagsDoc } from "../../src/cli/command.ts";
+import { flagsDoc, runCommand } from "../../src/cli/command.ts";
 import { root } from "../../src/cli/root.ts";
 
 /**
@@ -52,6 +52,25 @@ describe("promshard command line", () => {
       assert.equal(r.stderr.trimEnd().split("\n").length, 1);
     });
   }
+
+  it("a boolean flag that is on by default turns off as --no-NAME (--no-remote-write.drop-shard, --no-leader-elect)", async () => {
+    const seen: unknown[] = [];
+    const cmd = {
+      name: "t",
+      summary: "t",
+      flags: { "remote-write.drop-shard": { type: "boolean" as const, description: "d" } },
+      run: async (ctx: { values: Record<string, unknown> }) => {
+        seen.push(ctx.values["remote-write.drop-shard"]);
+        return 0;
+      },
+    };
+    const io = { stdout: process.stdout, stderr: process.stderr };
+    assert.equal(await runCommand(cmd, ["--no-remote-write.drop-shard"], io), 0);
+    assert.equal(await runCommand(cmd, [], io), 0);
+    assert.deepEqual(seen, [false, undefined]);
+    const sidecarHelp = promshard("sidecar", "--help").stdout;
+    assert.match(sidecarHelp, /--remote-write\.drop-shard/);
+  });
 
   it("coordinator declares --leader-elect (and --no-leader-elect) and --leader-elect.lease", () => {
     // Both were read by the coordinator but not declared: parseArgs refused them as unknown.

@@ -235,3 +235,19 @@ describe("a move to a target that is down", () => {
     }
   });
 });
+
+describe("a shard whose Prometheus rejected the generated config", () => {
+  it("is told: one warning event per error, the reason in the status, one event when it recovers", async () => {
+    const { shards, tick, events } = setup(["x-0:1"], () => 1000);
+    await tick();
+    shards[0]!.reloadError =
+      "Prometheus rejected the generated config: error loading rules: bad.yml; Prometheus runs the previous config again";
+    const r = await tick();
+    assert.match(r.shards[0]!.reloadError ?? "", /rejected the generated config/);
+    await tick();
+    assert.equal(events.filter((e) => e.kind === "warning" && /shard 0: Prometheus rejected/.test(e.text)).length, 1);
+    shards[0]!.reloadError = null;
+    await tick();
+    assert.ok(events.some((e) => /shard 0: Prometheus runs the generated config again/.test(e.text)));
+  });
+});

@@ -17,6 +17,16 @@ import { targetsForJob } from "../../src/prom/targets.ts";
 import { dialectFor } from "../../src/prom/version.ts";
 import { prometheusBinaries, startPrometheus } from "../support/prometheus.ts";
 
+/** The one job of a config (3.16 semantics) and its first active target. */
+function onlyTarget(yaml: string) {
+  const job = parseConfig(yaml, { dialect: dialectFor("3.16") }).scrapeConfigs[0]!;
+  const [target] = targetsForJob(
+    job.serviceDiscovery.flatMap((sd) => ("groups" in sd ? sd.groups : [])),
+    job,
+  ).active;
+  return { job, target };
+}
+
 describe("explore counts series as Prometheus does", () => {
   let plain: DemoExporter;
   let secured: { port: number; close(): Promise<void> };
@@ -89,15 +99,9 @@ describe("explore counts series as Prometheus does", () => {
   }
 
   it("a target that answers an error, garbage or nothing in time gives a clear error", async () => {
-    const config = parseConfig(
+    const { job, target: t } = onlyTarget(
       `scrape_configs:\n- job_name: x\n  scrape_timeout: 500ms\n  scrape_interval: 1s\n  static_configs: [{targets: ['127.0.0.1:${plain.port}']}]\n  metrics_path: /nothing\n`,
-      { dialect: dialectFor("3.16") },
     );
-    const job = config.scrapeConfigs[0]!;
-    const [t] = targetsForJob(
-      job.serviceDiscovery.flatMap((sd) => ("groups" in sd ? sd.groups : [])),
-      job,
-    ).active;
     await assert.rejects(exploreTarget(t!, job, scrapeClientFor(job, ".")), /HTTP status 404/);
     const hang = createServer(() => {});
     await new Promise<void>((r) => hang.listen(0, "127.0.0.1", r));
@@ -129,15 +133,9 @@ describe("explore counts series as Prometheus does", () => {
         ["", 1234],
         ["  follow_redirects: false\n", /HTTP status 302/],
       ] as const) {
-        const config = parseConfig(
+        const { job, target: t } = onlyTarget(
           `scrape_configs:\n- job_name: r\n${follow}  static_configs: [{targets: ['127.0.0.1:${port}']}]\n`,
-          { dialect: dialectFor("3.16") },
         );
-        const job = config.scrapeConfigs[0]!;
-        const [t] = targetsForJob(
-          job.serviceDiscovery.flatMap((sd) => ("groups" in sd ? sd.groups : [])),
-          job,
-        ).active;
         if (typeof expect === "number")
           assert.equal((await exploreTarget(t!, job, scrapeClientFor(job, "."))).series, expect);
         else await assert.rejects(exploreTarget(t!, job, scrapeClientFor(job, ".")), expect);

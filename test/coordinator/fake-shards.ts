@@ -34,8 +34,11 @@ export class FakeShard implements ShardClient {
         series: this.scraped.has(id) ? this.series.get(id)! : null,
       })),
       headSeries: null,
+      reloadError: this.reloadError,
     };
   }
+  /** What the sidecar says when Prometheus rejected the generated config. */
+  reloadError: string | null = null;
   /** Addresses this shard's sidecar leaves out of a push (as for a job its config lacks). */
   refuse = new Set<string>();
   pushes = 0;

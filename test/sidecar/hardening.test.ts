@@ -5,14 +5,14 @@
  * files that hold the config's credentials are not world-readable.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { dump } from "js-yaml";
 import type { AssignedTarget } from "../../src/contract/assignment.ts";
 import { createLogger } from "../../src/observability/log.ts";
-import { Sidecar } from "../../src/sidecar/sidecar.ts";
+import { outputFileMode, Sidecar } from "../../src/sidecar/sidecar.ts";
 import { type PromProxy, sidecarClient, startProxy } from "../fixtures/sidecar/harness.ts";
 
 const TOKEN = "hardening-token-1";
@@ -136,5 +136,26 @@ describe("sidecar hardening (Prometheus 2.42 dialect)", () => {
     // The next push is the new truth.
     assert.equal((await api.assign(4, [t2])).status, 200);
     assert.doesNotMatch(JSON.stringify(targetFiles(out)), /10\.0\.0\.1:9100/);
+  });
+});
+
+describe("the generated config's mode", () => {
+  it("0640 where Prometheus shares a group (a pod's fsGroup: setgid emptyDir) or outside a pod; else 0644 with a warning", () => {
+    const dir = mkdtempSync(join(tmpdir(), "promshard-mode-"));
+    try {
+      const plain = join(dir, "plain");
+      const fsGroup = join(dir, "fsgroup");
+      mkdirSync(plain);
+      mkdirSync(fsGroup);
+      chmodSync(fsGroup, 0o2775);
+      const pod = { KUBERNETES_SERVICE_HOST: "10.96.0.1" };
+      assert.deepEqual(outputFileMode(plain, {}), { mode: 0o640 });
+      assert.deepEqual(outputFileMode(fsGroup, pod), { mode: 0o640 });
+      const open = outputFileMode(plain, pod);
+      assert.equal(open.mode, 0o644);
+      assert.match(open.warning ?? "", /securityContext\.fsGroup/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

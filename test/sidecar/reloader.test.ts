@@ -54,10 +54,13 @@ describe("reloader", () => {
 
   it("puts the previous config back when Prometheus rejects the new one, and retries", async () => {
     let accept = false;
-    const prom = await fakePrometheus(0, () =>
-      accept ? [200, ""] : [500, "failed to reload config: error loading rules: bad.yml: parse error"],
-    );
     const path = join(dir, "a.yml");
+    // The previous config loads (it did before); the new one only once accepted.
+    const prom = await fakePrometheus(0, () =>
+      accept || readFileSync(path, "utf8").startsWith("old")
+        ? [200, ""]
+        : [500, "failed to reload config: error loading rules: bad.yml: parse error"],
+    );
     writeFileSync(path, "old: config\n");
     const registry = createRegistry({ defaultMetrics: false });
     const r = new Reloader({
@@ -75,11 +78,11 @@ describe("reloader", () => {
     assert.equal(s.state, "failed");
     assert.equal(
       s.lastError,
-      "Prometheus rejected the generated config: failed to reload config: error loading rules: bad.yml: parse error",
+      "Prometheus rejected the generated config: failed to reload config: error loading rules: bad.yml: parse error; Prometheus runs the previous config again",
     );
     assert.equal(readFileSync(path, "utf8"), "old: config\n", "the previous config is back");
     assert.ok(!existsSync(`${path}.prev`));
-    await until("retried", async () => prom.reloads() >= 3);
+    await until("retried", async () => prom.reloads() >= 5);
     assert.equal(readFileSync(path, "utf8"), "old: config\n");
     assert.match(await registry.metrics(), /promshard_sidecar_reloads_total\{result="rejected"\} [3-9]/);
     accept = true;
@@ -89,6 +92,36 @@ describe("reloader", () => {
     assert.equal(s.appliedHash, s.desiredHash);
     assert.equal(s.failures, 0);
     assert.ok(!existsSync(`${path}.prev`));
+    await r.stop();
+    await prom.close();
+  });
+
+  it("after a rejection, makes Prometheus load the restored config: 2.42 applies the scrape jobs of a config it rejects", async () => {
+    const path = join(dir, "c.yml");
+    const loaded: string[] = [];
+    // Reads the file at each reload, as Prometheus does; rejects the new one (its rule file is broken).
+    const prom = await fakePrometheus(0, () => {
+      const text = readFileSync(path, "utf8");
+      loaded.push(text);
+      return text.startsWith("new") ? [500, "error loading rules: bad.yml"] : [200, ""];
+    });
+    writeFileSync(path, "old: config\n");
+    const r = new Reloader({
+      path,
+      client: new PrometheusClient(prom.url),
+      log,
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+    });
+    await r.init();
+    await r.apply("new: config\n");
+    assert.deepEqual(loaded, ["new: config\n", "old: config\n"], "the restored file was loaded again");
+    const s = r.status();
+    assert.equal(s.state, "failed");
+    assert.notEqual(s.appliedHash, s.desiredHash, "what runs is not the desired config");
+    assert.match(
+      s.lastError ?? "",
+      /rejected the generated config: error loading rules: bad\.yml; Prometheus runs the previous config again/,
+    );
     await r.stop();
     await prom.close();
   });
