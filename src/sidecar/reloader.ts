@@ -196,28 +196,34 @@ export class Reloader {
       this.#prevExists = false;
       return;
     } catch (err) {
-      this.#failures++;
-      this.#ok?.set(0);
+      // Worked out first and published together below: the runtime report, read meanwhile,
+      // must never show the failure without its retry (restoring the previous config awaits).
+      let state: ReloadState;
+      let lastError: string;
       if (err instanceof PrometheusApiError && err.status === 500) {
         // Rejected: put the previous config back, Prometheus keeps running it.
         this.#reloads?.inc({ result: "rejected" });
-        this.#state = "failed";
-        this.#lastError = `Prometheus rejected the generated config: ${err.text}`;
+        state = "failed";
+        lastError = `Prometheus rejected the generated config: ${err.text}`;
         if (this.#prevExists) {
           await rename(this.#prev, this.#opts.path);
           this.#prevExists = false;
           this.#onDisk = await readFile(this.#opts.path, "utf8");
-          this.#lastError += await this.#reloadRestored();
+          lastError += await this.#reloadRestored();
         }
       } else if (err instanceof PrometheusApiError) {
         this.#reloads?.inc({ result: "rejected" });
-        this.#state = "failed";
-        this.#lastError = `POST /-/reload answered HTTP ${err.status}: ${err.text}`;
+        state = "failed";
+        lastError = `POST /-/reload answered HTTP ${err.status}: ${err.text}`;
       } else {
         this.#reloads?.inc({ result: "unreachable" });
-        this.#state = "pending";
-        this.#lastError = (err as Error).message;
+        state = "pending";
+        lastError = (err as Error).message;
       }
+      this.#failures++;
+      this.#ok?.set(0);
+      this.#state = state;
+      this.#lastError = lastError;
       const delay = backoffDelay(this.#opts.backoff ?? { initialMs: 1_000, maxMs: 120_000 }, this.#failures);
       log.warn({ hash, err: this.#lastError, retryInMs: delay, failures: this.#failures }, "config reload failed");
       this.#nextAttemptAt = Date.now() + delay;
