@@ -4,6 +4,7 @@ import type { Command } from "./command.ts";
 import { coordinatorCommand } from "./coordinator.ts";
 import { demoExporterCommand } from "./demo-exporter.ts";
 import { localCommand } from "./local.ts";
+import { queryEndpointsCommand } from "./query-endpoints.ts";
 import { sidecarCommand } from "./sidecar.ts";
 import { targetsCommand } from "./targets.ts";
 import { webhookCommand } from "./webhook.ts";
@@ -22,5 +23,6 @@ export const root: Command = {
     localCommand,
     webhookCommand,
     certsCommand,
+    queryEndpointsCommand,
   ],
 };

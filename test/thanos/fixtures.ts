@@ -2,6 +2,8 @@
  * What the test/thanos files share: shards (a real Prometheus with external labels, scraping
  * demo exporters through file_sd) and their sidecars, started into a ThanosStack.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startDemoExporter } from "../../src/demo/exporter.ts";
 import {
   type PrometheusBinary,
@@ -92,4 +94,35 @@ export async function startExporters(stack: ThanosStack, n: number, series: numb
 /** A series count that a query must equal: Prometheus adds up and four scrape_* series per target. */
 export function seriesOf(targets: number, series: number): number {
   return targets * (series + 5);
+}
+
+/**
+ * Targets of one counter, `ha_ms_total` (milliseconds since they started), each answering
+ * after a random delay up to `jitterMs`: a scrape's sample is stamped at its start and valued
+ * at its end, as with any target whose answer takes varying time. Two replica groups' samples
+ * of it, interleaved by time, then seem to go down now and then. Closed with the stack.
+ */
+export async function startJitteryCounters(stack: ThanosStack, n: number, jitterMs: number): Promise<string[]> {
+  const t0 = Date.now();
+  const targets: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = createServer((_req, res) => {
+      setTimeout(() => {
+        res
+          .writeHead(200, { "Content-Type": "text/plain; version=0.0.4" })
+          .end(`# TYPE ha_ms_total counter\nha_ms_total ${Date.now() - t0}\n`);
+      }, Math.random() * jitterMs);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    stack.track(`counter target ${i}`, {
+      logs: () => "",
+      stop: () =>
+        new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        }),
+    });
+    targets.push(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  return targets;
 }
