@@ -42,16 +42,16 @@
  * - etcd 3.7.3 logs "failed to update storage version … missing term information" (with a
  *   stack trace) once at the start of every fresh member: harmless.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { appendFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { Agent, request as httpsRequest } from "node:https";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CertificateAuthority, newKeyPair } from "./kube-certs.ts";
 import { freePort } from "./ports.ts";
+import { type Group, killGroup, onExit, spawnGroup } from "./processes.ts";
 
 /** The versions tools/kubernetes.mk builds; keep in step with KUBERNETES_VERSION and ETCD_VERSION there. */
 export const KUBERNETES_VERSION = "1.37.2";
@@ -238,36 +238,14 @@ interface Plane {
   watchdog: number | undefined;
 }
 const live = new Set<Plane>();
-let exitHooksInstalled = false;
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
+function cleanupPlanes(): void {
+  for (const p of live) {
+    for (const pid of p.pids) killGroup(pid, "SIGKILL");
+    if (p.watchdog !== undefined) killGroup(p.watchdog, "SIGKILL");
+    rmSync(p.dir, { recursive: true, force: true });
   }
-}
-
-function installExitHooks(): void {
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
-  const cleanup = () => {
-    for (const p of live) {
-      for (const pid of p.pids) killGroup(pid, "SIGKILL");
-      if (p.watchdog !== undefined) killGroup(p.watchdog, "SIGKILL");
-      rmSync(p.dir, { recursive: true, force: true });
-    }
-    live.clear();
-  };
-  process.once("exit", cleanup);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      cleanup();
-      process.removeListener(signal, onSignal);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
+  live.clear();
 }
 
 /**
@@ -283,63 +261,17 @@ function startWatchdog(dir: string): number | undefined {
   return child.pid;
 }
 
-interface Proc {
+interface Proc extends Group {
   name: Component;
-  pid: number | undefined;
-  logs(): string;
-  /** Undefined while running. */
-  exitStatus(): string | undefined;
-  /** SIGTERM to the group, SIGKILL after graceMs (default 10 s; 0: at once); resolves once it has exited. Idempotent. */
-  halt(graceMs?: number): Promise<void>;
 }
 
 async function launch(plane: Plane, name: Component, bin: string, args: string[]): Promise<Proc> {
-  // detached: its own process group, so halt() reaches anything it forks.
-  const child: ChildProcess = spawn(bin, args, { cwd: plane.dir, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const chunks: string[] = [];
-  for (const stream of [child.stdout, child.stderr] as Readable[]) {
-    stream.setEncoding("utf8");
-    stream.on("data", (s: string) => chunks.push(s));
-    // A test that forgets stop() must not keep Node alive; the exit hook then kills the group.
-    (stream as Readable & { unref?: () => void }).unref?.();
+  const group = spawnGroup(bin, args, plane.dir);
+  if (group.pid > 0) {
+    plane.pids.push(group.pid);
+    await appendFile(join(plane.dir, "pids"), `${group.pid}\n`);
   }
-  let exitStatus: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exitStatus = signal ? `killed by ${signal}` : `exited with status ${code}`;
-      resolve();
-    });
-    child.once("error", (err) => {
-      exitStatus = `failed to start: ${err.message}`;
-      resolve();
-    });
-  });
-  child.unref();
-  const pid = child.pid;
-  if (pid !== undefined) {
-    plane.pids.push(pid);
-    await appendFile(join(plane.dir, "pids"), `${pid}\n`);
-  }
-  let halting: Promise<void> | undefined;
-  return {
-    name,
-    pid,
-    logs: () => chunks.join(""),
-    exitStatus: () => exitStatus,
-    halt: (graceMs = 10_000) => {
-      halting ??= (async () => {
-        if (pid === undefined) return;
-        if (exitStatus === undefined) {
-          killGroup(pid, graceMs > 0 ? "SIGTERM" : "SIGKILL");
-          const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
-          await exited;
-          clearTimeout(killer);
-        }
-        killGroup(pid, "SIGKILL"); // Anything the group might have left.
-      })();
-      return halting;
-    },
-  };
+  return { ...group, name };
 }
 
 /** Polls `check` until it returns true; fails as soon as `proc` exits, or at the deadline. */
@@ -518,7 +450,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
         "PROMSHARD_KUBE_ASSETS to directories that hold it",
     );
   }
-  installExitHooks();
+  onExit(cleanupPlanes);
   const address = opts.address ?? "127.0.0.1";
   const serviceRange = opts.serviceClusterIpRange ?? "10.0.0.0/24";
   // The first address of the range: the `kubernetes` Service's ClusterIP.
@@ -764,7 +696,9 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       return revision;
     };
 
-    const pids: Partial<Record<Component, number>> = Object.fromEntries(procs.map((p) => [p.name, p.pid]));
+    const pids: Partial<Record<Component, number>> = Object.fromEntries(
+      procs.filter((p) => p.pid > 0).map((p) => [p.name, p.pid]),
+    );
     let apiserverStopping: Promise<void> | undefined;
     let apiserverStarting: Promise<void> | undefined;
     const stopApiserver = (so: { graceMs?: number } = {}): Promise<void> => {
@@ -783,7 +717,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
           const proc = await launch(plane, "kube-apiserver", binaries.kubeApiserver, apiserverArgs(port));
           procs.push(proc);
           apiserverProc = proc;
-          if (proc.pid !== undefined) pids["kube-apiserver"] = proc.pid;
+          if (proc.pid > 0) pids["kube-apiserver"] = proc.pid;
           try {
             await apiserverReady(proc, client, Date.now() + (opts.readyTimeoutMs ?? 90_000));
             return;
@@ -828,7 +762,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       return {
         server: extra.server,
         port: ports[0] as number,
-        pid: proc.pid,
+        pid: proc.pid > 0 ? proc.pid : undefined,
         request: extraRequest,
         api: async <T>(method: string, path: string, ro?: RequestOptions): Promise<T> => {
           const res = await extraRequest<T>(method, path, ro);

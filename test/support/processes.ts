@@ -24,9 +24,9 @@ export interface Tracked {
 }
 
 const live = new Set<{ pid: number; watchdog: number | undefined; dir: string }>();
-let hooksInstalled = false;
+const exitCleanups = new Set<() => void>();
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -34,26 +34,33 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  const cleanup = () => {
-    for (const p of live) {
-      killGroup(p.pid, "SIGKILL");
-      if (p.watchdog !== undefined) killGroup(p.watchdog, "SIGKILL");
-      rmSync(p.dir, { recursive: true, force: true });
-    }
-    live.clear();
-  };
-  process.once("exit", cleanup);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      cleanup();
-      process.removeListener(signal, onSignal);
-      process.kill(process.pid, signal);
+/** Runs `cleanup` when Node exits however it can still run code: exit, SIGINT, SIGTERM, SIGHUP. */
+export function onExit(cleanup: () => void): void {
+  if (exitCleanups.size === 0) {
+    const runAll = () => {
+      for (const c of exitCleanups) c();
+      exitCleanups.clear();
     };
-    process.on(signal, onSignal);
+    process.once("exit", runAll);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const onSignal = () => {
+        runAll();
+        process.removeListener(signal, onSignal);
+        process.kill(process.pid, signal);
+      };
+      process.on(signal, onSignal);
+    }
   }
+  exitCleanups.add(cleanup);
+}
+
+function cleanupTracked(): void {
+  for (const p of live) {
+    killGroup(p.pid, "SIGKILL");
+    if (p.watchdog !== undefined) killGroup(p.watchdog, "SIGKILL");
+    rmSync(p.dir, { recursive: true, force: true });
+  }
+  live.clear();
 }
 
 function startWatchdog(pid: number, dir: string): number | undefined {
@@ -63,14 +70,26 @@ function startWatchdog(pid: number, dir: string): number | undefined {
   return child.pid;
 }
 
-/** Starts `bin args` in `cwd`; `dir` (removed on stop and on exit) is usually the same temp dir. */
-export function spawnTracked(bin: string, args: readonly string[], opts: { cwd: string; dir: string }): Tracked {
-  installExitHooks();
-  const child: ChildProcess = spawn(bin, args, { cwd: opts.cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+/** A process in its own group, its output kept; who cleans up after Node is the caller's choice. */
+export interface Group {
+  /** -1 when it could not be started (exitStatus says why). */
+  readonly pid: number;
+  logs(): string;
+  /** undefined while it runs; then "exited with status N", "killed by SIGX" or "failed to start: …". */
+  exitStatus(): string | undefined;
+  readonly exited: Promise<void>;
+  /** SIGTERM to the group, SIGKILL after `graceMs` (default 10 s; 0: SIGKILL at once); resolves once it exited. Idempotent. */
+  halt(graceMs?: number): Promise<void>;
+}
+
+export function spawnGroup(bin: string, args: readonly string[], cwd: string): Group {
+  // detached: its own process group, so halt() reaches anything it forks.
+  const child: ChildProcess = spawn(bin, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   const chunks: string[] = [];
   for (const stream of [child.stdout, child.stderr] as Readable[]) {
     stream.setEncoding("utf8");
     stream.on("data", (s: string) => chunks.push(s));
+    // A test that forgets to stop it must not keep Node alive; the exit hooks then kill the group.
     (stream as Readable & { unref?: () => void }).unref?.();
   }
   let status: string | undefined;
@@ -86,20 +105,40 @@ export function spawnTracked(bin: string, args: readonly string[], opts: { cwd: 
   });
   child.unref();
   const pid = child.pid ?? -1;
+  let halting: Promise<void> | undefined;
+  return {
+    pid,
+    logs: () => chunks.join(""),
+    exitStatus: () => status,
+    exited,
+    halt: (graceMs = 10_000) => {
+      halting ??= (async () => {
+        if (pid <= 0) return;
+        if (status === undefined) {
+          killGroup(pid, graceMs > 0 ? "SIGTERM" : "SIGKILL");
+          const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
+          await exited;
+          clearTimeout(killer);
+        }
+        killGroup(pid, "SIGKILL"); // Anything the group might have left.
+      })();
+      return halting;
+    },
+  };
+}
+
+/** Starts `bin args` in `cwd`; `dir` (removed on stop and on exit) is usually the same temp dir. */
+export function spawnTracked(bin: string, args: readonly string[], opts: { cwd: string; dir: string }): Tracked {
+  onExit(cleanupTracked);
+  const group = spawnGroup(bin, args, opts.cwd);
+  const pid = group.pid;
   const entry = { pid, watchdog: pid > 0 ? startWatchdog(pid, opts.dir) : undefined, dir: opts.dir };
   if (pid > 0) live.add(entry);
   let halting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
   const halt = (graceMs = 10_000) => {
     halting ??= (async () => {
-      if (pid <= 0) return;
-      if (status === undefined) {
-        killGroup(pid, "SIGTERM");
-        const killer = setTimeout(() => killGroup(pid, "SIGKILL"), graceMs);
-        await exited;
-        clearTimeout(killer);
-      }
-      killGroup(pid, "SIGKILL"); // Anything the group might have left.
+      await group.halt(graceMs);
       if (entry.watchdog !== undefined) killGroup(entry.watchdog, "SIGKILL");
       live.delete(entry);
     })();
@@ -107,9 +146,9 @@ export function spawnTracked(bin: string, args: readonly string[], opts: { cwd: 
   };
   return {
     pid,
-    logs: () => chunks.join(""),
-    exitStatus: () => status,
-    exited,
+    logs: group.logs,
+    exitStatus: group.exitStatus,
+    exited: group.exited,
     halt,
     stop: (graceMs = 10_000) => {
       stopping ??= (async () => {
