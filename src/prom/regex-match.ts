@@ -53,8 +53,21 @@ abstract class BaseRegex implements PromRegex {
   abstract matches(s: string): boolean;
   abstract match(s: string): RegexMatch | null;
 
+  /** Templates come from the config (a rule's target_label and replacement): a handful per regex. */
+  #templates = new Map<string, Template>();
+
   expand(template: string, m: RegexMatch): string {
-    return expandGo(wellFormed(template), m.groups, this.names);
+    return expandTemplate(this.template(template), m.groups);
+  }
+
+  protected template(template: string): Template {
+    let t = this.#templates.get(template);
+    if (t === undefined) {
+      if (this.#templates.size >= 8) this.#templates.clear();
+      t = compileTemplate(wellFormed(template), this.names);
+      this.#templates.set(template, t);
+    }
+    return t;
   }
 
   replaceAll(s: string, template: string): string {
@@ -77,21 +90,34 @@ export class EngineRegex extends BaseRegex {
     this.#anchored = !breakout;
   }
 
+  /** An absent label reads as "": asked of most rules for most targets, answered once. */
+  #empty: RegexMatch | null | undefined;
+
   matches(s: string): boolean {
+    if (s === "") return this.#matchEmpty() !== null;
     return this.#re2.match(wellFormed(s));
   }
 
   match(s: string): RegexMatch | null {
+    if (s === "") return this.#matchEmpty();
     const src = wellFormed(s);
     const idx = this.#at(src, 0);
     return idx === null ? null : { groups: texts(src, idx, this.#ngroups) };
+  }
+
+  #matchEmpty(): RegexMatch | null {
+    if (this.#empty === undefined) {
+      const idx = this.#at("", 0);
+      this.#empty = idx === null ? null : Object.freeze({ groups: Object.freeze(texts("", idx, this.#ngroups)) });
+    }
+    return this.#empty;
   }
 
   override replaceAll(s: string, template: string): string {
     if (this.#anchored) return super.replaceAll(s, template);
     // Go's Regexp.replaceAll, for a regex whose text escaped Prometheus's anchors.
     const src = wellFormed(s);
-    const tmpl = wellFormed(template);
+    const tmpl = this.template(template);
     let out = "";
     let lastMatchEnd = 0;
     let searchPos = 0;
@@ -101,7 +127,7 @@ export class EngineRegex extends BaseRegex {
       const a0 = a[0] as number;
       const a1 = a[1] as number;
       out += src.slice(lastMatchEnd, a0);
-      if (a1 > lastMatchEnd || a0 === 0) out += expandGo(tmpl, texts(src, a, this.#ngroups), this.names);
+      if (a1 > lastMatchEnd || a0 === 0) out += expandTemplate(tmpl, texts(src, a, this.#ngroups));
       lastMatchEnd = a1;
       const width = runeWidth(src, searchPos);
       if (searchPos + width > a1) searchPos += width;
@@ -156,12 +182,17 @@ export function fastPath(source: string, flavor: Flavor): PromRegex | null {
 class LiteralRegex extends BaseRegex {
   readonly #alternatives: ReadonlySet<string>;
 
+  /** Whether some alternative has U+FFFD, the only character an ill-formed input can turn into. */
+  readonly #replacementChar: boolean;
+
   constructor(source: string, alternatives: readonly string[]) {
     super(source, [""]);
     this.#alternatives = new Set(alternatives);
+    this.#replacementChar = alternatives.some((a) => a.includes("\uFFFD"));
   }
 
   matches(s: string): boolean {
+    if (!this.#replacementChar) return this.#alternatives.has(s) && s.isWellFormed();
     return this.#alternatives.has(wellFormed(s));
   }
 
@@ -181,30 +212,57 @@ class DotTailRegex extends BaseRegex {
   readonly #plus: boolean;
   readonly #dotAll: boolean;
 
+  /** Without U+FFFD in the prefix, a raw string that lacks it cannot gain it by being made well-formed. */
+  readonly #rawReject: boolean;
+
   constructor(source: string, prefix: string, capture: boolean, plus: boolean, dotAll: boolean) {
     super(source, capture ? ["", ""] : [""]);
     this.#prefix = prefix;
     this.#capture = capture;
     this.#plus = plus;
     this.#dotAll = dotAll;
+    this.#rawReject = prefix.length > 0 && !prefix.includes("\uFFFD");
   }
 
   #ok(src: string): boolean {
-    const p = this.#prefix;
-    if (p.length > 0 && !src.startsWith(p)) return false;
-    if (this.#plus && src.length === p.length) return false;
-    return this.#dotAll || src.indexOf("\n", p.length) < 0;
+    return hasPrefix(src, this.#prefix) && this.#tailOk(src);
+  }
+
+  #tailOk(src: string): boolean {
+    const n = this.#prefix.length;
+    if (this.#plus && src.length === n) return false;
+    return this.#dotAll || src.indexOf("\n", n) < 0;
+  }
+
+  /** The well-formed input when it matches, else null; a well-formed input is compared once. */
+  #source(s: string): string | null {
+    if (this.#rawReject) {
+      if (!hasPrefix(s, this.#prefix)) return null;
+      if (s.isWellFormed()) return this.#tailOk(s) ? s : null;
+    }
+    const src = wellFormed(s);
+    return this.#ok(src) ? src : null;
   }
 
   matches(s: string): boolean {
-    return this.#ok(wellFormed(s));
+    return this.#source(s) !== null;
   }
 
   match(s: string): RegexMatch | null {
-    const src = wellFormed(s);
-    if (!this.#ok(src)) return null;
+    const src = this.#source(s);
+    if (src === null) return null;
     return { groups: this.#capture ? [src, src.slice(this.#prefix.length)] : [src] };
   }
+}
+
+/**
+ * startsWith, from the prefix's end: label names share long beginnings (`__meta_kubernetes_pod_`),
+ * so most misses show at once, and V8's builtin startsWith costs more than this loop.
+ */
+function hasPrefix(s: string, p: string): boolean {
+  if (s.length < p.length) return false;
+  for (let i = p.length - 1; i >= 0; i--) if (s.charCodeAt(i) !== p.charCodeAt(i)) return false;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,17 +277,25 @@ function isNameRune(cp: number): boolean {
   return NAME_RUNE.test(String.fromCodePoint(cp));
 }
 
-function expandGo(template: string, groups: readonly (string | undefined)[], names: readonly string[]): string {
-  let out = "";
+/**
+ * A template cut at its `$` references: literal text, a group's index, or for a name the indices
+ * of the groups so named (Go allows repeats; the first that took part is used).
+ */
+type Template = readonly (string | number | readonly number[])[];
+
+/** Go's Regexp.expand, with the parsing done once per template. */
+function compileTemplate(template: string, names: readonly string[]): Template {
+  const parts: (string | number | readonly number[])[] = [];
+  let text = "";
   let i = 0;
   const n = template.length;
   for (;;) {
     const dollar = template.indexOf("$", i);
     if (dollar < 0) break;
-    out += template.slice(i, dollar);
+    text += template.slice(i, dollar);
     i = dollar + 1;
     if (template.charCodeAt(i) === 0x24) {
-      out += "$";
+      text += "$";
       i++;
       continue;
     }
@@ -244,7 +310,7 @@ function expandGo(template: string, groups: readonly (string | undefined)[], nam
       j += cp > 0xffff ? 2 : 1;
     }
     if (j === nameStart || (brace && template.charCodeAt(j) !== 0x7d)) {
-      out += "$"; // malformed: keep the $ as text
+      text += "$"; // malformed: keep the $ as text
       continue;
     }
     const name = template.slice(nameStart, j);
@@ -259,17 +325,30 @@ function expandGo(template: string, groups: readonly (string | undefined)[], nam
       num = num * 10 + (c - 0x30);
     }
     if (name.length > 1 && name.charCodeAt(0) === 0x30) num = -1;
-    if (num >= 0) {
-      const g = groups[num];
-      if (g !== undefined) out += g;
-    } else {
-      for (let k = 0; k < names.length; k++) {
-        if (names[k] === name && groups[k] !== undefined) {
-          out += groups[k];
+    if (text !== "") parts.push(text);
+    text = "";
+    if (num >= 0) parts.push(num);
+    else parts.push(names.flatMap((n, k) => (n === name ? [k] : [])));
+  }
+  text += template.slice(i);
+  if (text !== "") parts.push(text);
+  return parts;
+}
+
+function expandTemplate(t: Template, groups: readonly (string | undefined)[]): string {
+  let out = "";
+  for (const p of t) {
+    if (typeof p === "string") out += p;
+    else if (typeof p === "number") out += groups[p] ?? "";
+    else {
+      for (const k of p) {
+        const g = groups[k];
+        if (g !== undefined) {
+          out += g;
           break;
         }
       }
     }
   }
-  return out + template.slice(i);
+  return out;
 }

@@ -260,9 +260,10 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
       }
       const m = rule.regex.match(val);
       if (m === null) return true;
-      const target = rule.regex.expand(rule.targetLabel, m);
+      const literalTarget = !rule.targetLabel.includes("$");
+      const target = literalTarget ? rule.targetLabel : rule.regex.expand(rule.targetLabel, m);
       const legacyTargetDelete = dialect.major < 3;
-      if (!isValidLabelName(target, dialect)) {
+      if (!literalTarget && !isValidLabelName(target, dialect)) {
         // 2.x deletes the label named by the unexpanded template; 3.x leaves the set alone.
         if (legacyTargetDelete) lb.delete(rule.targetLabel);
         return true;
@@ -300,11 +301,12 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
       if (renames) for (const [to, [, value]] of renames) set(lb, to, value);
       return true;
     }
+    // A Map iterator skips what is deleted behind it and is not disturbed by deleting the current entry.
     case "labeldrop":
-      for (const name of [...lb.keys()]) if (rule.regex.matches(name)) lb.delete(name);
+      for (const name of lb.keys()) if (rule.regex.matches(name)) lb.delete(name);
       return true;
     case "labelkeep":
-      for (const name of [...lb.keys()]) if (!rule.regex.matches(name)) lb.delete(name);
+      for (const name of lb.keys()) if (!rule.regex.matches(name)) lb.delete(name);
       return true;
   }
 }
