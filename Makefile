@@ -25,6 +25,8 @@ PROMETHEUS3_DIR := $(TOOLS_CACHE)/prometheus-$(PROMETHEUS3_VERSION)/bin
 include tools/kubernetes.mk
 # thanos for local mode's global view and the Thanos tests (THANOS_TOOLS, PROMSHARD_THANOS_BIN).
 include tools/thanos.mk
+# helm for the chart's tests (HELM_TOOLS, PROMSHARD_HELM_BIN).
+include tools/helm.mk
 # The one-node cluster where pods run: node programs, Debian packages, images (CLUSTER_TOOLS, images).
 include tools/cluster.mk
 # Every Prometheus the tests run against, colon-separated; a user may point it elsewhere.
@@ -69,7 +71,7 @@ $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool:
 	  github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS3_MODULE_VERSION)
 	$(PROMETHEUS3_DIR)/prometheus --version
 
-tools: $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool $(KUBE_TOOLS) $(THANOS_TOOLS) $(CLUSTER_TOOLS)
+tools: $(PROMETHEUS3_DIR)/prometheus $(PROMETHEUS3_DIR)/promtool $(KUBE_TOOLS) $(THANOS_TOOLS) $(HELM_TOOLS) $(CLUSTER_TOOLS)
 
 build: setup
 	rm -rf dist

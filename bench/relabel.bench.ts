@@ -9,6 +9,7 @@ import type { Labels } from "../src/prom/labels.ts";
 import { applyRules, relabel } from "../src/prom/relabel.ts";
 import { discoveredLabels, type TargetGroup, targetsForJob } from "../src/prom/targets.ts";
 import { dialectFor } from "../src/prom/version.ts";
+import { KUBERNETES_PODS_RELABEL } from "./kubernetes-pods.ts";
 import { measure, printTable, writeResults } from "./lib.ts";
 
 const TARGETS = 10_000;
@@ -17,23 +18,7 @@ const config = parseConfig(
 scrape_configs:
 - job_name: kubernetes-pods
   kubernetes_sd_configs: [{role: pod}]
-  relabel_configs:
-  - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape], action: keep, regex: "true"}
-  - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape_slow], action: drop, regex: "true"}
-  - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scheme], action: replace, regex: (https?), target_label: __scheme__}
-  - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path], action: replace, target_label: __metrics_path__, regex: (.+)}
-  - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_port, __meta_kubernetes_pod_ip], action: replace, regex: '(\\d+);(([A-Fa-f0-9]{1,4}::?){1,7}[A-Fa-f0-9]{1,4})', replacement: '[$2]:$1', target_label: __address__}
-  - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_port, __meta_kubernetes_pod_ip], action: replace, regex: '(\\d+);((([0-9]+?)(\\.|$)){4})', replacement: '$2:$1', target_label: __address__}
-  - {action: labelmap, regex: __meta_kubernetes_pod_annotation_prometheus_io_param_(.+), replacement: __param_$1}
-  - {action: labelmap, regex: __meta_kubernetes_pod_label_(.+)}
-  - {source_labels: [__meta_kubernetes_namespace], action: replace, target_label: namespace}
-  - {source_labels: [__meta_kubernetes_pod_name], action: replace, target_label: pod}
-  - {source_labels: [__meta_kubernetes_pod_node_name], action: replace, target_label: node}
-  - {source_labels: [__meta_kubernetes_pod_phase], regex: Pending|Succeeded|Failed|Completed, action: drop}
-  - {source_labels: [__meta_kubernetes_pod_controller_kind, __meta_kubernetes_pod_controller_name], separator: /, target_label: controller}
-  - {source_labels: [namespace], regex: kube-system, action: drop}
-  - {action: labeldrop, regex: pod_template_hash|controller_revision_hash}
-- job_name: hashmod
+${KUBERNETES_PODS_RELABEL}- job_name: hashmod
   relabel_configs:
   - {source_labels: [__address__], modulus: 8, target_label: __tmp_hash, action: hashmod}
 `,

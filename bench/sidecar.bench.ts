@@ -9,6 +9,8 @@
  *    (untimed) the target directory is read back and compared with targetFiles(). Runs
  *    alternate between two disjoint assignments (every file changes), then between two that
  *    differ in 1% of the targets; the baseline is a re-PUT that changes nothing.
+ *    Then HOLD_PUTS more whole-set PUTs (A<->B) in a row, with the sidecar's RSS after the
+ *    first and the last and its peak: memory must level off, not climb with each push.
  * 2. The sidecar process at rest beside a real Prometheus 3.16 scraping 300 targets on a demo
  *    exporter: CPU (utime+stime from /proc/<pid>/stat) over REST_SECONDS, and VmRSS.
  * 3. One 10,000-series scrape, direct (baseline) and through an HTTP forward proxy in a child
@@ -17,7 +19,7 @@
  *    (createSeriesCounter), which is the work Kvass's proxy adds. Latency per scrape and the
  *    proxy's CPU per scrape (its process.cpuUsage delta over the timed scrapes).
  *
- * PUTS=20 REST_SECONDS=20 SCRAPE_SECONDS=8 node bench/run.ts sidecar (the defaults).
+ * PUTS=20 HOLD_PUTS=300 REST_SECONDS=20 SCRAPE_SECONDS=8 node bench/run.ts sidecar (the defaults).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -34,6 +36,7 @@ import { startDemoExporter } from "../src/demo/exporter.ts";
 import { createSeriesCounter, formatFromContentType, type SeriesCounter } from "../src/prom/exposition/index.ts";
 import { dialectFor } from "../src/prom/version.ts";
 import { type ShardSettings, targetFiles } from "../src/sidecar/generate.ts";
+import { SIDECAR_NODE_FLAGS } from "../src/sidecar/node-flags.ts";
 import { freePort } from "../src/util/ports.ts";
 import { discoverAll, startProxy } from "../test/fixtures/sidecar/harness.ts";
 import { prometheusBinaries, startPrometheus, waitForTargets } from "../test/support/prometheus.ts";
@@ -52,6 +55,10 @@ const PER_JOB = TARGETS / JOBS;
 const CHURN = TARGETS / 100;
 const RACKS = 10;
 const PUTS = Number(process.env.PUTS ?? 20);
+/** Whole-set pushes in a row for the memory line (the issue saw 178 -> 519 MiB over ~60). */
+const HOLD_PUTS = Number(process.env.HOLD_PUTS ?? 300);
+/** The memory goal: RSS after the last of HOLD_PUTS pushes at most this much above the first's. */
+const HOLD_GROWTH_GOAL = 1.2;
 const REST_TARGETS = 300;
 const REST_SERIES = 200;
 const REST_SECONDS = Number(process.env.REST_SECONDS ?? 20);
@@ -171,6 +178,7 @@ async function startSidecar(dir: string, configFile: string, prometheusUrl: stri
   const port = await freePort();
   const outputDir = join(dir, "out");
   const c = await startNode([
+    ...SIDECAR_NODE_FLAGS,
     CLI,
     "sidecar",
     `--config.file=${configFile}`,
@@ -412,8 +420,26 @@ async function benchAssignment() {
       await series(`PUT, 1% change (${CHURN} out, ${CHURN} in)`, ["A1", "A"], PUTS, 2),
     ];
     const rest = procSample(sidecar.pid);
+    let peak = rest.rssMiB;
+    let afterFirst = Number.NaN;
+    for (let i = 0; i < HOLD_PUTS; i++) {
+      await put(sidecar, ++version, json[i % 2 === 0 ? "B" : "A"]);
+      const rss = procSample(sidecar.pid).rssMiB;
+      if (i === 0) afterFirst = rss;
+      peak = Math.max(peak, rss);
+    }
+    verifyFiles(targetsDir, expected[HOLD_PUTS % 2 === 1 ? "B" : "A"], `after ${HOLD_PUTS} pushes`);
+    const afterLast = procSample(sidecar.pid).rssMiB;
     return {
       rows,
+      hold: {
+        pushes: HOLD_PUTS,
+        rssMiBAfterFirst: round(afterFirst),
+        rssMiBAfterLast: round(afterLast),
+        peakRssMiB: round(peak),
+        growth: round(afterLast / afterFirst, 2),
+        goal: HOLD_GROWTH_GOAL,
+      },
       targets: TARGETS,
       jobs: JOBS,
       bodyMiB: round(bodyBytes / 2 ** 20, 2),
@@ -741,6 +767,13 @@ async function main(): Promise<void> {
       `static jobs ${assignment.labelsPerTarget.staticJobs}; ${assignment.files} target files verified after every PUT; ` +
       `sidecar RSS ${assignment.sidecarRssMiBAtStart} MiB at start, ${assignment.sidecarRssMiBAfterPuts} MiB after the PUTs. ` +
       `p99 of ${PUTS} runs is their maximum.`,
+  );
+
+  const h = assignment.hold;
+  console.log(
+    `${h.pushes} whole-set pushes of ${assignment.bodyMiB} MiB in a row: sidecar RSS ${h.rssMiBAfterFirst} MiB after the first, ` +
+      `${h.rssMiBAfterLast} MiB after the last (peak ${h.peakRssMiB} MiB): ${h.growth}× (goal ≤ ${h.goal}×)` +
+      `${h.growth > h.goal ? " OVER GOAL" : ""}`,
   );
 
   console.log(

@@ -18,8 +18,11 @@ export type ErrorCode =
   | "assignment_invalid"
   | "runtime_report_invalid"
   | "sidecar_request_failed"
+  | "coordinator_request_failed"
   | "shard_start_failed"
   | "shard_data_unsafe"
+  /** A StatefulSet meant as shards that cannot be (or none at all). */
+  | "shard_set_invalid"
   | "global_query_failed"
   /** A promshard bug: an invariant did not hold. */
   | "internal_error";

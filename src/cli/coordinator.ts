@@ -1,22 +1,21 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { Logger } from "pino";
-import { loadConfigFile } from "../config/load.ts";
+import { loadConfigFile, parseConfigFile } from "../config/load.ts";
 import { Coordinator } from "../coordinator/coordinator.ts";
-import { exploreTarget, scrapeClientFor } from "../coordinator/explore.ts";
+import { EXPLORE_CONCURRENCY, exploreTarget, scrapeClientFor } from "../coordinator/explore.ts";
 import { coordinatorMetrics } from "../coordinator/metrics.ts";
+import { replicatedShardClient } from "../coordinator/replica-groups.ts";
 import { CoordinatorService, type ShardEndpoint } from "../coordinator/service.ts";
-import { httpShardClient } from "../coordinator/shard-client.ts";
+import { httpShardClient, tokenFromFile } from "../coordinator/shard-client.ts";
 import type { CoordinatorEvent, Scaler, ShardClient } from "../coordinator/shards.ts";
-import { StatefulSetScaler } from "../coordinator/statefulset-scaler.ts";
+import type { ShardGroup } from "../coordinator/statefulset-scaler.ts";
 import { DiscoveryManager } from "../discovery/manager.ts";
 import { PromshardError } from "../errors.ts";
-import { kubeApi } from "../kube/api.ts";
-import { ownNamespace } from "../kube/client.ts";
-import { LeaderElector } from "../kube/leader.ts";
-import { reloadAccess, tokenReviewVerifier } from "../kube/token-review.ts";
+import { kubeClientFor, ownNamespace } from "../kube/client.ts";
+import { InformerPool } from "../kube/informers.ts";
+import type { LeaderElector } from "../kube/leader.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../observability/log.ts";
@@ -25,6 +24,8 @@ import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { getStrategy, type Strategy, strategyNames } from "../scheduler/index.ts";
 import { staticToken, TokenFile } from "../sidecar/api.ts";
+import { lastGoodSecretName } from "../webhook/inject.ts";
+import { budgetFlags } from "./budget-flags.ts";
 import {
   type Command,
   dialectFromFlag,
@@ -42,38 +43,12 @@ import { printErrors } from "./targets.ts";
 export function coordinatorFlags(defaults: { listen: string; scaleDownWait: string }): Flags {
   return {
     config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
-    "shard.max-series": {
-      type: "string",
-      description: "Series budget of one shard",
-      default: "30000",
-      placeholder: "N",
-      formerly: "max-series",
-    },
+    ...budgetFlags,
     listen: {
       type: "string",
       description: "Status page, API, /metrics, /healthz and /readyz address",
       default: defaults.listen,
       placeholder: "ADDR",
-    },
-    scheduler: {
-      type: "string",
-      description: `Scheduler: ${strategyNames().join(", ")}`,
-      default: "series-balanced",
-      placeholder: "NAME",
-    },
-    "shards.min": {
-      type: "string",
-      description: "Fewest shards",
-      default: "1",
-      placeholder: "N",
-      formerly: "min-shards",
-    },
-    "shards.max": {
-      type: "string",
-      description: "Most shards",
-      default: "16",
-      placeholder: "N",
-      formerly: "max-shards",
     },
     interval: { type: "string", description: "Control loop period", default: "5s", placeholder: "DURATION" },
     "scale-down.delay": {
@@ -107,6 +82,13 @@ export function coordinatorFlags(defaults: { listen: string; scaleDownWait: stri
       default: "2m",
       placeholder: "DURATION",
     },
+    "explore.concurrency": {
+      type: "string",
+      description:
+        "Most exploring scrapes of new targets at once; they start at 16 and double while that makes them finish faster",
+      default: String(EXPLORE_CONCURRENCY),
+      placeholder: "N",
+    },
     "web.token-file": {
       type: "string",
       description:
@@ -130,6 +112,7 @@ export interface CoordinatorSettings {
   readonly downGraceMs: number;
   readonly crashWindowMs: number;
   readonly moveTimeoutMs: number;
+  readonly exploreConcurrency: number;
   readonly listen: string;
   readonly level: LogLevel;
   readonly dialect: PromDialect;
@@ -166,6 +149,7 @@ export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorS
     downGraceMs: durationMs(values, "shard.down-grace"),
     crashWindowMs: durationMs(values, "shard.crash-window"),
     moveTimeoutMs: durationMs(values, "shard.move-timeout"),
+    exploreConcurrency: int(values, "explore.concurrency", 1),
     listen: String(values.listen),
     level,
     dialect: dialectFromFlag(values),
@@ -186,8 +170,8 @@ export function loadStartConfig(ctx: RunContext, s: CoordinatorSettings): PromCo
 
 export interface CoordinatorParts {
   readonly scaler: Scaler;
-  /** The sidecar of shard `id` (its URL may change when a shard is started again). */
-  readonly sidecarUrl: (id: number) => string;
+  /** The sidecars of shard `id`, one per replica group (a URL may change when a shard is started again). */
+  readonly sidecarUrls: (id: number) => readonly string[];
   readonly token: () => string;
   readonly endpoint: (id: number) => ShardEndpoint;
   readonly globalQueryUrl?: string;
@@ -203,6 +187,10 @@ export interface CoordinatorParts {
   readonly onConfigLoaded?: (text: string) => void;
   /** Who may POST /-/reload when --web.token-file is not given (TokenReview in a cluster). */
   readonly reloadAuth?: TokenVerifier;
+  /** What the shards are made of (a cluster's StatefulSets), for /api/v1/status. */
+  readonly shardSets?: () => unknown;
+  /** `config` is not the file's (which fails) but this last good one's, kept by a previous run. */
+  readonly lastGoodText?: string;
 }
 
 /**
@@ -232,18 +220,22 @@ export async function runCoordinator(
     scaler: parts.scaler,
     // By URL: a shard started again may listen elsewhere, and the token may have been rotated.
     shard: (id) => {
-      const url = parts.sidecarUrl(id);
+      const urls = parts.sidecarUrls(id);
       const token = parts.token();
-      const key = `${url}\0${token}`;
-      const c = clients.get(key) ?? httpShardClient(url, token);
+      const key = `${urls.join("\0")}\0${token}`;
+      const c =
+        clients.get(key) ??
+        (urls.length === 1
+          ? httpShardClient(urls[0]!, token)
+          : replicatedShardClient(urls.map((u) => httpShardClient(u, token))));
       clients.set(key, c);
       return c;
     },
-    explore: async (target, job) => {
+    explore: async (target, job, labelNames) => {
       // Keyed by the job object: a reloaded config gets clients with its own HTTP settings.
       const client = scrapeClients.get(job) ?? scrapeClientFor(job, dirname(s.configFile));
       scrapeClients.set(job, client);
-      return (await exploreTarget(target, job, client)).series;
+      return (await exploreTarget(target, job, client, labelNames)).series;
     },
     budget: s.budget,
     minShards: s.minShards,
@@ -253,6 +245,7 @@ export async function runCoordinator(
     downGraceMs: s.downGraceMs,
     crashWindowMs: s.crashWindowMs,
     moveTimeoutMs: s.moveTimeoutMs,
+    exploreConcurrency: s.exploreConcurrency,
     metrics,
     onEvent,
     log,
@@ -273,6 +266,9 @@ export async function runCoordinator(
     ...(parts.leader ? { leader: parts.leader } : {}),
     ...(parts.onConfigLoaded ? { onConfigLoaded: parts.onConfigLoaded } : {}),
     ...(reloadAuth ? { reloadAuth } : {}),
+    ...(parts.shardSets ? { shardSets: parts.shardSets } : {}),
+    ...(parts.lastGoodText !== undefined ? { lastGood: { config, text: parts.lastGoodText } } : {}),
+    planning: { strategy: s.strategy, minShards: s.minShards, maxShards: s.maxShards },
   });
   const running = service;
   const app = createHttpApp({
@@ -315,20 +311,62 @@ export async function runCoordinator(
   return 0;
 }
 
+/** NAMESPACE/NAME or NAME (in `own`), as Kubernetes spells names. */
+const OBJECT_REF = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\/)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** --shards.statefulset as a list of StatefulSets, or undefined when absent (then they are found by label). */
+function statefulSetsFlag(
+  values: RunContext["values"],
+  own: string | undefined,
+): { namespace: string; name: string }[] | undefined {
+  const v = values["shards.statefulset"];
+  if (typeof v !== "string") return undefined;
+  return v.split(",").map((ref) => {
+    const r = ref.trim();
+    if (!OBJECT_REF.test(r))
+      throw new UsageError(
+        `--shards.statefulset: "${r}" is not NAMESPACE/NAME or NAME; give one per replica group, comma-separated`,
+      );
+    if (r.includes("/")) {
+      const [namespace, name] = r.split("/") as [string, string];
+      return { namespace, name };
+    }
+    if (!own)
+      throw new UsageError(`--shards.statefulset: give the namespace (NAMESPACE/${r}); not running in a cluster`);
+    return { namespace: own, name: r };
+  });
+}
+
 export const coordinatorCommand: Command = {
   name: "coordinator",
   summary:
-    "Run the coordinator in a cluster: discover and measure targets, assign them to the shard StatefulSet's pods through their sidecars, scale it",
+    "Run the coordinator in a cluster: discover and measure targets, assign them to the shard StatefulSets' pods through their sidecars, scale them",
   flags: {
     ...coordinatorFlags({ listen: ":9500", scaleDownWait: "3h" }),
+    "coordinator.name": {
+      type: "string",
+      description:
+        "This coordinator's name: its shards are the StatefulSets labelled promshard.io/coordinator=NAME (the webhook labels every StatefulSet whose pods it injects)",
+      default: "promshard",
+      placeholder: "NAME",
+    },
+    "shards.namespace": {
+      type: "string",
+      description:
+        "Look for shard StatefulSets in this namespace only (default: all namespaces, which needs cluster-wide RBAC)",
+      placeholder: "NS",
+    },
     "shards.statefulset": {
       type: "string",
-      description: "The shard StatefulSet, NAMESPACE/NAME or NAME (in the coordinator's own namespace)",
-      placeholder: "NS/NAME",
+      description:
+        "Use these StatefulSets as shards instead of finding them by label: NAMESPACE/NAME or NAME (in the coordinator's own namespace), one per replica group, comma-separated",
+      placeholder: "NS/NAME,…",
     },
     "sidecar.port": {
       type: "string",
-      description: "Port of the promshard sidecar in each shard pod",
+      description:
+        "Port of the promshard sidecar in each shard pod (promshard.io/sidecar-port on a StatefulSet's pod template overrides)",
       default: "9095",
       placeholder: "PORT",
     },
@@ -341,25 +379,32 @@ export const coordinatorCommand: Command = {
     "shards.url-template": {
       type: "string",
       description:
-        "How to reach shard pods, with {pod}, {ordinal}, {service}, {namespace}, {port} (default: http://{pod}.{service}.{namespace}.svc:{port})",
+        "How to reach shard pods, with {pod}, {ordinal}, {statefulset}, {group}, {service}, {namespace}, {port} (default: http://{pod}.{service}.{namespace}.svc:{port})",
       placeholder: "URL",
+    },
+    "scale-down.store-url": {
+      type: "string",
+      description:
+        "Store Gateways' HTTP URLs, comma-separated: a drained shard goes only once they serve the blocks of its head (default: once its Thanos sidecar has uploaded them)",
+      placeholder: "URL,…",
     },
     "sidecar.token-file": {
       type: "string",
-      description: "File holding the sidecars' bearer token (re-read every round)",
+      description:
+        "File holding the bearer token sent to the sidecars, re-read every round: their static token, or for sidecars with --api.auth=kubernetes a projected ServiceAccount token for the audience promshard.io/sidecar",
       placeholder: "FILE",
       formerly: "token-file",
     },
     kubeconfig: {
       type: "string",
       description:
-        "kubeconfig for the StatefulSet and for kubernetes_sd_configs without their own (default: in-cluster)",
+        "kubeconfig for the StatefulSets and for kubernetes_sd_configs without their own (default: in-cluster)",
       placeholder: "FILE",
     },
     "web.auth": {
       type: "string",
       description:
-        "Who may POST /-/reload without --web.token-file: none (anyone who can reach it) or kubernetes (a bearer token that TokenReview knows and RBAC lets create coordinators/reload.promshard.io in the StatefulSet's namespace)",
+        "Who may POST /-/reload without --web.token-file: none (anyone who can reach it) or kubernetes (a bearer token that TokenReview knows and RBAC lets create coordinators/reload.promshard.io in the coordinator's namespace)",
       default: "none",
       placeholder: "MODE",
     },
@@ -370,18 +415,33 @@ export const coordinatorCommand: Command = {
     },
     "leader-elect.lease": {
       type: "string",
-      description: "The Lease for leader election (default: the StatefulSet's namespace, NAME-coordinator)",
+      description:
+        "The Lease for leader election (default: the coordinator's namespace, NAME-coordinator with NAME its --coordinator.name, or the first --shards.statefulset's)",
       placeholder: "NS/NAME",
+    },
+    "thanos.query-url": {
+      type: "string",
+      description:
+        "Thanos Query over the shards (http://host:port): the status page shows its series count over the last hour and links to it",
+      placeholder: "URL",
     },
   },
   async run(ctx) {
     const s = readCoordinatorFlags(ctx.values);
-    const ref = ctx.values["shards.statefulset"];
-    if (typeof ref !== "string" || !/^([a-z0-9-]+\/)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(ref))
-      throw new UsageError("--shards.statefulset NAMESPACE/NAME (or NAME in the coordinator's namespace) is required");
-    const [namespace, name] = ref.includes("/") ? (ref.split("/") as [string, string]) : [ownNamespace(), ref];
-    if (!namespace)
-      throw new UsageError(`--shards.statefulset: give the namespace (NAMESPACE/${ref}); not running in a cluster`);
+    const own = ownNamespace();
+    const coordinatorName = String(ctx.values["coordinator.name"]);
+    if (!DNS_LABEL.test(coordinatorName))
+      throw new UsageError(
+        `--coordinator.name: "${coordinatorName}" is not a DNS label (lower-case letters, digits, '-')`,
+      );
+    const shardsNamespace = typeof ctx.values["shards.namespace"] === "string" ? ctx.values["shards.namespace"] : "";
+    if (shardsNamespace !== "" && !DNS_LABEL.test(shardsNamespace))
+      throw new UsageError(`--shards.namespace: "${shardsNamespace}" is not a namespace name`);
+    const explicit = statefulSetsFlag(ctx.values, own);
+    // Where the coordinator's own objects (Lease, reload access) live.
+    const home = explicit?.[0]?.namespace ?? own ?? (shardsNamespace || undefined);
+    if (!home)
+      throw new UsageError("not running in a cluster: give --shards.namespace or --shards.statefulset NAMESPACE/NAME");
     const tokenFile = ctx.values["sidecar.token-file"];
     if (typeof tokenFile !== "string")
       throw new UsageError("--sidecar.token-file FILE is required (the sidecars' token)");
@@ -392,17 +452,96 @@ export const coordinatorCommand: Command = {
         ? ctx.values["shards.url-template"]
         : "http://{pod}.{service}.{namespace}.svc:{port}";
     const kubeconfig = typeof ctx.values.kubeconfig === "string" ? ctx.values.kubeconfig : undefined;
-    const lease = leaseFlag(ctx.values, namespace, name);
-    const config = loadStartConfig(ctx, s);
-    if (!config) return 1;
+    const storeUrls = storeUrlsFlag(ctx.values);
+    const lease = leaseFlag(ctx.values, home, explicit?.[0]?.name ?? coordinatorName);
+    const queryUrl = ctx.values["thanos.query-url"];
+    if (typeof queryUrl === "string") {
+      // The value is never echoed: a URL may carry a password.
+      const u = URL.canParse(queryUrl) ? new URL(queryUrl) : undefined;
+      if (!u || !/^https?:$/.test(u.protocol))
+        throw new UsageError("--thanos.query-url must be an http:// or https:// URL of Thanos Query");
+      if (u.username || u.password)
+        throw new UsageError("--thanos.query-url must not carry a user or password: the status page links to it");
+    }
     const log = createLogger({ component: "coordinator", level: s.level });
+    // Here, not at the top: `promshard local` shares this module and has no API server to talk to.
+    const [
+      { kubeApi },
+      { LastGoodSecrets },
+      { LeaderElector },
+      { reloadAccess, tokenReviewVerifier },
+      { StatefulSetScaler },
+    ] = await Promise.all([
+      import("../kube/api.ts"),
+      import("../kube/last-good-secret.ts"),
+      import("../kube/leader.ts"),
+      import("../kube/token-review.ts"),
+      import("../coordinator/statefulset-scaler.ts"),
+    ]);
     const api = kubeApi(kubeconfig);
-    const scaler = new StatefulSetScaler(api, namespace, name);
+    const lastGood = new LastGoodSecrets(api, coordinatorName, log);
+    // Where a previous run kept its last good config: its own namespace always, the shards' too.
+    const keptIn = [home, ...(explicit ? explicit.map((x) => x.namespace) : shardsNamespace ? [shardsNamespace] : [])];
+    let config = loadStartConfig(ctx, s);
+    let kept: { text: string; namespace: string } | undefined;
+    if (!config) {
+      try {
+        kept = await lastGood.read(keptIn);
+        if (!kept) return 1;
+        config = parseConfigFile(kept.text, s.configFile, s.dialect);
+      } catch (err) {
+        if (!(err instanceof PromshardError)) throw err;
+        printErrors(ctx.stderr, [
+          new PromshardError(
+            "config_invalid",
+            `and the last good config kept by a previous run fails too: ${err.message}`,
+            {
+              path: `Secret ${lastGoodSecretName(coordinatorName)}`,
+            },
+          ),
+        ]);
+        return 1;
+      }
+      log.warn(
+        { secret: `${kept.namespace}/${lastGoodSecretName(coordinatorName)}`, file: s.configFile },
+        "the config file is invalid; running the last good config a previous run kept",
+      );
+    }
+    const pool = new InformerPool({ log });
+    let sink: ((e: CoordinatorEvent) => void) | undefined;
+    const url = (g: ShardGroup, id: number, port: number) =>
+      template
+        .replaceAll("{pod}", `${g.name}-${id}`)
+        .replaceAll("{ordinal}", String(id))
+        .replaceAll("{statefulset}", g.name)
+        .replaceAll("{group}", String(g.replicaGroup))
+        .replaceAll("{service}", g.serviceName ?? g.name)
+        .replaceAll("{namespace}", g.namespace)
+        .replaceAll("{port}", String(port));
+    const sidecarToken = tokenFromFile(tokenFile);
+    const scaler = new StatefulSetScaler({
+      api,
+      client: kubeClientFor({}, kubeconfig ? { fallbackKubeconfig: kubeconfig } : {}),
+      pool,
+      selection: {
+        coordinator: coordinatorName,
+        namespace: shardsNamespace,
+        ...(explicit ? { statefulSets: explicit } : {}),
+      },
+      log,
+      onEvent: (e) => sink?.(e),
+      onGroups: (groups) => lastGood.sync([home, ...groups.map((g) => g.namespace)]),
+      drain: {
+        sidecarUrl: (g, id) => url(g, id, g.sidecarPort ?? sidecarPort),
+        token: sidecarToken,
+        storeUrls,
+      },
+    });
     const webAuth = String(ctx.values["web.auth"]);
     if (webAuth !== "none" && webAuth !== "kubernetes")
       throw new UsageError(`--web.auth must be none or kubernetes, not "${webAuth}"`);
     const reloadAuth =
-      webAuth === "kubernetes" ? tokenReviewVerifier({ api, access: () => reloadAccess(namespace), log }) : undefined;
+      webAuth === "kubernetes" ? tokenReviewVerifier({ api, access: () => reloadAccess(home), log }) : undefined;
     let leader: LeaderElector | undefined;
     if (lease) {
       leader = new LeaderElector({
@@ -413,26 +552,69 @@ export const coordinatorCommand: Command = {
         log,
       });
     }
-    const url = (id: number, port: number) =>
-      template
-        .replaceAll("{pod}", `${name}-${id}`)
-        .replaceAll("{ordinal}", String(id))
-        .replaceAll("{service}", scaler.serviceName ?? name)
-        .replaceAll("{namespace}", namespace)
-        .replaceAll("{port}", String(port));
+    const where = explicit
+      ? `StatefulSet ${explicit.map((x) => `${x.namespace}/${x.name}`).join(", ")}`
+      : `StatefulSets labelled promshard.io/coordinator=${coordinatorName}${shardsNamespace ? ` in ${shardsNamespace}` : ""}`;
     return runCoordinator(ctx, s, config, log, {
       scaler,
-      sidecarUrl: (id) => url(id, sidecarPort),
-      token: () => readFileSync(tokenFile, "utf8").trim(),
-      endpoint: (id) => ({ prometheusUrl: url(id, promPort), extra: { pod: `${name}-${id}` } }),
+      ...(kept ? { lastGoodText: kept.text } : {}),
+      onConfigLoaded: (text) => lastGood.set(text),
+      sidecarUrls: (id) => scaler.groups().map((g) => url(g, id, g.sidecarPort ?? sidecarPort)),
+      token: sidecarToken,
+      endpoint: (id) => {
+        const groups = scaler.groups();
+        return {
+          prometheusUrl: groups[0] ? url(groups[0], id, promPort) : null,
+          extra: {
+            pod: groups[0] ? `${groups[0].name}-${id}` : null,
+            replicaGroups: groups.map((g) => ({
+              replicaGroup: g.replicaGroup,
+              statefulSet: `${g.namespace}/${g.name}`,
+              pod: `${g.name}-${id}`,
+              prometheusUrl: url(g, id, promPort),
+            })),
+          },
+        };
+      },
+      shardSets: () => ({
+        replicaGroups: scaler.groups().map((g) => ({
+          replicaGroup: g.replicaGroup,
+          statefulSet: `${g.namespace}/${g.name}`,
+          upload: g.upload,
+        })),
+        unusable: scaler.unusable().map((u) => ({ statefulSet: `${u.namespace}/${u.name}`, problem: u.problem })),
+      }),
+      events: (e) => {
+        sink = e;
+      },
       ...(kubeconfig ? { kubeconfig } : {}),
-      start: () => scaler.refresh(),
+      ...(typeof queryUrl === "string" ? { globalQueryUrl: queryUrl } : {}),
+      start: () => scaler.start(),
+      stop: async () => {
+        scaler.stop();
+        pool.stopAll();
+      },
       ...(leader ? { leader } : {}),
       ...(reloadAuth ? { reloadAuth } : {}),
-      banner: (u) => `promshard coordinator: status page ${u}/  ·  shards: StatefulSet ${namespace}/${name}`,
+      banner: (u) => `promshard coordinator: status page ${u}/  ·  shards: ${where}`,
     });
   },
 };
+
+/** --scale-down.store-url: http(s) URLs, checked before anything starts. */
+function storeUrlsFlag(values: RunContext["values"]): string[] {
+  const v = values["scale-down.store-url"];
+  if (typeof v !== "string") return [];
+  return v.split(",").map((u, i) => {
+    const url = u.trim().replace(/\/+$/, "");
+    // By position, not value: a URL may carry a password.
+    if (!/^https?:\/\/[^/]+/.test(url) || !URL.canParse(url))
+      throw new UsageError(
+        `--scale-down.store-url: its entry ${i + 1} is not an http(s) URL; give each Store Gateway's HTTP address, e.g. http://thanos-store.monitoring.svc:10902`,
+      );
+    return url;
+  });
+}
 
 /** The Lease to elect a leader with, or undefined with --no-leader-elect; checked before anything starts. */
 function leaseFlag(

@@ -119,7 +119,7 @@ export const localCommand: Command = {
     return runCoordinator(ctx, s, config, log, {
       scaler,
       onConfigLoaded: keepGood,
-      sidecarUrl: (id) => scaler.shards()[id]!.sidecarUrl,
+      sidecarUrls: (id) => [scaler.shards()[id]!.sidecarUrl],
       token: () => scaler.token,
       endpoint: (id) => {
         const x = scaler.shards()[id];

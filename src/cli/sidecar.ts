@@ -1,13 +1,11 @@
 import { accessSync, constants } from "node:fs";
 import { PromshardError } from "../errors.ts";
-import { kubeApi } from "../kube/api.ts";
-import { ownNamespace } from "../kube/client.ts";
-import { sidecarAccess, tokenReviewVerifier } from "../kube/token-review.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
 import { parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
 import { dialectFor } from "../prom/version.ts";
+import { tuneSidecarHeap } from "../sidecar/node-flags.ts";
 import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
 import { asUsage, durationMs, optional, required } from "./flag-values.ts";
@@ -76,6 +74,18 @@ export const sidecarCommand: Command = {
       description: "Persistent directory for the last applied assignment",
       placeholder: "DIR",
     },
+    "config.fallback-file": {
+      type: "string",
+      description:
+        "The coordinator's last good config (the webhook mounts its Secret here): run when --config.file fails validation and --state.dir keeps no good one, as in a new pod",
+      placeholder: "FILE",
+    },
+    "tsdb.path": {
+      type: "string",
+      description:
+        "Prometheus's data directory as mounted here, when a Thanos sidecar ships it to a bucket: a drained shard's head is flushed there for it (POST /api/v1/flush; needs Prometheus's --web.enable-admin-api)",
+      placeholder: "DIR",
+    },
     listen: { type: "string", description: "API address, HOST:PORT or :PORT", default: ":9095", placeholder: "ADDR" },
     "api.token-file": {
       type: "string",
@@ -87,7 +97,7 @@ export const sidecarCommand: Command = {
     "api.auth": {
       type: "string",
       description:
-        "token: the static --api.token-file; kubernetes: the caller's token checked by TokenReview, and SubjectAccessReview for update (PUT assignment) or get (runtime) on shards/assignment|runtime.promshard.io named after the pod in its namespace",
+        "token: the static --api.token-file; kubernetes: the caller's token for the audience promshard.io/sidecar checked by TokenReview, and SubjectAccessReview for update (PUT assignment) or get (runtime) on shards/assignment|runtime.promshard.io named after the pod in its namespace",
       default: "token",
       placeholder: "MODE",
     },
@@ -163,6 +173,7 @@ export const sidecarCommand: Command = {
     ...logLevelFlag,
   },
   async run(ctx) {
+    tuneSidecarHeap();
     const v = ctx.values;
     const configFile = required(v, "config.file");
     const outputDir = required(v, "output.dir");
@@ -207,12 +218,16 @@ export const sidecarCommand: Command = {
     });
     let tokenVerifier: TokenVerifier | undefined;
     if (auth === "kubernetes") {
+      // The Kubernetes client (~80 MiB of a process) is loaded only by sidecars that ask the API server.
+      const [{ kubeApi }, { ownNamespace }, { SIDECAR_AUDIENCE, sidecarAccess, tokenReviewVerifier }] =
+        await Promise.all([import("../kube/api.ts"), import("../kube/client.ts"), import("../kube/token-review.ts")]);
       const namespace = process.env.POD_NAMESPACE ?? ownNamespace();
       if (!namespace) throw new UsageError("--api.auth=kubernetes needs $POD_NAMESPACE (the webhook sets it)");
       const pod = identity.podName ?? `shard-${identity.shard}`;
       tokenVerifier = tokenReviewVerifier({
         api: asUsage(() => kubeApi(optional(v, "kubeconfig"))),
         access: (req) => sidecarAccess(req.method, namespace, pod),
+        audiences: [SIDECAR_AUDIENCE],
         log,
       });
     }
@@ -222,6 +237,8 @@ export const sidecarCommand: Command = {
       prometheusUrl,
       outputDir,
       stateDir,
+      ...(optional(v, "config.fallback-file") ? { fallbackConfigFile: optional(v, "config.fallback-file")! } : {}),
+      ...(optional(v, "tsdb.path") ? { tsdbPath: optional(v, "tsdb.path")! } : {}),
       listen,
       ...(tokenVerifier ? { tokenVerifier } : { tokenFile: tokenFile! }),
       identity,

@@ -4,7 +4,15 @@ import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { compareNames, type Labels } from "../prom/labels.ts";
 import { type DroppedTarget, type Target, type TargetFailure, targetsForJob } from "../prom/targets.ts";
-import { type Command, dialectFromFlag, prometheusVersionFlag, type RunContext, UsageError } from "./command.ts";
+import {
+  type Command,
+  dialectFromFlag,
+  outputFlag,
+  outputFormat,
+  prometheusVersionFlag,
+  type RunContext,
+  UsageError,
+} from "./command.ts";
 
 /** The `/api/v1/targets` data shape, plus the targets Prometheus would refuse (it only logs those). */
 export interface TargetsReport {
@@ -113,19 +121,13 @@ export const targetsCommand: Command = {
         "kubeconfig for kubernetes_sd_configs that name neither api_server nor kubeconfig_file (default: in-cluster)",
       placeholder: "FILE",
     },
-    output: {
-      type: "string",
-      description: "table or json; table on a terminal, json otherwise",
-      placeholder: "FORMAT",
-    },
+    ...outputFlag,
     ...prometheusVersionFlag,
   },
   async run(ctx) {
     const file = ctx.values.config;
     if (typeof file !== "string") throw new UsageError("--config FILE is required");
-    const output = ctx.values.output ?? (ctx.stdout.isTTY ? "table" : "json");
-    if (output !== "table" && output !== "json")
-      throw new UsageError(`--output must be table or json, got "${output}"`);
+    const output = outputFormat(ctx);
     const dialect = dialectFromFlag(ctx.values);
     let config: PromConfig;
     try {

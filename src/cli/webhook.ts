@@ -74,6 +74,13 @@ export const webhookCommand: Command = {
       default: String(d.sidecarPort),
       placeholder: "PORT",
     },
+    "sidecar.auth": {
+      type: "string",
+      description:
+        "How sidecars check the coordinator: token (the Secret of --sidecar.token-secret) or kubernetes (the coordinator's ServiceAccount token for the audience promshard.io/sidecar, checked by TokenReview; the shard's ServiceAccount needs system:auth-delegator) (promshard.io/sidecar-auth overrides)",
+      default: d.sidecarAuth,
+      placeholder: "MODE",
+    },
     "sidecar.token-secret": {
       type: "string",
       description:
@@ -168,20 +175,31 @@ export const webhookCommand: Command = {
     } catch (err) {
       throw new UsageError(`--prometheus.image-regex: ${(err as Error).message}`);
     }
+    // The flags that set an annotation's default are checked as that annotation is.
+    const annotationFlags: Record<string, string> = {
+      coordinator: "coordinator",
+      "token-secret": "sidecar.token-secret",
+      "sidecar-auth": "sidecar.auth",
+      "prometheus-container": "prometheus.container",
+    };
     const names = parseAnnotations({
       "promshard.io/inject": "true",
-      "promshard.io/coordinator": required(v, "coordinator"),
-      "promshard.io/token-secret": required(v, "sidecar.token-secret"),
-      "promshard.io/prometheus-container": required(v, "prometheus.container"),
+      ...Object.fromEntries(Object.entries(annotationFlags).map(([a, f]) => [`promshard.io/${a}`, required(v, f)])),
     });
     if (names.errors.length > 0)
-      throw new UsageError(names.errors[0]!.message.replace(/^annotation promshard\.io\//, "--"));
+      throw new UsageError(
+        names.errors[0]!.message.replace(
+          /^annotation promshard\.io\/([-a-z]+)/,
+          (_, a: string) => `--${annotationFlags[a] ?? a}`,
+        ),
+      );
     const settings: InjectorSettings = {
       ...d,
       sidecarImage: image(v, "sidecar.image", "sidecar-image"),
       thanosImage: image(v, "thanos.image", "thanos-image"),
       sidecarPort: port(v, "sidecar.port"),
       tokenSecret: required(v, "sidecar.token-secret"),
+      sidecarAuth: names.value.sidecarAuth!,
       thanos: v["no-thanos.default"] !== true,
       objstoreKey: required(v, "thanos.objstore-key"),
       prometheusContainer: required(v, "prometheus.container"),

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import { globFiles, readFileSd } from "../discovery/file.ts";
 import { PromshardError } from "../errors.ts";
 import { joinDir, type PromConfig, type ScrapeJob } from "../prom/config.ts";
+import { redactUrl } from "../prom/go-url.ts";
 import { targetsForJob } from "../prom/targets.ts";
 
 export interface CheckResult {
@@ -46,7 +47,7 @@ export function checkReferencedFiles(config: PromConfig, opts: { syntaxOnly?: bo
         for (const f of targetsForJob(sd.groups, job).failures) {
           fail(
             `${at}.static_configs[${sd.index}]`,
-            `target ${JSON.stringify(f.discoveredLabels.__address__ ?? "")}: ${f.error}`,
+            `target ${JSON.stringify(redactUrl(f.discoveredLabels.__address__ ?? ""))}: ${f.error}`,
           );
         }
       } else if (files && "files" in sd) {
@@ -64,7 +65,7 @@ export function checkReferencedFiles(config: PromConfig, opts: { syntaxOnly?: bo
         for (const f of targetsForJob(read.groups, job).failures) {
           fail(
             `${at}.file_sd_configs[${sd.index}]`,
-            `target ${JSON.stringify(f.discoveredLabels.__address__ ?? "")} from ${f.discoveredLabels.__meta_filepath}: ${f.error}`,
+            `target ${JSON.stringify(redactUrl(f.discoveredLabels.__address__ ?? ""))} from ${f.discoveredLabels.__meta_filepath}: ${f.error}`,
           );
         }
       }

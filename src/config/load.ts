@@ -29,7 +29,8 @@ export function parseConfigFile(
   directory = dirname(file),
 ): PromConfig {
   const config = parseConfig(text, { dialect, source: file, directory });
-  if (config.raw.scrape_config_files !== undefined && config.raw.scrape_config_files !== null) {
+  const extraFiles = config.raw.scrape_config_files;
+  if (extraFiles !== undefined && extraFiles !== null && !(Array.isArray(extraFiles) && extraFiles.length === 0)) {
     // Refused rather than ignored: skipping them would hide every job they define.
     throw new PromshardErrors([
       new PromshardError(

@@ -21,7 +21,50 @@ export interface AssignedTarget {
    * where coordinator and sidecar mount the config at different paths.
    */
   readonly sdIndex?: number;
+  /** Set when the target is bigger than a shard: this shard keeps one part of its series. */
+  readonly split?: TargetSplit;
 }
+
+/**
+ * Part `part` of `parts` of a target split over shards (src/scheduler/split.ts): the shard
+ * keeps the series whose hashmod over the `by` labels, modulo `parts`, is `part`. Every part
+ * of one target carries the same `by` and `parts`, so every series is kept by exactly one.
+ */
+export interface TargetSplit {
+  readonly part: number;
+  readonly parts: number;
+  /** Label names hashed, `__name__` first; a missing label hashes as empty. */
+  readonly by: readonly string[];
+}
+
+/**
+ * A part's id, in the runtime report and the coordinator's plans: the target's id, `#`, its
+ * part and the part count (0-based: the hashmod's residue).
+ */
+export function partId(target: string, part: number, parts: number): string {
+  return `${target}#${part}/${parts}`;
+}
+
+export interface PartRef {
+  readonly target: string;
+  readonly part: number;
+  readonly parts: number;
+}
+
+const PART = /^(.+)#(\d+)\/(\d+)$/;
+
+/** The target, part and count of a part's id; undefined for a whole target's id. */
+export function parsePartId(id: string): PartRef | undefined {
+  // Called for every target of every round: a whole target's id has no "#" (issue 16).
+  if (!id.includes("#")) return undefined;
+  const m = PART.exec(id);
+  if (!m) return undefined;
+  return { target: m[1]!, part: Number(m[2]), parts: Number(m[3]) };
+}
+
+/** Most parts a target is split into, and most label names hashed: the generated rules stay small. */
+export const MAX_PARTS = 1000;
+export const MAX_SPLIT_LABELS = 64;
 
 /**
  * What the coordinator sends a shard's sidecar (`PUT /api/v1/assignment`): the whole set of
@@ -157,6 +200,11 @@ export function parseAssignment(body: unknown, config: PromConfig): ParsedAssign
       );
       continue;
     }
+    const split = t.split === undefined ? undefined : parseSplit(t.split, config);
+    if (typeof split === "string") {
+      reject(`${at}.split`, split);
+      continue;
+    }
     const address = (labels as Record<string, string>)[ADDRESS]!;
     const allowed = staticAddresses(job, sdIndex as number | undefined);
     if (allowed && !allowed.has(address)) {
@@ -170,9 +218,34 @@ export function parseAssignment(body: unknown, config: PromConfig): ParsedAssign
       job: job.jobName,
       labels: labels as Record<string, string>,
       ...(sdIndex !== undefined ? { sdIndex } : {}),
+      ...(split ? { split } : {}),
     });
   }
   return { version: b.version as number, targets, rejected };
+}
+
+/** A target's split, or what is wrong with it. */
+function parseSplit(raw: unknown, config: PromConfig): TargetSplit | string {
+  const shape = `must be {part, parts, by}: 0 <= part < parts <= ${MAX_PARTS}, by a list of 1 to ${MAX_SPLIT_LABELS} label names`;
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return shape;
+  const { part, parts, by, ...extra } = raw as Record<string, unknown>;
+  const unknown = Object.keys(extra)[0];
+  if (unknown !== undefined) return `unknown field ${quote(unknown)}; ${shape}`;
+  if (
+    typeof parts !== "number" ||
+    !Number.isInteger(parts) ||
+    parts < 2 ||
+    parts > MAX_PARTS ||
+    typeof part !== "number" ||
+    !Number.isInteger(part) ||
+    part < 0 ||
+    part >= parts
+  )
+    return `part ${quote(part)} of ${quote(parts)}: ${shape}`;
+  if (!Array.isArray(by) || by.length === 0 || by.length > MAX_SPLIT_LABELS) return shape;
+  const bad = by.find((n) => typeof n !== "string" || !isValidLabelName(n, config.dialect));
+  if (bad !== undefined) return `by: ${quote(bad)} is not a valid label name for Prometheus ${config.dialect.version}`;
+  return { part, parts, by: by as string[] };
 }
 
 /**

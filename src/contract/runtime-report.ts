@@ -142,23 +142,22 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
   const assignment = isObject(body.assignment) ? body.assignment : {};
   const config = isObject(body.config) ? body.config : {};
   const reload = isObject(config.reload) ? config.reload : {};
+  // A loop, not filter/flatMap: thousands of targets per shard, every round (issue 16).
+  const targets: ShardReport["targets"][number][] = [];
+  for (const t of body.targets as unknown[])
+    if (isObject(t) && typeof t.id === "string")
+      targets.push({
+        id: t.id,
+        health: strOrNull(t.health),
+        series: typeof t.series === "number" ? t.series : null,
+        lastError: strOrNull(t.lastError),
+        lastScrape: strOrNull(t.lastScrape),
+      });
   return {
     reloadError: reload.state === "failed" ? (strOrNull(reload.lastError) ?? "the reload failed") : null,
     ready: prometheus.ready === true,
     headSeries: typeof prometheus.headSeries === "number" ? prometheus.headSeries : null,
     version: typeof assignment.version === "number" ? assignment.version : -1,
-    targets: body.targets.filter(isObject).flatMap((t) =>
-      typeof t.id === "string"
-        ? [
-            {
-              id: t.id,
-              health: strOrNull(t.health),
-              series: typeof t.series === "number" ? t.series : null,
-              lastError: strOrNull(t.lastError),
-              lastScrape: strOrNull(t.lastScrape),
-            },
-          ]
-        : [],
-    ),
+    targets,
   };
 }

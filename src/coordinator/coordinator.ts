@@ -3,12 +3,15 @@ import type { RejectedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
+import { parsePartId, type SplitResult, scheduleWithSplits, targetOf } from "../scheduler/split.ts";
 import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
+import { EXPLORE_CONCURRENCY, growingParallel } from "./explore.ts";
 import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
 import { planMoves, type ShardReport } from "./moves.ts";
 import { newShardMemory, observeShard, type ShardMemory } from "./shard-health.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, TargetRuntime } from "./shards.ts";
+import { handover, itemsOf, SplitLabels, wholeFromParts } from "./split-targets.ts";
 import { type KnownTarget, TargetIndex } from "./target-index.ts";
 
 export interface CoordinatorOptions {
@@ -16,8 +19,11 @@ export interface CoordinatorOptions {
   readonly strategy: Strategy;
   readonly scaler: Scaler;
   readonly shard: (id: number) => ShardClient;
-  /** Series a target has before anyone measured it. */
-  readonly explore: (target: Target, job: ScrapeJob) => Promise<number>;
+  /**
+   * Series a target has before anyone measured it; with `labelNames`, also the label names of
+   * its series (for a target split over shards).
+   */
+  readonly explore: (target: Target, job: ScrapeJob, labelNames?: Set<string>) => Promise<number>;
   readonly budget: number;
   readonly minShards: number;
   readonly maxShards: number;
@@ -33,7 +39,7 @@ export interface CoordinatorOptions {
   readonly moveTimeoutMs?: number;
   /** Series assumed for a target that could not be explored (it is still assigned). */
   readonly defaultSeries?: number;
-  /** Exploring scrapes at once (default 16). */
+  /** Most exploring scrapes at once (default 256); they start at 16 and grow while that pays. */
   readonly exploreConcurrency?: number;
   readonly metrics?: CoordinatorMetrics;
   readonly onEvent?: (e: CoordinatorEvent) => void;
@@ -92,7 +98,7 @@ const EXPLORE_RETRY: Backoff = { initialMs: 10_000, maxMs: 600_000 };
  * scrape_samples_scraped, scrape_samples_post_metric_relabeling, scrape_series_added): a
  * shard's head holds them too, so budgets count them (the seed's 10040 + 5 = 10045).
  */
-const SCRAPE_SERIES = 5;
+export const SCRAPE_SERIES = 5;
 
 /**
  * The control loop (DESIGN §6): discovery and relabeling give the targets; series come from
@@ -130,6 +136,9 @@ export class Coordinator {
   readonly #rejected = new Map<number, { ids: ReadonlySet<string>; key: string; at: number }>();
   /** The last reload error each shard reported (null: none). */
   readonly #reloadErrors = new Map<number, string | null>();
+  readonly #splitLabels = new SplitLabels();
+  /** Parts per split target in the last round (for the events when that changes). */
+  #parts: ReadonlyMap<string, number> = new Map();
 
   constructor(config: PromConfig, opts: CoordinatorOptions) {
     this.#config = config;
@@ -152,9 +161,14 @@ export class Coordinator {
     return (this.#o.now ?? Date.now)();
   }
 
-  #event(kind: CoordinatorEvent["kind"], text: string, fields: Record<string, unknown> = {}): void {
+  #event(
+    kind: CoordinatorEvent["kind"],
+    text: string,
+    fields: Record<string, unknown> = {},
+    shards?: readonly number[],
+  ): void {
     this.#o.log?.[kind === "warning" ? "warn" : "info"]({ event: kind, ...fields }, text);
-    this.#o.onEvent?.({ kind, text });
+    this.#o.onEvent?.(shards ? { kind, text, shards } : { kind, text });
   }
 
   async #step<T>(step: LoopStep, fn: () => Promise<T> | T): Promise<T> {
@@ -215,7 +229,7 @@ export class Coordinator {
       const e = this.#explored.get(target.id);
       return !e || (!e.ok && now >= e.retryAt);
     });
-    await inParallel(due, o.exploreConcurrency ?? 16, async ({ target, job }) => {
+    await growingParallel(due, o.exploreConcurrency ?? EXPLORE_CONCURRENCY, async ({ target, job }) => {
       const prev = this.#explored.get(target.id);
       try {
         const series = await o.explore(target, job);
@@ -260,13 +274,22 @@ export class Coordinator {
         if (t.up && t.series !== null) measured.set(t.id, t.series);
         if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
       }
+    for (const [id, n] of wholeFromParts(measured)) if (!measured.has(id)) measured.set(id, n);
     await this.#step("explore", () => this.#explore(known, measured, now));
-    const series = (id: string) =>
+    const whole = (id: string) =>
       (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
     const live = new Set(known.keys());
-    const schedule = await this.#step("schedule", () => this.#schedule(runtimes, live, series, now));
+    const schedule = await this.#step("schedule", () => this.#schedule(runtimes, live, whole, now));
     for (const w of schedule.warnings) this.#event("warning", w);
+    const planned = await this.#step("explore", () => this.#items(known, schedule.parts, whole));
+    // A part counts what its shard measured, else its share of the whole.
+    const series = (id: string) => {
+      const p = parsePartId(id);
+      if (!p) return whole(id);
+      const m = measured.get(id);
+      return m === undefined ? Math.ceil(whole(p.target) / p.parts) : m + SCRAPE_SERIES;
+    };
     this.#desired.clear();
     for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
 
@@ -275,17 +298,27 @@ export class Coordinator {
       scraped: new Set(r.targets.filter((t) => t.up).map((t) => t.id)),
       healthy: r.healthy,
     }));
-    this.#letGo = this.#timedOutMoves(runtimes, now);
-    const plan = planMoves(schedule.assignment, reports, live, this.#letGo);
-    this.#trackMoves(plan.overlapping, known, series);
+    const { plan, items } = await this.#step("plan", () => {
+      this.#letGo = this.#timedOutMoves(runtimes, now);
+      const held = handover(reports, planned, known, this.#splitLabels.byJob(schedule.parts.keys(), known));
+      const items = held.items.size === 0 ? planned : new Map([...planned, ...held.items]);
+      // Over every shard that reports: a shard past the new count may still hold a part.
+      const desired = Array.from({ length: Math.max(schedule.assignment.length, reports.length) }, (_, i) => [
+        ...(schedule.assignment[i] ?? []),
+        ...(held.keep.get(i) ?? []),
+      ]);
+      const plan = planMoves(desired, reports, new Set(items.keys()), this.#letGo);
+      this.#trackMoves(plan.overlapping, items, series);
+      return { plan, items };
+    });
     o.metrics?.overlapping.set(plan.overlapping.length);
 
     const pushed = await this.#step("push", async () => {
       // New shards first: a target moves only to a shard that exists.
       if (schedule.desiredShards > shardCount) await this.#scale(schedule.desiredShards, shardCount);
-      return this.#push(plan.push, runtimes, known);
+      return this.#push(plan.push, runtimes, items);
     });
-    const shards = this.#status(plan.push, runtimes, known, series, scrapes);
+    const shards = this.#status(plan.push, runtimes, items, series, scrapes);
     await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
     this.#record(live.size, schedule.desiredShards, shards);
     return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
@@ -302,36 +335,77 @@ export class Coordinator {
     live: ReadonlySet<string>,
     series: (id: string) => number,
     now: number,
-  ): ScheduleResult {
+  ): SplitResult {
     const o = this.#o;
     const grace = o.downGraceMs ?? DEFAULT_GRACE_MS;
     const gone = (id: number) => {
       const down = this.#memoryOf(id).downSince;
       return down !== undefined && now - down >= grace;
     };
-    const held = (id: number) =>
-      (runtimes[id]!.healthy ? runtimes[id]!.assigned : this.#memoryOf(id).lastAssigned).filter((t) => live.has(t));
+    const held = runtimes.map((r, id) =>
+      gone(id) ? [] : (r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned).filter((t) => live.has(targetOf(t))),
+    );
+    // The first holder of each target; every holder only of the few held twice (moves in flight).
+    const first = new Map<string, number>();
     const holders = new Map<string, number[]>();
-    for (let id = 0; id < runtimes.length; id++)
-      if (!gone(id)) for (const t of held(id)) holders.set(t, [...(holders.get(t) ?? []), id]);
+    for (const [id, ts] of held.entries())
+      for (const t of ts) {
+        const f = first.get(t);
+        if (f === undefined) first.set(t, id);
+        else holders.set(t, [...(holders.get(t) ?? [f]), id]);
+      }
     const owner = (t: string) => {
-      const ids = holders.get(t)!;
+      const ids = holders.get(t);
+      if (!ids) return first.get(t);
       const sent = this.#desired.get(t);
       return sent !== undefined && ids.includes(sent) ? sent : ids[0];
     };
     const shards: SchedShard[] = runtimes.map((_, id) => ({
       id,
       budget: this.#memoryOf(id).effectiveBudget,
-      targets: gone(id) ? [] : held(id).filter((t) => owner(t) === id),
+      targets: held[id]!.filter((t) => owner(t) === id),
       ...(gone(id) ? { unavailable: true } : {}),
     }));
-    return o.strategy.schedule({
+    return scheduleWithSplits(o.strategy, {
       targets: [...live].map((id) => ({ id, series: series(id) })),
       shards,
       budget: o.budget,
       minShards: o.minShards,
       maxShards: o.maxShards,
     });
+  }
+
+  /**
+   * The round's items: whole targets, and the parts of split targets with their payloads. A
+   * split (or a change of its part count) is an event; the label names a new split target
+   * hashes over are learned first.
+   */
+  async #items(
+    known: ReadonlyMap<string, KnownTarget>,
+    parts: ReadonlyMap<string, number>,
+    series: (id: string) => number,
+  ): Promise<ReadonlyMap<string, KnownTarget>> {
+    const o = this.#o;
+    await this.#splitLabels.learn(
+      parts.keys(),
+      known,
+      (target, job, names) => o.explore(target, job, names),
+      (id, err) =>
+        o.log?.warn({ target: id, err }, "cannot learn a split target's label names; its parts hash over __name__"),
+    );
+    for (const [id, n] of parts)
+      if (this.#parts.get(id) !== n) {
+        const k = known.get(id)!;
+        this.#event(
+          "scale",
+          `${k.job.jobName}/${k.target.labels.instance ?? id} (${series(id)} series) is split over ${n} shards (was ${this.#parts.get(id) ?? 1})`,
+          { target: id, parts: n },
+        );
+      }
+    for (const id of this.#parts.keys())
+      if (!parts.has(id) && known.has(id)) this.#event("scale", `target ${id} fits one shard again`, { target: id });
+    this.#parts = parts;
+    return itemsOf(known, parts, this.#splitLabels.byJob(parts.keys(), known));
   }
 
   /** Sends each shard whose set changed its new set, with a growing version; returns the shards pushed to. */
@@ -350,8 +424,11 @@ export class Coordinator {
       const left = this.#rejected.get(i);
       const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : new Set<string>();
       const expect = ids.filter((id) => !fresh.has(id));
-      if (before && before.assigned.length === expect.length && expect.every((id) => before.assigned.includes(id)))
-        continue;
+      if (before && !before.diverged && before.assigned.length === expect.length) {
+        // A Set: thousands of targets per shard make a list's includes() quadratic (issue 16).
+        const has = new Set(before.assigned);
+        if (expect.every((id) => has.has(id))) continue;
+      }
       this.#version++;
       try {
         const rejected =
@@ -457,7 +534,7 @@ export class Coordinator {
 
   #trackMoves(
     overlapping: readonly { id: string; from: number; to: number }[],
-    known: Map<string, KnownTarget>,
+    known: ReadonlyMap<string, KnownTarget>,
     series: (id: string) => number,
   ): void {
     const now = new Set<string>();
@@ -471,11 +548,12 @@ export class Coordinator {
       this.#moving.set(id, { from, to, since: this.#now() });
       this.#o.metrics?.moves.inc();
       this.#o.metrics?.movedSeries.inc(series(id));
-      this.#event("move", `${name(id)} (${series(id)} series) moves from shard ${from} to shard ${to}`, {
-        target: id,
-        from,
-        to,
-      });
+      this.#event(
+        "move",
+        `${name(id)} (${series(id)} series) moves from shard ${from} to shard ${to}`,
+        { target: id, from, to },
+        [from, to],
+      );
     }
     for (const [id, { from, to }] of this.#moving) {
       if (now.has(id)) continue;
@@ -579,13 +657,4 @@ export class Coordinator {
     for (let id = keep; id < count; id++) this.#memory.delete(id);
     await this.#scale(keep, count);
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 /** Steps of one control-loop round, the `step` label of the duration histogram. */
-export type LoopStep = "targets" | "runtime" | "explore" | "schedule" | "push" | "scale";
+export type LoopStep = "targets" | "runtime" | "explore" | "schedule" | "plan" | "push" | "scale";
 
 /** The coordinator's own metrics: each loop step's duration, counts and errors. */
 export function coordinatorMetrics(registry: Registry) {

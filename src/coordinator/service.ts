@@ -7,10 +7,15 @@ import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
 import { HttpError } from "../observability/http.ts";
 import type { PromConfig } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
+import { parsePartId, targetOf } from "../scheduler/split.ts";
+import type { Strategy } from "../scheduler/strategy.ts";
+import { capacityPlan, exposedSeries, type Plan } from "./capacity-plan.ts";
 import type { Coordinator, ShardStatus, TickResult } from "./coordinator.ts";
+import { globalSeries } from "./global-count.ts";
 import type { CoordinatorMetrics } from "./metrics.ts";
+import { SeriesHistory } from "./series-history.ts";
 import type { CoordinatorEvent } from "./shards.ts";
-import { renderStatusPage, type StatusEvent } from "./status-page.ts";
+import { renderStatusPage, type StatusEvent, type WhatIf } from "./status-page.ts";
 
 /** What the API tells about a shard beyond the coordinator's view: where to reach it. */
 export interface ShardEndpoint {
@@ -34,6 +39,15 @@ export interface CoordinatorServiceOptions {
   readonly onConfigLoaded?: (text: string) => void;
   /** Who may POST /-/reload (a bearer token: static, or TokenReview in a cluster); anyone when absent. */
   readonly reloadAuth?: TokenVerifier;
+  /** What the shards are made of (a cluster's StatefulSets and the ones it cannot use), for /api/v1/status. */
+  readonly shardSets?: () => unknown;
+  /**
+   * The config running at start when the file failed: the last good one a previous run kept
+   * (a cluster's Secret). It is the last good config until the file loads.
+   */
+  readonly lastGood?: { readonly config: PromConfig; readonly text: string };
+  /** The scheduler and shard bounds the status page's what-if plans with (no what-if without). */
+  readonly planning?: { readonly strategy: Strategy; readonly minShards: number; readonly maxShards: number };
 }
 
 /** Content types a web form (or a no-cors fetch) can send to another site without a CORS preflight. */
@@ -73,6 +87,13 @@ export class CoordinatorService {
   #stopping = false;
   #running: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  readonly #history = new SeriesHistory();
+  /** Why the global view's last count failed (null: it answered), and the count under way. */
+  #globalError: string | null = null;
+  #globalAt = 0;
+  #globalQuery: Promise<void> | undefined;
+  /** The last what-if, kept while neither the round nor the budget changes (one budget asked again and again). */
+  #whatIf: { readonly last: TickResult; readonly budget: number; readonly plan: Plan } | undefined;
 
   constructor(opts: CoordinatorServiceOptions) {
     this.#o = opts;
@@ -82,6 +103,7 @@ export class CoordinatorService {
       config: parseConfigFile(text, opts.configFile, opts.dialect),
       text,
     }));
+    if (opts.lastGood) this.#config.use(opts.lastGood, opts.lastGood.text);
   }
 
   get last(): TickResult | undefined {
@@ -90,8 +112,13 @@ export class CoordinatorService {
 
   /** Records an event for the status page and /api/v1/events (the coordinator's, and the scaler's). */
   readonly event = (e: CoordinatorEvent | Omit<StatusEvent, "at">): void => {
-    this.#events.push({ at: new Date().toISOString(), kind: e.kind, text: e.text });
+    const at = Date.now();
+    this.#events.push({ at: new Date(at).toISOString(), kind: e.kind, text: e.text });
     if (this.#events.length > MAX_EVENTS) this.#events.shift();
+    if (e.kind === "scale") this.#history.mark({ at, kind: "scale", text: e.text });
+    // A move's start names its shards; its end (and a move's warnings) would mark it twice.
+    else if (e.kind === "move" && "shards" in e && e.shards)
+      this.#history.mark({ at, kind: "move", text: e.text, shards: e.shards });
   };
 
   /** Loads the config file if its content changed (or when forced); keeps the last good one on errors. */
@@ -145,10 +172,66 @@ export class CoordinatorService {
       await o.discovery.ready();
       this.#last = await o.coordinator.tick();
       o.metrics?.ticks.inc({ result: "ok" });
+      this.#history.record(Date.now(), this.#last.shards);
+      this.#countGlobal();
     } catch (err) {
       o.metrics?.ticks.inc({ result: "error" });
       o.log.error({ err }, "control loop round failed; retrying");
     }
+  }
+
+  /**
+   * Asks the global view for its count at most once per plot step, beside the loop (a slow
+   * Thanos Query never delays a round); a failure is shown on the page and logged once.
+   */
+  #countGlobal(): void {
+    const url = this.#o.globalQueryUrl;
+    const now = Date.now();
+    if (!url || this.#globalQuery || now - this.#globalAt < this.#history.stepMs) return;
+    this.#globalAt = now;
+    this.#globalQuery = globalSeries(url)
+      .then((n) => {
+        this.#history.recordGlobal(Date.now(), n);
+        this.#globalError = null;
+      })
+      .catch((err: Error) => {
+        if (this.#globalError === null) this.#o.log.warn({ err: err.message }, "global view did not answer its count");
+        this.#globalError = err.message;
+      })
+      .finally(() => {
+        this.#globalQuery = undefined;
+      });
+  }
+
+  /** The plan for `?max-series`, from this round's measurements, with the coordinator's scheduler. */
+  #planFor(raw: unknown): WhatIf | null | undefined {
+    const planning = this.#o.planning;
+    if (!planning) return undefined;
+    if (raw === undefined) return null;
+    const budget = typeof raw === "string" && /^[1-9][0-9]{0,14}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(budget))
+      return {
+        error: `max-series: ${JSON.stringify(String(raw).slice(0, 40))} is not a whole number of series above 0; give a shard's budget, e.g. ?max-series=30000`,
+      };
+    const last = this.#last;
+    if (!last) return { error: "max-series: nothing is measured before the first round; try again in a moment" };
+    const cached = this.#whatIf;
+    if (cached?.last === last && cached.budget === budget) return { plan: cached.plan };
+    const byTarget = new Map<string, ShardStatus["targets"][number]>();
+    for (const s of last.shards) for (const t of s.targets) byTarget.set(targetOf(t.id), t);
+    const exposed = exposedSeries(
+      last.shards.flatMap((s) => s.targets.map((t) => [targetOf(t.id), t.series] as const)),
+    );
+    const plan = capacityPlan(
+      [...exposed].map(([id, series]) => ({
+        target: byTarget.get(id)!.target,
+        series,
+        source: "coordinator" as const,
+      })),
+      { budget, ...planning },
+    );
+    this.#whatIf = { last, budget, plan };
+    return { plan };
   }
 
   start(): void {
@@ -176,6 +259,7 @@ export class CoordinatorService {
     this.#stopping = true;
     this.#wake?.();
     await this.#running;
+    await this.#globalQuery;
   }
 
   readiness(): { ready: boolean; reason?: string } {
@@ -187,7 +271,6 @@ export class CoordinatorService {
     const e = this.#o.endpoint(s.id);
     return {
       id: s.id,
-      replicaGroup: 0,
       budget: s.budget,
       effectiveBudget: s.effectiveBudget,
       series: s.series,
@@ -197,7 +280,16 @@ export class CoordinatorService {
       reloadError: s.reloadError ?? null,
       prometheusUrl: e.prometheusUrl,
       ...e.extra,
-      targets: s.targets.map((t) => ({ job: t.job, labels: t.target.labels, series: t.series })),
+      targets: s.targets.map((t) => {
+        const part = parsePartId(t.id);
+        return {
+          job: t.job,
+          labels: t.target.labels,
+          series: t.series,
+          // A split target's part: this shard keeps the series of hashmod residue `part` of `parts`.
+          ...(part ? { part: part.part, parts: part.parts } : {}),
+        };
+      }),
     };
   }
 
@@ -264,6 +356,7 @@ export class CoordinatorService {
         globalQueryUrl: o.globalQueryUrl ?? null,
         // Global queries fail while a shard is down (partial responses off): name it.
         missingShards: this.#missingShards(),
+        ...(o.shardSets ? { shardSets: o.shardSets() } : {}),
       });
     });
     const reloadChecks: RequestHandler[] = [notCrossSite];
@@ -277,7 +370,10 @@ export class CoordinatorService {
           ok ? { status: "success" } : { error: this.#config.failure?.message, problems: this.#config.failure?.issues },
         );
     });
-    app.get("/", (_q, res) => {
+    app.get("/", (q, res) => {
+      const whatIf = this.#planFor(q.query["max-series"]);
+      const now = Date.now();
+      res.status(whatIf && "error" in whatIf ? 400 : 200);
       res.type("html").send(
         renderStatusPage({
           shards: (this.#last?.shards ?? []).map((s) => ({
@@ -288,6 +384,13 @@ export class CoordinatorService {
           ...(o.globalQueryUrl ? { globalQueryUrl: o.globalQueryUrl } : {}),
           configError: this.#config.failure?.message ?? null,
           missingShards: this.#missingShards(),
+          history: { now, history: this.#history },
+          global: {
+            ...(o.globalQueryUrl ? { queryUrl: o.globalQueryUrl } : {}),
+            points: this.#history.global(now),
+            error: this.#globalError,
+          },
+          ...(whatIf !== undefined ? { whatIf } : {}),
         }),
       );
     });

@@ -18,6 +18,8 @@ export interface ShardRuntime {
   readonly headSeries: number | null;
   /** Prometheus rejected the generated config and runs the previous one (the sidecar says why). */
   readonly reloadError?: string | null;
+  /** The shard's replica-group copies hold different assignments: push again, even if `assigned` matches. */
+  readonly diverged?: boolean;
 }
 
 export interface TargetRuntime {
@@ -55,4 +57,6 @@ export interface Scaler {
 export interface CoordinatorEvent {
   readonly kind: "move" | "scale" | "shard" | "warning";
   readonly text: string;
+  /** The shards a move starts between (the status page marks it on their plots). */
+  readonly shards?: readonly number[];
 }

@@ -1,7 +1,9 @@
+import { hash } from "node:crypto";
 import { type FSWatcher, readFileSync, watch } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
+import type { Labels } from "../prom/labels.ts";
 import type { TargetGroup } from "../prom/targets.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { globFiles, parseFileSdContent } from "./file.ts";
@@ -18,8 +20,13 @@ export class FileDiscovery implements Provider {
   readonly #dialect: PromDialect;
   readonly #refreshMs: number;
   readonly #log: Logger | undefined;
-  /** Sources each file produced last time it parsed. */
-  readonly #sources = new Map<string, string[]>();
+  /**
+   * Per file, a hash of the text it last parsed and its groups by source: a refresh sends
+   * only the groups that changed, so that the coordinator relabels only those; at 10,000s of
+   * groups a file, every group every time was most of a round (issue 16). The groups are the
+   * ones the discovery manager keeps anyway; a hash, not the text, to keep memory flat.
+   */
+  readonly #files = new Map<string, { hash: string; groups: Map<string, TargetGroup> }>();
   readonly #watchers: FSWatcher[] = [];
   #timer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -71,8 +78,12 @@ export class FileDiscovery implements Provider {
       for (const file of globFiles(pattern)) {
         seen.add(file);
         let groups: TargetGroup[];
+        let digest: string;
         try {
-          groups = parseFileSdContent(readFileSync(file, "utf8"), file, this.#dialect);
+          const text = readFileSync(file, "utf8");
+          digest = hash("sha1", text);
+          if (this.#files.get(file)?.hash === digest) continue;
+          groups = parseFileSdContent(text, file, this.#dialect);
         } catch (err) {
           const e =
             err instanceof PromshardError
@@ -88,19 +99,25 @@ export class FileDiscovery implements Provider {
           continue;
         }
         this.errors.delete(file);
-        const sources = groups.map((g) => g.source);
-        for (const old of this.#sources.get(file) ?? []) {
-          if (!sources.includes(old)) out.push({ source: old, targets: [], labels: {} });
+        const before = this.#files.get(file)?.groups ?? new Map<string, TargetGroup>();
+        const now = new Map<string, TargetGroup>();
+        for (const g of groups) {
+          const was = before.get(g.source);
+          if (was && sameGroup(was, g)) now.set(g.source, was);
+          else {
+            now.set(g.source, g);
+            out.push(g);
+          }
         }
-        this.#sources.set(file, sources);
-        out.push(...groups);
+        for (const old of before.keys()) if (!now.has(old)) out.push({ source: old, targets: [], labels: {} });
+        this.#files.set(file, { hash: digest, groups: now });
       }
     }
-    for (const [file, sources] of this.#sources) {
+    for (const [file, { groups }] of this.#files) {
       if (seen.has(file)) continue;
       // Gone: its targets go too (a broken file stays, with its last good groups).
-      for (const s of sources) out.push({ source: s, targets: [], labels: {} });
-      this.#sources.delete(file);
+      for (const s of groups.keys()) out.push({ source: s, targets: [], labels: {} });
+      this.#files.delete(file);
       this.errors.delete(file);
     }
     if (out.length > 0) this.#onUpdate?.(out);
@@ -113,4 +130,22 @@ export class FileDiscovery implements Provider {
     clearTimeout(this.#debounce);
     this.#onUpdate = undefined;
   }
+}
+
+function sameLabels(a: Labels, b: Labels): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
+function sameGroup(a: TargetGroup, b: TargetGroup): boolean {
+  return (
+    a.targets.length === b.targets.length &&
+    sameLabels(a.labels, b.labels) &&
+    a.targets.every((t, i) => sameLabels(t, b.targets[i]!))
+  );
 }

@@ -2,9 +2,12 @@ import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { PromshardError } from "../errors.ts";
 import { parseYaml } from "../prom/config.ts";
-import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels, sortLabels } from "../prom/labels.ts";
+import { ADDRESS, isValidLabelName, isValidLabelValue, type Labels, labelsFromMap } from "../prom/labels.ts";
 import type { TargetGroup } from "../prom/targets.ts";
 import type { PromDialect } from "../prom/version.ts";
+
+/** The type of a value, for messages: the value itself may be a secret. */
+const kind = (v: unknown) => (Array.isArray(v) ? "a list" : v === null ? "null" : typeof v);
 
 /** Prometheus's file SD marks every group with the file it came from. */
 export const FILEPATH_LABEL = "__meta_filepath";
@@ -24,7 +27,9 @@ export function parseFileSdContent(text: string, filename: string, dialect: Prom
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      fail(`invalid JSON: ${(err as Error).message}`);
+      // V8's message quotes the text around the error, which may hold a password: keep the place only.
+      const at = /at position \d+(?: \(line \d+ column \d+\))?/.exec((err as Error).message)?.[0];
+      fail(`invalid JSON${at ? ` ${at}` : ""}; check the file's syntax`);
     }
   } else if (ext === ".yml" || ext === ".yaml") {
     doc = parseYaml(text, filename);
@@ -45,22 +50,22 @@ export function parseFileSdContent(text: string, filename: string, dialect: Prom
     const rawTargets = group.targets ?? [];
     if (!Array.isArray(rawTargets)) fail(`group ${i}: targets must be a list of strings`);
     (rawTargets as unknown[]).forEach((t, j) => {
-      if (typeof t !== "string") fail(`group ${i}: targets[${j}] must be a string, got ${JSON.stringify(t)}`);
+      if (typeof t !== "string") fail(`group ${i}: targets[${j}] must be a string, got ${kind(t)}`);
       targets.push(Object.freeze({ [ADDRESS]: t as string }));
     });
-    const labels: Record<string, string> = {};
+    const labels = new Map<string, string>();
     const rawLabels = group.labels ?? {};
     if (typeof rawLabels !== "object" || Array.isArray(rawLabels)) fail(`group ${i}: labels must be a mapping`);
     for (const [name, value] of Object.entries(rawLabels as Record<string, unknown>)) {
       // File SD labels are model.LabelSet: names are checked as the binary's model checks them.
       if (!isValidLabelName(name, dialect)) fail(`group ${i}: "${name}" is not a valid label name`);
       if (typeof value !== "string" || !isValidLabelValue(value)) {
-        fail(`group ${i}: label "${name}" must have a string value, got ${JSON.stringify(value)}`);
+        fail(`group ${i}: label "${name}" must have a valid UTF-8 string value, got ${kind(value)}`);
       }
-      labels[name] = value as string;
+      labels.set(name, value as string);
     }
-    labels[FILEPATH_LABEL] = filename;
-    return { source: `${filename}:${i}`, targets, labels: sortLabels(labels) };
+    labels.set(FILEPATH_LABEL, filename);
+    return { source: `${filename}:${i}`, targets, labels: labelsFromMap(labels) };
   });
 }
 

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
+import type { KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { fetch } from "undici";
 import { PromshardError } from "../errors.ts";
 import { type HttpClient, httpClientFor } from "../http/client.ts";
 import { httpClientConfig } from "../prom/http-client.ts";
+import { clientNode } from "./client-node.ts";
 
 export interface KubeList<T> {
   items: T[];
@@ -37,22 +38,28 @@ export interface KubeClient {
   ): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
 }
 
+let apiServerConfig: (new (server: string, client: HttpClient) => KubeConfig) | undefined;
+
 /**
  * A KubeConfig for one api_server whose requests (lists and client-node's watches) carry the
- * client built from the SD entry's HTTP client config (src/http/client.ts).
+ * client built from the SD entry's HTTP client config (src/http/client.ts). Defined at the
+ * first use: its base class is client-node's, loaded then (./client-node.ts).
  */
-class ApiServerConfig extends KubeConfig {
-  readonly #client: HttpClient;
-  constructor(server: string, client: HttpClient) {
-    super();
-    this.#client = client;
-    this.loadFromClusterAndUser({ name: "sd", server, skipTLSVerify: false }, { name: "sd" });
-  }
+function ApiServerConfig(): new (server: string, client: HttpClient) => KubeConfig {
+  apiServerConfig ??= class extends clientNode().KubeConfig {
+    readonly #client: HttpClient;
+    constructor(server: string, client: HttpClient) {
+      super();
+      this.#client = client;
+      this.loadFromClusterAndUser({ name: "sd", server, skipTLSVerify: false }, { name: "sd" });
+    }
 
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    for (const [name, value] of Object.entries(this.#client.headers)) context.setHeaderParam(name, value);
-    context.setDispatcher(this.#client.dispatcher);
-  }
+    override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+      for (const [name, value] of Object.entries(this.#client.headers)) context.setHeaderParam(name, value);
+      context.setDispatcher(this.#client.dispatcher);
+    }
+  };
+  return apiServerConfig;
 }
 
 /**
@@ -64,13 +71,14 @@ export function kubeClientFor(
   access: ApiAccess,
   opts: { directory?: string; fallbackKubeconfig?: string } = {},
 ): KubeClient {
+  const { HttpMethod, KubeConfig, RequestContext } = clientNode();
   let kc = new KubeConfig();
   /** Who the client is (user or auth headers and TLS): part of the key. */
   let identity: unknown;
   try {
     if (access.apiServer !== undefined && access.apiServer !== "") {
       const http = httpClientFor(httpClientConfig(access.httpClient ?? {}), opts.directory ?? ".");
-      kc = new ApiServerConfig(access.apiServer.replace(/\/+$/, ""), http);
+      kc = new (ApiServerConfig())(access.apiServer.replace(/\/+$/, ""), http);
       identity = { headers: http.headers, tls: http.tls };
     } else if (access.kubeconfigFile) {
       kc.loadFromFile(access.kubeconfigFile);
@@ -113,7 +121,11 @@ export function kubeClientFor(
         } catch {
           // not JSON: keep the text
         }
-        throw Object.assign(new Error(`GET ${path}: ${res.status} ${reason}`), { statusCode: res.status });
+        const hint = res.status === 403 ? "; grant its ServiceAccount list and watch on it (RBAC)" : "";
+        // statusCode: client-node's ListWatch relists from scratch on 410 Gone.
+        throw Object.assign(new PromshardError("kube_request_failed", `GET ${path}: ${res.status} ${reason}${hint}`), {
+          statusCode: res.status,
+        });
       }
       return JSON.parse(text) as KubeList<T>;
     },

@@ -1,8 +1,9 @@
-import { type KubernetesObject, ListWatch, Watch } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import type { KubeClient } from "./client.ts";
+import { clientNode } from "./client-node.ts";
 
 /** One list+watch of one resource in one namespace with one selector pair. */
 export interface Informer<T> {
@@ -144,6 +145,7 @@ function startInformer(
   const syncedPromise = new Promise<void>((resolve) => {
     markSynced = resolve;
   });
+  const { ListWatch, Watch } = clientNode();
   const lw = new ListWatch<KubernetesObject>(
     path,
     new Watch(client.config),

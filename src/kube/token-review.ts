@@ -24,8 +24,18 @@ export interface AccessCheck {
   readonly name?: string;
 }
 
+/**
+ * The audience of the tokens a sidecar accepts with --api.auth=kubernetes. A token for the API
+ * server's own audience (a pod's default one) is refused: a sidecar, or whoever reads its
+ * plain-HTTP traffic, could otherwise act as the coordinator against the API server. The
+ * coordinator sends a projected token for this audience (the chart mounts one).
+ */
+export const SIDECAR_AUDIENCE = "promshard.io/sidecar";
+
 export interface TokenReviewOptions {
   readonly api: KubeApi;
+  /** Audiences the token must be for (default: the API server's own). */
+  readonly audiences?: readonly string[];
   /** The access the request needs. */
   readonly access: (req: Request) => AccessCheck;
   /** How long an answer is reused for the same token and access (default 10 s). */
@@ -38,6 +48,7 @@ export interface TokenReviewOptions {
 
 interface TokenReviewStatus {
   authenticated?: boolean;
+  audiences?: string[];
   user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
   error?: string;
 }
@@ -52,17 +63,33 @@ export function tokenReviewVerifier(opts: TokenReviewOptions): TokenVerifier {
   const cacheMs = opts.cacheMs ?? 10_000;
   const max = opts.maxEntries ?? 1000;
   const now = opts.now ?? Date.now;
+  const audiences = opts.audiences?.length ? opts.audiences : undefined;
   const cache = new Map<string, { at: number; verdict: Promise<TokenVerdict> }>();
   const review = async (token: string, access: AccessCheck): Promise<TokenVerdict> => {
     const tr = await opts.api.request<{ status?: TokenReviewStatus }>(
       "POST",
       "/apis/authentication.k8s.io/v1/tokenreviews",
-      { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } },
+      {
+        body: {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenReview",
+          spec: { token, ...(audiences ? { audiences } : {}) },
+        },
+      },
     );
-    if (tr.status !== 201 && tr.status !== 200)
-      throw new PromshardError("kube_request_failed", `TokenReview answered HTTP ${tr.status}`);
+    if (tr.status !== 201 && tr.status !== 200) throw reviewFailed("TokenReview", tr.status);
     const st = tr.body.status ?? {};
-    if (!st.authenticated || !st.user?.username) return { ok: false, reason: "the Kubernetes API does not know it" };
+    if (!st.authenticated || !st.user?.username)
+      return {
+        ok: false,
+        reason: `the Kubernetes API does not know it${audiences ? ` as a token for the audience ${audiences.join(" or ")}` : ""}`,
+      };
+    // An authenticator that ignores audiences answers without them: not proof of the audience.
+    if (audiences && !st.audiences?.some((a) => audiences.includes(a)))
+      return {
+        ok: false,
+        reason: `the Kubernetes API did not confirm it is for the audience ${audiences.join(" or ")}`,
+      };
     const user = st.user;
     const sar = await opts.api.request<{ status?: { allowed?: boolean; reason?: string } }>(
       "POST",
@@ -81,8 +108,7 @@ export function tokenReviewVerifier(opts: TokenReviewOptions): TokenVerifier {
         },
       },
     );
-    if (sar.status !== 201 && sar.status !== 200)
-      throw new PromshardError("kube_request_failed", `SubjectAccessReview answered HTTP ${sar.status}`);
+    if (sar.status !== 201 && sar.status !== 200) throw reviewFailed("SubjectAccessReview", sar.status);
     const what = `${access.verb} ${access.resource}${access.subresource ? `/${access.subresource}` : ""}.${access.group}`;
     return sar.body.status?.allowed
       ? { ok: true, user: user.username }
@@ -107,6 +133,15 @@ export function tokenReviewVerifier(opts: TokenReviewOptions): TokenVerifier {
     cache.set(key, { at: t, verdict });
     return verdict;
   };
+}
+
+function reviewFailed(kind: string, status: number): PromshardError {
+  return new PromshardError(
+    "kube_request_failed",
+    status === 401 || status === 403
+      ? `${kind} answered HTTP ${status}: the ServiceAccount this process runs as may not create ${kind.toLowerCase()}s; bind it to the ClusterRole system:auth-delegator`
+      : `${kind} answered HTTP ${status}`,
+  );
 }
 
 /** What a request to the sidecar's API needs (see AccessCheck). */

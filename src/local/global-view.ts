@@ -5,8 +5,9 @@ import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
 import { queryArgs, rulerArgs, storeArgs, uploadBlocksArgs } from "../thanos/args.ts";
 import { endpointSdConfig, filesystemObjstoreConfig, remoteWriteConfig } from "../thanos/files.ts";
+import { storesServe } from "../thanos/store-blocks.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
-import { httpCall, untilAnswers } from "../util/http.ts";
+import { untilAnswers } from "../util/http.ts";
 import { freePort } from "../util/ports.ts";
 import { SupervisedProcess } from "./process.ts";
 
@@ -212,17 +213,8 @@ export class GlobalView implements DataArchive {
     return blocks;
   }
 
-  async loaded(blocks: readonly string[]): Promise<boolean> {
-    if (blocks.length === 0) return true;
-    const res = await httpCall(`http://127.0.0.1:${this.#ports!.storeHttp}/api/v1/blocks?view=loaded`);
-    if (res.status !== 200)
-      throw new PromshardError("global_query_failed", `/api/v1/blocks?view=loaded: HTTP ${res.status}`, {
-        path: "the Store Gateway",
-      });
-    const served = new Set(
-      ((JSON.parse(res.text) as { data?: { blocks?: { ulid: string }[] } }).data?.blocks ?? []).map((b) => b.ulid),
-    );
-    return blocks.every((b) => served.has(b));
+  loaded(blocks: readonly string[]): Promise<boolean> {
+    return storesServe([`http://127.0.0.1:${this.#ports!.storeHttp}`], blocks);
   }
 
   async stop(): Promise<void> {

@@ -6,9 +6,11 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { CoordinatorEvent, Scaler } from "../coordinator/shards.ts";
 import { PromshardError } from "../errors.ts";
+import { SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
+import { noTargetsLeft, snapshotWithHead } from "../sidecar/tsdb-admin.ts";
 import { sidecarArgs } from "../thanos/args.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
-import { httpCall, untilAnswers } from "../util/http.ts";
+import { untilAnswers } from "../util/http.ts";
 import { freePort, portListened } from "../util/ports.ts";
 import type { DataArchive } from "./global-view.ts";
 import {
@@ -111,16 +113,6 @@ interface Retiring {
   readonly blocks: string[];
 }
 
-/** Whether a Prometheus's instant `up` is empty: no target it scrapes, none not yet marked stale. */
-async function noTargetsLeft(prometheusUrl: string): Promise<boolean> {
-  const res = await httpCall(`${prometheusUrl}/api/v1/query?query=up`);
-  if (res.status !== 200)
-    throw new PromshardError("shard_data_unsafe", `instant query up: HTTP ${res.status} ${res.text.slice(0, 300)}`, {
-      path: prometheusUrl,
-    });
-  return (JSON.parse(res.text) as { data?: { result?: unknown[] } }).data?.result?.length === 0;
-}
-
 /** The promshard entry point next to this module: src/cli.ts from a checkout, dist/cli.js when built. */
 const CLI = fileURLToPath(new URL(`../cli${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
@@ -217,25 +209,9 @@ export class LocalScaler implements Scaler {
     if (!archive || !shard) return true;
     let r = this.#retiring.get(id);
     if (!r) {
-      // A target that left writes its end-of-run staleness markers about 1.1 scrape intervals
-      // later (a 2.x Prometheus reads file SD on a 5 s tick before that): a snapshot taken
-      // earlier keeps the target's series alive in the bucket for the whole lookback. Its
-      // `up` series is marked stale with the rest, so none left means every marker is written.
       if (!(await noTargetsLeft(shard.prometheusUrl))) return false;
-      const res = await httpCall(`${shard.prometheusUrl}/api/v1/admin/tsdb/snapshot`, {
-        method: "POST",
-        timeoutMs: 120_000,
-      });
-      if (res.status !== 200)
-        throw new PromshardError(
-          "shard_data_unsafe",
-          `TSDB snapshot failed: HTTP ${res.status} ${res.text.slice(0, 300)}`,
-          {
-            path: `shard ${id}`,
-          },
-        );
-      const { data } = JSON.parse(res.text) as { data: { name: string } };
-      const snapshot = join(shard.dir, "tsdb", "snapshots", data.name);
+      const name = await snapshotWithHead(shard.prometheusUrl);
+      const snapshot = join(shard.dir, "tsdb", "snapshots", name);
       try {
         r = { blocks: await archive.upload(snapshot, shardLabels(id)) };
       } finally {
@@ -269,6 +245,7 @@ export class LocalScaler implements Scaler {
         name: "sidecar",
         command: process.execPath,
         args: [
+          ...SIDECAR_NODE_FLAGS,
           CLI,
           "sidecar",
           "--config.file",

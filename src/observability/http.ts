@@ -4,6 +4,7 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import type { Logger } from "pino";
 import { Histogram, type Registry } from "prom-client";
 import { PromshardError } from "../errors.ts";
+import { PEER_IDLE_MS } from "../util/http.ts";
 
 /** Whether a component can take work; `reason` says what it waits for when it cannot. */
 export interface Readiness {
@@ -163,5 +164,7 @@ export function listen(app: Express, addr: string): Promise<Listening> {
     // are 60 s for headers and 5 min per request), so slow clients cannot pile up.
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
+    // Longer than promshard's own clients keep an idle connection (see PEER_IDLE_MS).
+    server.keepAliveTimeout = PEER_IDLE_MS + 5_000;
   });
 }

@@ -6,7 +6,7 @@ import { posix } from "node:path";
 import { PromshardError } from "../errors.ts";
 import { parseDuration } from "./duration.ts";
 import { isObj, type Obj, yamlBool } from "./go-yaml.ts";
-import { isValidLabelName, isValidLabelValue, type Labels, sortLabels } from "./labels.ts";
+import { isValidLabelName, isValidLabelValue, type Labels, labelsFromMap } from "./labels.ts";
 import type { PromDialect } from "./version.ts";
 
 /** Collects every problem of one pass, so a check lists them all like promtool does. */
@@ -24,6 +24,14 @@ export function describe(v: unknown): string {
   return Array.isArray(v) ? "a list" : v === null ? "null" : typeof v === "object" ? "a mapping" : typeof v;
 }
 
+/** Fields configs still carry that no supported Prometheus knows, with what to write instead. */
+const GONE: Readonly<Record<string, string>> = {
+  scrape_classic_histograms:
+    "unknown field: Prometheus 3 calls it always_scrape_classic_histograms; check the Prometheus version (--prometheus.version)",
+  max_retries:
+    "unknown field: Prometheus has no queue_config.max_retries (it retries recoverable errors until they succeed); remove it",
+};
+
 export function unknownKeys(
   obj: Obj,
   known: readonly string[],
@@ -35,7 +43,7 @@ export function unknownKeys(
     if (!known.includes(key) && !extra?.(key)) {
       p.add(
         path ? `${path}.${key}` : key,
-        "unknown field; check its spelling and the Prometheus version (--prometheus.version)",
+        GONE[key] ?? "unknown field; check its spelling and the Prometheus version (--prometheus.version)",
       );
     }
   }
@@ -58,8 +66,35 @@ export function boolField(obj: Obj, key: string, path: string, p: Problems, fall
   if (v === undefined || v === null) return fallback;
   const b = yamlBool(v);
   if (b !== undefined) return b;
-  p.add(`${path}.${key}`, `must be true or false, got ${JSON.stringify(v)}`);
+  p.add(`${path}.${key}`, `must be true or false, got ${describe(v)}`);
   return fallback;
+}
+
+/**
+ * An integer field as Go's YAML reader fills an int or uint: a YAML number (it truncates a
+ * float), never a string; `min` is 0 for uints.
+ */
+export function intField(obj: Obj, key: string, path: string, p: Problems, min?: number): number | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number") {
+    p.add(`${path}.${key}`, `must be a number, got ${describe(v)}`);
+    return undefined;
+  }
+  if (min !== undefined && v < min) {
+    p.add(`${path}.${key}`, `must be ${min} or more`);
+    return undefined;
+  }
+  return v;
+}
+
+/** units.Base2Bytes: one or more <number><unit> with B, KB, KiB … EB, EiB; or a bare 0. */
+const BYTES = /^(?:0|(?:\d+(?:\.\d+)?(?:[KMGTPE]i?)?B)+)$/;
+
+export function bytesField(obj: Obj, key: string, path: string, p: Problems): void {
+  const v = obj[key];
+  if (v === undefined || v === null) return;
+  if (!BYTES.test(String(v))) p.add(`${path}.${key}`, "not a size; write it like 512MiB, 10MB or 1GB");
 }
 
 export function stringField(obj: Obj, key: string, path: string, p: Problems, fallback: string): string {
@@ -77,7 +112,7 @@ export function parseLabelMap(raw: unknown, dialect: PromDialect, path: string, 
     p.add(path, `must be a mapping of label names to values, got ${describe(raw)}`);
     return Object.freeze({});
   }
-  const out: Record<string, string> = {};
+  const out = new Map<string, string>();
   for (const [name, value] of Object.entries(raw)) {
     if (!isValidLabelName(name, dialect)) {
       p.add(`${path}.${name}`, `"${name}" is not a valid label name`);
@@ -88,9 +123,9 @@ export function parseLabelMap(raw: unknown, dialect: PromDialect, path: string, 
       p.add(`${path}.${name}`, `the value must be a string, got ${describe(value)}`);
       continue;
     }
-    out[name] = v;
+    out.set(name, v);
   }
-  return sortLabels(out);
+  return labelsFromMap(out);
 }
 
 /**

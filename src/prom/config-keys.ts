@@ -104,5 +104,4 @@ export const JOB_V3 = [
   "metric_name_validation_scheme",
   "metric_name_escaping_scheme",
   "extra_scrape_metrics",
-  "scrape_classic_histograms",
 ];

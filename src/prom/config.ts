@@ -10,7 +10,9 @@ import {
   unknownKeys,
 } from "./config-fields.ts";
 import { GLOBAL_V2, GLOBAL_V3, JOB_V2, JOB_V3, SD_V2, SD_V3, TOP_V2, TOP_V3 } from "./config-keys.ts";
+import { validateScrapeValues, validateSections } from "./config-sections.ts";
 import { formatDuration } from "./duration.ts";
+import { redactUrl } from "./go-url.ts";
 import { isObj, type Obj, parseYaml, StrictReader } from "./go-yaml.ts";
 import { decodeHttpClient, HTTP_CLIENT_KEYS, HTTP_CLIENT_KEYS_V2, validateHttpClient } from "./http-client.ts";
 import { ADDRESS, type Labels } from "./labels.ts";
@@ -45,6 +47,8 @@ export interface GlobalConfig {
   readonly evaluationIntervalMs: number;
   readonly externalLabels: Labels;
   readonly metricNameValidationScheme: "utf8" | "legacy";
+  /** As written, for the jobs that inherit it; undefined when unset. */
+  readonly metricNameEscapingScheme: unknown;
   readonly scrapeNativeHistograms: boolean;
   readonly alwaysScrapeClassicHistograms: boolean;
   readonly convertClassicHistogramsToNhcb: boolean;
@@ -141,38 +145,23 @@ export function buildConfig(
       jobs.push(job);
     });
   }
-  for (const key of ["remote_write", "remote_read"] as const) validateRemote(doc[key], key, p);
+  validateSections(doc, dialect, p);
+  if (isObj(doc.alerting) && Array.isArray(doc.alerting.alertmanagers)) {
+    // Alertmanager targets are checked as scrape targets are, relabeling or not.
+    doc.alerting.alertmanagers.forEach((am, i) => {
+      const at = `alerting.alertmanagers[${i}]`;
+      if (isObj(am)) checkStaticAddresses(parseServiceDiscovery(am, at, dialect, opts.directory, p), at, p);
+    });
+  }
   if (p.list.length > 0) throw new PromshardErrors(p.list);
   return { dialect, directory: opts.directory, global, scrapeConfigs: jobs, raw: doc };
-}
-
-/** remote_write/remote_read: kept as written, checked for what Prometheus refuses at load. */
-function validateRemote(raw: unknown, key: string, p: Problems): void {
-  if (raw === undefined || raw === null) return;
-  if (!Array.isArray(raw)) {
-    p.add(key, `must be a list, got ${describe(raw)}`);
-    return;
-  }
-  const names = new Map<string, number>();
-  raw.forEach((item, i) => {
-    if (!isObj(item)) {
-      p.add(`${key}[${i}]`, "empty or null entry; remove it or give it a url");
-      return;
-    }
-    if (typeof item.url !== "string" || item.url === "") p.add(`${key}[${i}].url`, "url is required");
-    if (typeof item.name === "string" && item.name !== "") {
-      const first = names.get(item.name);
-      if (first !== undefined) p.add(`${key}[${i}].name`, `name "${item.name}" is already used by ${key}[${first}]`);
-      else names.set(item.name, i);
-    }
-  });
 }
 
 function validationScheme(obj: Obj, path: string, p: Problems, fallback: "utf8" | "legacy"): "utf8" | "legacy" {
   const v = obj.metric_name_validation_scheme;
   if (v === undefined || v === null || v === "") return fallback;
   if (v === "utf8" || v === "legacy") return v;
-  p.add(`${path}.metric_name_validation_scheme`, `must be "utf8" or "legacy", got ${JSON.stringify(v)}`);
+  p.add(`${path}.metric_name_validation_scheme`, `must be "utf8" or "legacy", got another ${describe(v)}`);
   return fallback;
 }
 
@@ -190,6 +179,7 @@ function parseGlobal(raw: unknown, dialect: PromDialect, p: Problems): GlobalCon
   }
   if (scrapeTimeoutMs === 0) scrapeTimeoutMs = Math.min(DEFAULT_SCRAPE_TIMEOUT, scrapeIntervalMs);
   const scheme = dialect.major >= 3 ? validationScheme(g, "global", p, "utf8") : "legacy";
+  validateScrapeValues(g, "global", dialect, { names: scheme }, p);
   const labelDialect = scheme === "legacy" ? withLegacyNames(dialect) : dialect;
   return {
     scrapeIntervalMs,
@@ -197,6 +187,7 @@ function parseGlobal(raw: unknown, dialect: PromDialect, p: Problems): GlobalCon
     evaluationIntervalMs: durationField(g, "evaluation_interval", "global", p) || DEFAULT_EVALUATION_INTERVAL,
     externalLabels: parseLabelMap(g.external_labels, labelDialect, "global.external_labels", p),
     metricNameValidationScheme: scheme,
+    metricNameEscapingScheme: g.metric_name_escaping_scheme ?? undefined,
     scrapeNativeHistograms: boolField(g, "scrape_native_histograms", "global", p, false),
     alwaysScrapeClassicHistograms: boolField(g, "always_scrape_classic_histograms", "global", p, false),
     convertClassicHistogramsToNhcb: boolField(g, "convert_classic_histograms_to_nhcb", "global", p, false),
@@ -237,6 +228,13 @@ function parseJob(
   );
 
   const scheme3 = dialect.major >= 3 ? validationScheme(raw, path, p, global.metricNameValidationScheme) : "legacy";
+  validateScrapeValues(
+    raw,
+    path,
+    dialect,
+    { names: scheme3, escaping: raw.metric_name_escaping_scheme ?? global.metricNameEscapingScheme },
+    p,
+  );
   const jobDialect = scheme3 === "legacy" ? withLegacyNames(dialect) : dialect;
 
   const scrapeIntervalMs = durationField(raw, "scrape_interval", path, p) || global.scrapeIntervalMs;
@@ -258,23 +256,8 @@ function parseJob(
   validateHttpClient(decodeHttpClient(raw, path, reader), path, reader);
 
   const serviceDiscovery = parseServiceDiscovery(raw, path, jobDialect, directory, p);
-  if (relabel.rules.length === 0) {
-    // Without relabeling the static address is the scrape address: Prometheus refuses URLs here.
-    for (const sd of serviceDiscovery) {
-      if (sd.mechanism !== "static" || !("groups" in sd)) continue;
-      for (const g of sd.groups) {
-        for (const t of g.targets) {
-          const addr = t[ADDRESS] ?? "";
-          if (addr.includes("/")) {
-            p.add(
-              `${path}.static_configs[${sd.index}].targets`,
-              `"${addr}" is not a valid hostname; give host:port, not a URL`,
-            );
-          }
-        }
-      }
-    }
-  }
+  // Without relabeling the static address is the scrape address: Prometheus refuses URLs here.
+  if (relabel.rules.length === 0) checkStaticAddresses(serviceDiscovery, path, p);
 
   return {
     jobName,
@@ -309,6 +292,21 @@ function parseJob(
   };
 }
 
+function checkStaticAddresses(sds: readonly ServiceDiscovery[], path: string, p: Problems): void {
+  for (const sd of sds) {
+    if (sd.mechanism !== "static" || !("groups" in sd)) continue;
+    for (const t of sd.groups.flatMap((g) => g.targets)) {
+      const addr = t[ADDRESS] ?? "";
+      if (addr.includes("/")) {
+        p.add(
+          `${path}.static_configs[${sd.index}].targets`,
+          `"${redactUrl(addr)}" is not a valid hostname; give host:port, not a URL`,
+        );
+      }
+    }
+  }
+}
+
 function parseParams(raw: unknown, path: string, p: Problems): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   if (raw === undefined || raw === null) return out;
@@ -322,7 +320,8 @@ function parseParams(raw: unknown, path: string, p: Problems): Record<string, st
     } else if (Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)) {
       out[k] = v.map((x) => (x === null ? "" : String(x)));
     } else {
-      p.add(`${path}.${k}`, `must be a list of values, for example [${JSON.stringify(String(v))}]`);
+      // The value is not quoted back: params often carry API keys.
+      p.add(`${path}.${k}`, `must be a list of values: write it as [value], not as a single ${describe(v)}`);
     }
   }
   return out;

@@ -20,7 +20,8 @@ export function parseDuration(text: string): number | { error: string } {
   if (text === "0") return 0;
   if (text === "") return { error: "empty duration string" };
   const m = PATTERN.exec(text);
-  if (!m) return { error: `not a valid duration string: "${text}"` };
+  // The text is not quoted back: a message names the field, and a misplaced value may be a secret.
+  if (!m) return { error: "not a valid duration string" };
   let ms = 0;
   for (let i = 0; i < UNITS.length; i++) {
     const v = m[i + 1];

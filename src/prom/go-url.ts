@@ -1,6 +1,7 @@
 /**
  * Why Go's net/url.Parse (Go 1.26, which Prometheus 3.16 is built with) refuses a URL, in its
- * words: Prometheus reports these for api_server and proxy_url.
+ * words: Prometheus reports these for api_server and proxy_url. The URL a message quotes has its
+ * password replaced, as Go's URL.Redacted does: these messages reach logs and APIs.
  */
 import { goQuote } from "./go-quote.ts";
 
@@ -47,9 +48,26 @@ export function goUrlParseError(raw: string): string | undefined {
   const main = hash >= 0 ? raw.slice(0, hash) : raw;
   const err = parseError(main);
   // A failure before the fragment quotes the URL without it; a bad fragment, the whole URL.
-  if (err !== undefined) return `parse ${goQuote(main)}: ${err}`;
+  if (err !== undefined) return `parse ${goQuote(redactUrl(main))}: ${err}`;
   const e = hash >= 0 ? unescapeError(raw.slice(hash + 1)) : undefined;
-  return e === undefined ? undefined : `parse ${goQuote(raw)}: ${e}`;
+  return e === undefined ? undefined : `parse ${goQuote(redactUrl(raw))}: ${e}`;
+}
+
+/**
+ * The URL or address with the password of its userinfo replaced by "xxxxx" (Go's
+ * URL.Redacted), for messages. Works on strings url.Parse refuses too (a bad port, a
+ * scheme-less `user:pw@host:port` target), since those are the ones errors quote; the
+ * userinfo ends at the last "@" before the path, as in url.Parse.
+ */
+export function redactUrl(s: string): string {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(s)?.[0] ?? "";
+  const rest = s.slice(scheme.length);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const at = authority.lastIndexOf("@");
+  const colon = authority.indexOf(":");
+  if (at < 0 || colon < 0 || colon > at) return s;
+  return `${scheme}${authority.slice(0, colon)}:xxxxx${rest.slice(at)}`;
 }
 
 function parseError(raw: string): string | undefined {

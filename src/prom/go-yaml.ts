@@ -30,7 +30,11 @@ export function yamlKind(v: unknown): string {
   return "!!str";
 }
 
-/** A reader of YAML mappings that records Go-yaml-like type errors under field paths. */
+/**
+ * A reader of YAML mappings that records Go-yaml-like type errors under field paths. Unlike
+ * Go's messages these never quote the value: it may be a password in the wrong place, and
+ * config errors reach logs, APIs and the status page.
+ */
 export class StrictReader {
   readonly errors: PromshardError[];
   constructor(errors: PromshardError[] = []) {
@@ -70,7 +74,7 @@ export class StrictReader {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
     const b = yamlBool(v);
-    if (b === undefined) this.add(`${path}.${key}`, `cannot unmarshal ${yamlKind(v)} \`${String(v)}\` into bool`);
+    if (b === undefined) this.add(`${path}.${key}`, `cannot unmarshal ${yamlKind(v)} into bool; write true or false`);
     return b;
   }
 
@@ -78,7 +82,7 @@ export class StrictReader {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
     if (!Array.isArray(v)) {
-      this.add(`${path}.${key}`, `cannot unmarshal ${yamlKind(v)}${isObj(v) ? "" : ` \`${String(v)}\``} into []string`);
+      this.add(`${path}.${key}`, `cannot unmarshal ${yamlKind(v)} into []string; write a list, for example [a, b]`);
       return undefined;
     }
     const out: string[] = [];
@@ -89,6 +93,20 @@ export class StrictReader {
     });
     return out;
   }
+}
+
+/**
+ * js-yaml's reason without the source text some reasons quote (an alias or tag name: an
+ * unquoted password starting with `*` or `!` is read as one), with what to do instead.
+ */
+function yamlReason(reason: string): string {
+  if (reason === "") return "cannot parse the document";
+  // The reasons with source text in them quote it, or end with it after "characters: ".
+  if (!/["<]|characters: /.test(reason)) return reason;
+  if (/alias/.test(reason)) {
+    return "unknown or recursive alias; a plain value starting with * is an alias: quote the value";
+  }
+  return "unknown or invalid tag; a plain value starting with ! is a tag: quote the value";
 }
 
 /** YAML 1.2 core types plus `<<` merge keys, which Go's YAML reader (and so Prometheus) accepts. */
@@ -104,9 +122,10 @@ export function parseYaml(text: string, source: string): unknown {
   } catch (err) {
     if (err instanceof YAMLException) {
       const where = err.mark ? `:${err.mark.line + 1}:${err.mark.column + 1}` : "";
-      throw new PromshardError("config_invalid", `YAML: ${err.reason ?? err.message}`, {
+      // No `cause`: the YAMLException's message carries a snippet of the source lines, and
+      // pino's error serializer logs causes' messages.
+      throw new PromshardError("config_invalid", `YAML: ${yamlReason(err.reason ?? "")}`, {
         path: `${source}${where}`,
-        cause: err,
       });
     }
     throw err;

@@ -28,7 +28,7 @@ export const HTTP_CLIENT_KEYS_V2: readonly string[] = HTTP_CLIENT_KEYS.filter(
 );
 const BASIC_AUTH_KEYS = ["username", "username_file", "username_ref", "password", "password_file", "password_ref"];
 const AUTHORIZATION_KEYS = ["type", "credentials", "credentials_file", "credentials_ref"];
-const TLS_KEYS = [
+export const TLS_KEYS = [
   "ca",
   "cert",
   "key",
@@ -63,6 +63,10 @@ const OAUTH2_KEYS = [
   "tls_config",
   ...PROXY_KEYS,
 ];
+/** The OAuth2 fields that hold one string (a config.Secret, a file name or a plain string). */
+const OAUTH2_STRING_KEYS = OAUTH2_KEYS.filter(
+  (k) => !["claims", "scopes", "endpoint_params", "tls_config", ...PROXY_KEYS].includes(k),
+);
 const HEADER_KEYS = ["values", "secrets", "files"];
 const TLS_VERSIONS = new Set(["TLS10", "TLS11", "TLS12", "TLS13"]);
 const RESERVED_HEADERS = new Set([
@@ -121,7 +125,7 @@ function decodeTls(tls: Obj | undefined, path: string, r: StrictReader): boolean
     const v = r.string(tls, k, path);
     if (v === undefined) continue;
     if (TLS_VERSIONS.has(v)) nonZero = true;
-    else r.add(`${path}.${k}`, `unknown TLS version: ${v}`);
+    else r.add(`${path}.${k}`, "unknown TLS version; use TLS10, TLS11, TLS12 or TLS13");
   }
   const count = (xs: string[]) => xs.filter((x) => x !== "").length;
   if (count(ca) > 1) r.add(path, "at most one of ca, ca_file & ca_ref must be configured");
@@ -171,13 +175,23 @@ function validateProxy(p: ReturnType<typeof decodeProxy>, path: string, r: Stric
 export function decodeHttpClient(raw: Obj, path: string, r: StrictReader): HttpFields {
   let custom = false;
   const basicAuth = r.map(raw, "basic_auth", path, "config.BasicAuth");
-  if (basicAuth) r.known(basicAuth, BASIC_AUTH_KEYS, "config.plain", `${path}.basic_auth`);
+  if (basicAuth) {
+    r.known(basicAuth, BASIC_AUTH_KEYS, "config.plain", `${path}.basic_auth`);
+    for (const k of BASIC_AUTH_KEYS) r.string(basicAuth, k, `${path}.basic_auth`);
+  }
   const authorization = r.map(raw, "authorization", path, "config.Authorization");
-  if (authorization) r.known(authorization, AUTHORIZATION_KEYS, "config.Authorization", `${path}.authorization`);
+  if (authorization) {
+    r.known(authorization, AUTHORIZATION_KEYS, "config.Authorization", `${path}.authorization`);
+    for (const k of AUTHORIZATION_KEYS) r.string(authorization, k, `${path}.authorization`);
+  }
   const oauth2 = r.map(raw, "oauth2", path, "config.OAuth2");
   if (oauth2) {
     const at = `${path}.oauth2`;
     r.known(oauth2, OAUTH2_KEYS, "config.plain", at);
+    for (const k of OAUTH2_STRING_KEYS) r.string(oauth2, k, at);
+    r.strings(oauth2, "scopes", at);
+    r.map(oauth2, "endpoint_params", at, "map[string]string");
+    r.map(oauth2, "claims", at, "map[string]interface {}");
     decodeTls(r.map(oauth2, "tls_config", at, "config.TLSConfig"), `${at}.tls_config`, r);
     validateProxy(decodeProxy(oauth2, at, r), at, r);
   }
@@ -193,7 +207,10 @@ export function decodeHttpClient(raw: Obj, path: string, r: StrictReader): HttpF
       const at = `${path}.http_headers.${name}`;
       if (header === null || header === undefined) continue;
       if (!isObj(header)) {
-        r.add(at, `cannot unmarshal ${yamlKind(header)}${` \`${String(header)}\``} into config.Header`);
+        r.add(
+          at,
+          `cannot unmarshal ${yamlKind(header)} into config.Header; write {values: [...]}, {secrets: [...]} or {files: [...]}`,
+        );
         continue;
       }
       r.known(header, HEADER_KEYS, "config.Header", at);
@@ -269,6 +286,11 @@ export function validateHttpClient(h: HttpFields, path: string, r: StrictReader)
       r.add(`${path}.http_headers.${name}`, `setting header ${goQuote(canonical)} is not allowed`);
     }
   }
+}
+
+/** Headers no config may set (prometheus/common's reservedHeaders), by any spelling. */
+export function isReservedHeader(name: string): boolean {
+  return RESERVED_HEADERS.has(canonicalHeaderKey(name));
 }
 
 /** net/http.CanonicalHeaderKey for valid token names; others are returned unchanged. */

@@ -147,6 +147,25 @@ export class EngineRegex extends BaseRegex {
   }
 }
 
+/** A regex V8 runs with Go's meaning (regex-js.ts says when that holds). */
+export class JsRegex extends BaseRegex {
+  readonly #re: RegExp;
+
+  constructor(source: string, re: RegExp, names: readonly string[]) {
+    super(source, names);
+    this.#re = re;
+  }
+
+  matches(s: string): boolean {
+    return this.#re.test(wellFormed(s));
+  }
+
+  match(s: string): RegexMatch | null {
+    const m = this.#re.exec(wellFormed(s));
+    return m === null ? null : { groups: m.slice() };
+  }
+}
+
 function texts(src: string, idx: readonly number[], ngroups: number): (string | undefined)[] {
   const groups = new Array<string | undefined>(ngroups + 1);
   for (let i = 0; i <= ngroups; i++) {

@@ -35,7 +35,8 @@
  */
 import { RE2JS, RE2JSSyntaxException } from "re2js";
 import { PromshardError } from "../errors.ts";
-import { EngineRegex, fastPath, type PromRegex } from "./regex-match.ts";
+import { jsSubset } from "./regex-js.ts";
+import { EngineRegex, fastPath, JsRegex, type PromRegex } from "./regex-match.ts";
 import { type Flavor, GoRegexpError, rewriteClass, scanRegex } from "./regex-syntax.ts";
 import type { PromDialect } from "./version.ts";
 
@@ -153,6 +154,8 @@ function build(source: string, flavor: Flavor): PromRegex {
     for (const [name, i] of Object.entries(byName)) fallback[i] = name;
     groupNames = fallback;
   }
+  const js = scan.breakout ? null : jsSubset(source, flavor);
+  if (js !== null && js.captures === ngroups) return new JsRegex(source, js.regexp, groupNames);
   return new EngineRegex(source, re2, ngroups, groupNames, scan.breakout);
 }
 

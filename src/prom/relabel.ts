@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { PromshardError } from "../errors.ts";
 import { goToLower, goToUpper } from "./gocase.ts";
-import { compareNames, isLegacyLabelName, isValidLabelName, type Labels, sortNames } from "./labels.ts";
+import { compareNames, isLegacyLabelName, isValidLabelName, type Labels, labelsFromMap } from "./labels.ts";
 import { compileRelabelRegex, type PromRegex } from "./regex.ts";
 import type { PromDialect } from "./version.ts";
 
@@ -215,7 +215,7 @@ export function relabel(labels: Labels, rules: readonly RelabelRule[], dialect: 
   const lb = new Map<string, string>();
   for (const name in labels) lb.set(name, labels[name]!);
   if (!applyRules(lb, rules, dialect)) return null;
-  return fromMap(lb);
+  return labelsFromMap(lb);
 }
 
 /** Relabels in place; false when the set was dropped. Used where a builder is already at hand. */
@@ -309,10 +309,4 @@ function applyRule(lb: Map<string, string>, rule: RelabelRule, dialect: PromDial
       for (const name of lb.keys()) if (!rule.regex.matches(name)) lb.delete(name);
       return true;
   }
-}
-
-function fromMap(lb: Map<string, string>): Labels {
-  const out: Record<string, string> = {};
-  for (const name of sortNames([...lb.keys()])) out[name] = lb.get(name)!;
-  return Object.freeze(out);
 }

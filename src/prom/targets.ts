@@ -1,12 +1,14 @@
 import { hash } from "node:crypto";
 import type { ScrapeJob } from "./config.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { redactUrl } from "./go-url.ts";
 import {
   ADDRESS,
   INSTANCE,
   isValidLabelValue,
   JOB,
   type Labels,
+  labelsFromMap,
   META_PREFIX,
   METRICS_PATH,
   PARAM_PREFIX,
@@ -14,7 +16,6 @@ import {
   SCHEME,
   SCRAPE_INTERVAL,
   SCRAPE_TIMEOUT,
-  sortLabels,
   sortNames,
 } from "./labels.ts";
 import { applyRules } from "./relabel.ts";
@@ -69,10 +70,10 @@ const NATIVE_HISTOGRAM_LABELS = [
  * rebuilds exactly the same discovered labels.
  */
 export function sdLabels(target: Labels, group: Labels): Labels {
-  const out: Record<string, string> = {};
-  for (const n in group) if (group[n] !== "" && !(n in target)) out[n] = group[n]!;
-  for (const n in target) if (target[n] !== "") out[n] = target[n]!;
-  return sortLabels(out);
+  const lb = new Map<string, string>();
+  for (const n in group) if (group[n] !== "" && !Object.hasOwn(target, n)) lb.set(n, group[n]!);
+  for (const n in target) if (target[n] !== "") lb.set(n, target[n]!);
+  return labelsFromMap(lb);
 }
 
 /**
@@ -86,17 +87,10 @@ export function discoveredLabels(target: Labels, group: Labels, job: ScrapeJob):
   const v3 = job.dialect.major >= 3;
   const lb = new Map<string, string>();
   for (const n in target) setOrDelete(lb, n, target[n]!);
-  for (const n in group) if (!(n in target)) setOrDelete(lb, n, group[n]!);
+  // hasOwn: `in` would also see Object.prototype's names (a label may be called constructor).
+  for (const n in group) if (!Object.hasOwn(target, n)) setOrDelete(lb, n, group[n]!);
 
-  const defaults: [string, string][] = [
-    [JOB, job.jobName],
-    [SCRAPE_INTERVAL, formatDuration(job.scrapeIntervalMs)],
-    [SCRAPE_TIMEOUT, formatDuration(job.scrapeTimeoutMs)],
-    [METRICS_PATH, job.metricsPath],
-    [SCHEME, job.scheme],
-  ];
-  if (v3) for (const [name, key] of NATIVE_HISTOGRAM_LABELS) defaults.push([name, String(job[key])]);
-  for (const [n, v] of defaults) if (!lb.get(n)) setOrDelete(lb, n, v);
+  for (const [n, v] of jobDefaults(job)) if (!lb.get(n)) setOrDelete(lb, n, v);
 
   for (const k of Object.keys(job.params)) {
     const values = job.params[k]!;
@@ -106,15 +100,28 @@ export function discoveredLabels(target: Labels, group: Labels, job: ScrapeJob):
   return lb;
 }
 
+/** A job's default labels, made once per job (a config load makes new jobs). */
+const defaultsByJob = new WeakMap<ScrapeJob, readonly (readonly [string, string])[]>();
+function jobDefaults(job: ScrapeJob): readonly (readonly [string, string])[] {
+  let defaults = defaultsByJob.get(job);
+  if (defaults === undefined) {
+    const list: [string, string][] = [
+      [JOB, job.jobName],
+      [SCRAPE_INTERVAL, formatDuration(job.scrapeIntervalMs)],
+      [SCRAPE_TIMEOUT, formatDuration(job.scrapeTimeoutMs)],
+      [METRICS_PATH, job.metricsPath],
+      [SCHEME, job.scheme],
+    ];
+    if (job.dialect.major >= 3) for (const [name, key] of NATIVE_HISTOGRAM_LABELS) list.push([name, String(job[key])]);
+    defaults = list;
+    defaultsByJob.set(job, defaults);
+  }
+  return defaults;
+}
+
 function setOrDelete(lb: Map<string, string>, n: string, v: string): void {
   if (v === "") lb.delete(n);
   else lb.set(n, v);
-}
-
-function sorted(lb: Map<string, string>): Labels {
-  const out: Record<string, string> = {};
-  for (const n of sortNames([...lb.keys()])) out[n] = lb.get(n)!;
-  return Object.freeze(out);
 }
 
 /** The public labels of a sorted set: those not starting with `__`, order kept. */
@@ -132,11 +139,15 @@ export function targetsFromGroup(group: TargetGroup, job: ScrapeJob, into?: Targ
   const out = into ?? { active: [], dropped: [], failures: [], collapsed: 0 };
   for (const t of group.targets) {
     const lb = discoveredLabels(t, group.labels, job);
-    const discovered = sorted(lb);
+    const discovered = labelsFromMap(lb);
     const result = populate(lb, job);
     if (result === null) out.dropped.push({ scrapePool: job.jobName, discoveredLabels: discovered });
     else if (typeof result === "string") {
-      out.failures.push({ scrapePool: job.jobName, discoveredLabels: discovered, error: result });
+      // A refused target's address goes into messages and APIs: its password does not.
+      const address = discovered[ADDRESS];
+      const shown =
+        address === undefined ? discovered : Object.freeze({ ...discovered, [ADDRESS]: redactUrl(address) });
+      out.failures.push({ scrapePool: job.jobName, discoveredLabels: shown, error: result });
     } else out.active.push({ ...result, discoveredLabels: discovered });
   }
   return out;
@@ -180,7 +191,7 @@ function populate(lb: Map<string, string>, job: ScrapeJob): Populated | null | s
       lb.set(ADDRESS, addr);
     }
   }
-  if (addr.includes("/")) return `"${addr}" is not a valid hostname`;
+  if (addr.includes("/")) return `"${redactUrl(addr)}" is not a valid hostname`;
 
   const interval = lb.get(SCRAPE_INTERVAL) ?? "";
   const intervalMs = parseDuration(interval);
@@ -196,17 +207,18 @@ function populate(lb: Map<string, string>, job: ScrapeJob): Populated | null | s
   if (job.dialect.major >= 3) {
     for (const [name] of NATIVE_HISTOGRAM_LABELS) {
       const v = lb.get(name);
-      if (v !== undefined && v !== "" && !GO_BOOLS.has(v)) return `error parsing ${name}: invalid syntax "${v}"`;
+      if (v !== undefined && v !== "" && !GO_BOOLS.has(v))
+        return `error parsing ${name}: invalid syntax; write true or false`;
     }
   }
 
-  for (const n of [...lb.keys()]) if (n.startsWith(META_PREFIX)) lb.delete(n);
+  for (const n of lb.keys()) if (n.startsWith(META_PREFIX)) lb.delete(n);
   if (!lb.get(INSTANCE)) lb.set(INSTANCE, addr);
   for (const [n, v] of lb) {
-    if (!isValidLabelValue(v)) return `invalid label value for "${n}": "${v}"`;
+    if (!isValidLabelValue(v)) return `invalid label value for "${n}": not valid UTF-8`;
   }
 
-  const internalLabels = sorted(lb);
+  const internalLabels = labelsFromMap(lb);
   return {
     id: targetId(job.jobName, internalLabels),
     scrapePool: job.jobName,

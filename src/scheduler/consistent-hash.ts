@@ -31,12 +31,16 @@ export const consistentHash: Strategy = {
     // A shard down past its grace takes nothing; its targets go to their next-ranked shard.
     const down = new Set(input.shards.filter((s) => s.unavailable).map((s) => s.id));
     let movedSeries = 0;
+    // Parts of a split target take distinct shards: each its best-ranked one not taken by another part.
+    const taken = new Map<string, Set<number>>();
     for (const t of input.targets) {
+      const used = t.group === undefined ? undefined : (taken.get(t.group) ?? new Set<number>());
       const h = createHash("sha256").update(t.id).digest().readUInt32BE(0);
       let best = 0;
       let bestWeight = -1;
       for (let s = 0; s < n; s++) {
         if (down.has(s) && down.size < n) continue;
+        if (used?.has(s) && used.size < n) continue;
         const w = weight(h, s);
         if (w > bestWeight) {
           best = s;
@@ -44,6 +48,7 @@ export const consistentHash: Strategy = {
         }
       }
       assignment[best]!.push(t.id);
+      if (used) taken.set(t.group!, used.add(best));
       const was = from.get(t.id);
       if (was !== undefined && was !== best) movedSeries += t.series;
     }

@@ -2,4 +2,5 @@
 import "./series-balanced.ts";
 import "./consistent-hash.ts";
 
+export * from "./split.ts";
 export * from "./strategy.ts";

@@ -25,6 +25,11 @@ function room(b: Bin): number {
   return b.budget - b.used;
 }
 
+/** The bin holds another part of the same split target. */
+function clash(b: Bin, t: SchedTarget): boolean {
+  return t.group !== undefined && b.targets.some((x) => x.group === t.group);
+}
+
 /**
  * The default: a target stays where it is; new targets go to the shard with the most room;
  * an over-budget shard sheds the fewest series that bring it under; a new shard is asked for
@@ -55,7 +60,7 @@ export const seriesBalanced: Strategy = {
         placed.add(id);
         origin.set(id, s.id);
         const bin = bins[s.id]!;
-        if (bin.unavailable) {
+        if (bin.unavailable || clash(bin, t)) {
           placed.delete(id); // goes where there is room, like a new target
           continue;
         }
@@ -87,7 +92,7 @@ export const seriesBalanced: Strategy = {
     };
     pending.sort(bySeriesDesc);
     for (const t of pending) {
-      const open = bins.filter((b) => !b.dedicated);
+      const open = bins.filter((b) => !b.dedicated && !clash(b, t));
       const fit = open.filter((b) => room(b) >= t.series).sort((a, b) => room(b) - room(a) || a.id - b.id)[0];
       if (fit) {
         fit.targets.push(t);
@@ -109,7 +114,7 @@ export const seriesBalanced: Strategy = {
         continue;
       }
       // At --shards.max (>= 1): the target is still scraped, on the shard with the most room.
-      const up = bins.filter((b) => !b.unavailable);
+      const up = bins.filter((b) => !b.unavailable && !clash(b, t));
       const candidates = open.length > 0 ? open : up.length > 0 ? up : bins;
       const target = [...candidates].sort((a, b) => room(b) - room(a) || a.id - b.id)[0]!;
       target.targets.push(t);
@@ -220,9 +225,11 @@ function drainHighest(bins: Bin[], minShards: number): boolean {
   const others = bins.slice(0, -1).filter((b) => !b.dedicated);
   const plan = new Map<SchedTarget, Bin>();
   const used = new Map(others.map((b) => [b, b.used]));
+  const taken = (b: Bin, t: SchedTarget) =>
+    clash(b, t) || [...plan].some(([p, to]) => to === b && p.group !== undefined && p.group === t.group);
   for (const t of [...last.targets].sort(bySeriesDesc)) {
     const fit = others
-      .filter((b) => used.get(b)! + t.series <= b.budget * DRAIN_FILL)
+      .filter((b) => used.get(b)! + t.series <= b.budget * DRAIN_FILL && !taken(b, t))
       .sort((a, b) => used.get(a)! - used.get(b)! || a.id - b.id)[0];
     if (!fit) return false;
     plan.set(t, fit);

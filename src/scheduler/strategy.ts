@@ -9,6 +9,11 @@ export interface SchedTarget {
   readonly id: string;
   /** Measured series (scrape_samples_post_metric_relabeling), or a hint/estimate. */
   readonly series: number;
+  /**
+   * Items of one group (the parts of a split target, src/scheduler/split.ts) never share a
+   * shard: each part keeps a different share of the same scrape.
+   */
+  readonly group?: string;
 }
 
 export interface SchedShard {

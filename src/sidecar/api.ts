@@ -4,6 +4,7 @@ import type { Express } from "express";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ASSIGNMENT_PATH } from "../contract/assignment.ts";
+import { FLUSH_PATH, type FlushReport } from "../contract/flush.ts";
 import { RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
@@ -15,16 +16,22 @@ export interface SidecarControl {
   /** Validates and applies a decoded body; throws HttpError (400, 409, 503) when it does not. */
   applyAssignment(body: unknown): Promise<unknown>;
   readiness(): Readiness;
+  /** A drained shard's head into the bucket; absent when no Thanos sidecar ships this TSDB. */
+  readonly flusher?: { flush(release: boolean): Promise<FlushReport> } | undefined;
 }
 
 /**
  * The bearer token from a file, read again when the file changes (a rotated Secret is picked
  * up without a restart). An empty or unreadable file at start is an error; later, the last
  * good token stays in use and the problem is logged.
+ *
+ * The file may hold several tokens, one a line, each accepted: a rotation (the Helm chart's)
+ * lists the new token beside the previous ones, since the kubelet brings a changed Secret to
+ * each pod at its own time and the caller may still send an older one for a while.
  */
 export class TokenFile {
   readonly path: string;
-  #token: Buffer;
+  #tokens: Buffer[];
   #stamp: string;
   readonly #log: Logger | undefined;
 
@@ -33,26 +40,33 @@ export class TokenFile {
     this.#log = log;
     const read = TokenFile.#read(path);
     if (typeof read === "string") throw new PromshardError("flag_invalid", read, { path: flag });
-    this.#token = read.token;
+    this.#tokens = read.tokens;
     this.#stamp = read.stamp;
   }
 
-  static #read(path: string): { token: Buffer; stamp: string } | string {
+  static #read(path: string): { tokens: Buffer[]; stamp: string } | string {
     try {
       const st = statSync(path);
-      const token = readFileSync(path, "utf8").trim();
-      if (token === "") return `${path} is empty; put the API token in it`;
-      if (/\s/.test(token)) return `${path} holds more than one word; the token is one line without spaces`;
-      return { token: digest(token), stamp: `${st.mtimeMs}:${st.size}:${st.ino}` };
+      const lines = readFileSync(path, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "");
+      if (lines.length === 0) return `${path} is empty; put the API token in it`;
+      const bad = lines.findIndex((l) => /\s/.test(l));
+      if (bad >= 0) return `${path} line ${bad + 1} holds more than one word; put one token a line, without spaces`;
+      return { tokens: lines.map(digest), stamp: `${st.mtimeMs}:${st.size}:${st.ino}` };
     } catch (err) {
       return `cannot read ${path}: ${(err as Error).message}`;
     }
   }
 
-  /** Whether `candidate` is the current token (constant time). */
+  /** Whether `candidate` is one of the file's tokens (constant time: every one is compared). */
   matches(candidate: string): boolean {
     this.#refresh();
-    return timingSafeEqual(digest(candidate), this.#token);
+    const d = digest(candidate);
+    let found = false;
+    for (const t of this.#tokens) found = timingSafeEqual(d, t) || found;
+    return found;
   }
 
   #refresh(): void {
@@ -70,7 +84,7 @@ export class TokenFile {
       this.#log?.error({ err: read, path: this.path }, "token file unusable; keeping the last token");
       return;
     }
-    this.#token = read.token;
+    this.#tokens = read.tokens;
     this.#stamp = read.stamp;
     this.#log?.info({ path: this.path }, "API token reloaded");
   }
@@ -95,8 +109,8 @@ export interface SidecarApiOptions {
 }
 
 /**
- * The sidecar's HTTP API (DESIGN §2): `GET /api/v1/runtime`, `PUT /api/v1/assignment`, both
- * behind the bearer token; `/metrics`, `/healthz`, `/readyz` open.
+ * The sidecar's HTTP API (DESIGN §2): `GET /api/v1/runtime`, `PUT /api/v1/assignment`,
+ * `POST /api/v1/flush` (contract/flush.ts), behind the bearer token; `/metrics`, `/healthz`, `/readyz` open.
  */
 export function createSidecarApi(opts: SidecarApiOptions): Express {
   const verify = opts.token instanceof TokenFile ? staticToken(opts.token) : opts.token;
@@ -118,6 +132,21 @@ export function createSidecarApi(opts: SidecarApiOptions): Express {
           throw new HttpError(400, "send the assignment as a JSON body with Content-Type: application/json");
         }
         res.json(await opts.control.applyAssignment(req.body));
+      });
+      app.post(FLUSH_PATH, auth, json, async (req, res) => {
+        const flusher = opts.control.flusher;
+        if (!flusher)
+          throw new HttpError(
+            404,
+            "this sidecar flushes nothing: start it with --tsdb.path (the webhook does when the pod uploads blocks)",
+          );
+        try {
+          res.json(await flusher.flush((req.body as { release?: unknown } | undefined)?.release === true));
+        } catch (err) {
+          // The coordinator logs it and asks again next round: it must say what failed.
+          if (err instanceof PromshardError) throw new HttpError(503, err.message);
+          throw err;
+        }
       });
     },
   });

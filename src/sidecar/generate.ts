@@ -131,6 +131,61 @@ function shardOffsetRule(shard: number): Record<string, unknown> {
   return { target_label: SHARD_OFFSET_LABEL, replacement: String(shard) };
 }
 
+/** The target-file label that says which part of a split target a shard keeps (`part/parts`). */
+export const PART_FILE_LABEL = "__promshard_part";
+/**
+ * The same, as a label of the target: every part is a target of its own in Prometheus, so its
+ * `up` and scrape_* series carry it (`sum by (instance)` of scrape_samples_post_metric_relabeling
+ * is the whole target's); the kept series lose it again, and are the same series whichever
+ * shard keeps them.
+ */
+export const PART_LABEL = "promshard_part";
+const HASH_LABEL = "__tmp_promshard_hash";
+
+/** `part/parts`, the part label's value. */
+function partValue(t: AssignedTarget): string | undefined {
+  return t.split ? `${t.split.part}/${t.split.parts}` : undefined;
+}
+
+/**
+ * The rules a job gets for the split targets this shard holds (none when it holds none, so an
+ * unsplit job's config is what it always was): the part label becomes a target label, and
+ * after the user's metric_relabel_configs a hashmod over the split's labels drops every series
+ * that belongs to another part. One hashmod per (parts, by) the job's targets use here.
+ */
+function splitRules(targets: readonly AssignedTarget[]): { relabel: object[]; metric: object[] } {
+  const groups = new Map<string, { parts: number; by: readonly string[]; mine: Set<number> }>();
+  for (const t of targets) {
+    if (!t.split) continue;
+    const key = JSON.stringify([t.split.parts, t.split.by]);
+    const g = groups.get(key) ?? { parts: t.split.parts, by: t.split.by, mine: new Set<number>() };
+    g.mine.add(t.split.part);
+    groups.set(key, g);
+  }
+  if (groups.size === 0) return { relabel: [], metric: [] };
+  const metric: object[] = [];
+  for (const key of [...groups.keys()].sort()) {
+    const g = groups.get(key)!;
+    const others = (i: number) =>
+      Array.from({ length: g.parts }, (_, j) => j)
+        .filter((j) => j !== i)
+        .join("|");
+    const drop = [...g.mine]
+      .sort((a, b) => a - b)
+      .map((i) => `${i}/${g.parts};(?:${others(i)})`)
+      .join("|");
+    metric.push(
+      { action: "hashmod", source_labels: [...g.by], modulus: g.parts, target_label: HASH_LABEL },
+      { action: "drop", source_labels: [PART_LABEL, HASH_LABEL], regex: drop },
+    );
+  }
+  metric.push({ action: "labeldrop", regex: `${PART_LABEL}|${HASH_LABEL}` });
+  return {
+    relabel: [{ source_labels: [PART_FILE_LABEL], regex: "(.+)", target_label: PART_LABEL, replacement: "$1" }],
+    metric,
+  };
+}
+
 /** Keys whose values are file paths, resolved against the original config's directory. */
 const PATH_KEYS = new Set([
   "ca_file",
@@ -168,15 +223,20 @@ function isSdKey(key: string): boolean {
 /**
  * The Prometheus config a shard runs (DESIGN §5): the user's config with external labels
  * for shard and replica, and each job's discovery replaced by one file_sd entry over the
- * job's target directory. It depends on the original config and the shard settings only,
- * never on the assignment, so moving targets never needs a reload.
+ * job's target directory. It depends on the original config and the shard settings, and on
+ * the assignment only through the parts of split targets it holds (`targets`): moving whole
+ * targets never needs a reload.
  */
-export function generateShardConfig(config: PromConfig, settings: ShardSettings): string {
+export function generateShardConfig(
+  config: PromConfig,
+  settings: ShardSettings,
+  targets: readonly AssignedTarget[] = [],
+): string {
   const doc = absolutize(config.raw, config.directory) as Record<string, unknown>;
   const global = { ...((doc.global as Record<string, unknown> | undefined) ?? {}) };
   const external = { ...((global.external_labels as Record<string, unknown> | undefined) ?? {}) };
   for (const name of [settings.shardLabel, settings.replicaLabel]) {
-    if (name !== "" && name in external) {
+    if (name !== "" && Object.hasOwn(external, name)) {
       throw new PromshardError(
         "config_invalid",
         `external label "${name}" is set by the config, and promshard uses it to tell shards apart; remove it from global.external_labels or choose another name with --shard.label/--replica.label`,
@@ -198,11 +258,15 @@ export function generateShardConfig(config: PromConfig, settings: ShardSettings)
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(raw)) if (!isSdKey(k)) out[k] = v;
     out.file_sd_configs = [{ files: [`${layout.dir}/*.json`], refresh_interval: settings.refreshInterval ?? "30s" }];
+    const split = splitRules(targets.filter((t) => t.job === job.jobName));
     out.relabel_configs = [
       ...filepathRules(layout),
       ...((raw.relabel_configs as unknown[] | undefined) ?? []),
       shardOffsetRule(settings.shard),
+      ...split.relabel,
     ];
+    if (split.metric.length > 0)
+      out.metric_relabel_configs = [...((raw.metric_relabel_configs as unknown[] | undefined) ?? []), ...split.metric];
     return out;
   });
 
@@ -247,7 +311,12 @@ export function targetFiles(
       const { [ADDRESS]: address, [FILEPATH_LABEL]: filepath, ...rest } = t.labels;
       const k = filepath === undefined ? -1 : patternIndex(layout, t, filepath);
       const name = k < 0 ? OTHER_FILE : `f${k}_${posix.basename(filepath!)}.json`;
-      const labels = k < 0 && filepath !== undefined ? { ...rest, [FILEPATH_LABEL]: filepath } : rest;
+      const part = partValue(t);
+      const labels = {
+        ...rest,
+        ...(k < 0 && filepath !== undefined ? { [FILEPATH_LABEL]: filepath } : {}),
+        ...(part ? { [PART_FILE_LABEL]: part } : {}),
+      };
       const key = `${jobDir}/${name}`;
       if (!files.has(key)) files.set(key, []);
       files.get(key)!.push({ targets: [address ?? ""], labels });

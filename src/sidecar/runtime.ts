@@ -1,8 +1,9 @@
-import type { AssignedTarget } from "../contract/assignment.ts";
+import { type AssignedTarget, partId } from "../contract/assignment.ts";
 import type { RuntimeTarget, UnmappedTarget } from "../contract/runtime-report.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { ADDRESS, type Labels } from "../prom/labels.ts";
 import { targetsFromGroup } from "../prom/targets.ts";
+import { PART_LABEL } from "./generate.ts";
 import type { PromActiveTarget, PrometheusClient, PromSample } from "./prometheus-client.ts";
 
 /**
@@ -32,12 +33,14 @@ export function expectedTargets(config: PromConfig, targets: readonly AssignedTa
     const set = targetsFromGroup({ source: "", targets: [target.labels], labels: {} }, job);
     const active = set.active[0];
     if (active) {
+      const split = target.split;
+      // A part is a target of its own, with the part label the generated job adds after the user's rules.
       return {
         kind: "active",
         target,
-        id: active.id,
+        id: split ? partId(active.id, split.part, split.parts) : active.id,
         scrapePool: active.scrapePool,
-        labels: active.labels,
+        labels: split ? { ...active.labels, [PART_LABEL]: `${split.part}/${split.parts}` } : active.labels,
         scrapeUrl: active.scrapeUrl,
       };
     }

@@ -5,7 +5,12 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type ConfigFailure, LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
-import { type AssignmentReply, type ParsedAssignment, parseAssignment } from "../contract/assignment.ts";
+import {
+  type AssignedTarget,
+  type AssignmentReply,
+  type ParsedAssignment,
+  parseAssignment,
+} from "../contract/assignment.ts";
 import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
@@ -17,6 +22,7 @@ import { DEFAULT_PROMETHEUS_VERSION, dialectFor, type PromDialect } from "../pro
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { sha256 } from "../util/hash.ts";
 import { createSidecarApi, type SidecarControl, TokenFile } from "./api.ts";
+import { HeadFlush } from "./flush.ts";
 import { generateShardConfig, type ShardSettings, targetFiles } from "./generate.ts";
 import { sidecarMetrics } from "./metrics.ts";
 import { PrometheusClient } from "./prometheus-client.ts";
@@ -55,6 +61,16 @@ export interface SidecarOptions {
   readonly outputDir: string;
   /** Persistent directory for the applied assignment. */
   readonly stateDir: string;
+  /**
+   * The coordinator's last good config (a Secret it keeps, mounted by the webhook), run when
+   * the config file fails and the state dir has none: a brand-new pod then scrapes too.
+   */
+  readonly fallbackConfigFile?: string;
+  /**
+   * Prometheus's TSDB directory as mounted here, when a Thanos sidecar ships it to a bucket:
+   * POST /api/v1/flush then puts a drained shard's head there (src/sidecar/flush.ts).
+   */
+  readonly tsdbPath?: string;
   /** API address, HOST:PORT (port 0 picks one). */
   readonly listen: string;
   /** The static token (local mode); or `tokenVerifier` (TokenReview in a cluster). */
@@ -103,6 +119,8 @@ export class Sidecar implements SidecarControl {
   readonly #writer: TargetFileWriter;
   readonly #reloader: Reloader;
   readonly #store: AssignmentStore;
+  /** Set when Prometheus's TSDB is shipped to a bucket (tsdbPath). */
+  readonly flusher: HeadFlush | undefined;
   #dialect: PromDialect;
   #versionSource: "flag" | "prometheus" | "default";
   #prometheusVersion: string | null = null;
@@ -157,6 +175,14 @@ export class Sidecar implements SidecarControl {
       ...(opts.reloadBackoff ? { backoff: opts.reloadBackoff } : {}),
     });
     this.#store = new AssignmentStore(resolve(opts.stateDir));
+    this.flusher = opts.tsdbPath
+      ? new HeadFlush({
+          prometheusUrl: opts.prometheusUrl,
+          tsdbPath: resolve(opts.tsdbPath),
+          stateDir: resolve(opts.stateDir),
+          log: this.#log,
+        })
+      : undefined;
     this.#versionSource = opts.prometheusVersion ? "flag" : "default";
     this.#dialect = dialectFor(opts.prometheusVersion ?? DEFAULT_PROMETHEUS_VERSION);
     this.#source = new LastGoodConfig(
@@ -370,7 +396,7 @@ export class Sidecar implements SidecarControl {
       // that loaded, kept in the state dir, lets Prometheus scrape what it did before.
       if (this.#config || !(await this.#useLastGood())) return;
       await this.#writeTargets();
-      await this.#reloader.apply(this.#config!.generated);
+      await this.#reloader.apply(this.#generated());
       return;
     }
     const { config, generated } = r.good.value;
@@ -384,7 +410,13 @@ export class Sidecar implements SidecarControl {
     await this.#writeTargets();
     if (previous?.generated !== generated)
       this.#log.info({ hash: r.good.hash, generatedHash: sha256(generated) }, "generated the shard config");
-    await this.#reloader.apply(generated);
+    await this.#reloader.apply(this.#generated());
+  }
+
+  /** The shard config with the rules of the split targets' parts in `targets` (the assignment's by default). */
+  #generated(targets: readonly AssignedTarget[] = this.#assignment?.targets ?? []): string {
+    const c = this.#config!;
+    return targets.some((t) => t.split) ? generateShardConfig(c.config, this.#settings, targets) : c.generated;
   }
 
   #parse(text: string): { config: PromConfig; generated: string } {
@@ -405,26 +437,33 @@ export class Sidecar implements SidecarControl {
     }
   }
 
-  /** Runs the last good config from the state dir; false when there is none (or it no longer loads). */
+  /**
+   * Runs the last good config from the state dir, else the coordinator's (a new pod has no
+   * state); false when there is none (or it no longer loads).
+   */
   async #useLastGood(): Promise<boolean> {
-    let text: string;
-    try {
-      text = await readFile(this.#lastGoodFile, "utf8");
-    } catch {
-      return false;
+    const files = [this.#lastGoodFile, ...(this.#opts.fallbackConfigFile ? [this.#opts.fallbackConfigFile] : [])];
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch {
+        continue;
+      }
+      try {
+        const { config, generated } = this.#parse(text);
+        this.#config = { config, hash: sha256(text), generated, loadedAt: new Date().toISOString() };
+        this.#log.warn(
+          { hash: this.#config.hash, file },
+          "running the last good config until the config file is valid",
+        );
+        return true;
+      } catch (err) {
+        if (!(err instanceof PromshardError)) throw err;
+        this.#log.warn({ file, err: err.message }, "the kept last good config does not load either");
+      }
     }
-    try {
-      const { config, generated } = this.#parse(text);
-      this.#config = { config, hash: sha256(text), generated, loadedAt: new Date().toISOString() };
-      this.#log.warn(
-        { hash: this.#config.hash, file: this.#lastGoodFile },
-        "running the last good config from the state dir until the config file is valid",
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof PromshardError) return false;
-      throw err;
-    }
+    return false;
   }
 
   async #writeTargets(): Promise<{ written: number; removed: number; unchanged: number }> {
@@ -480,9 +519,15 @@ export class Sidecar implements SidecarControl {
           appliedVersion: applied,
         });
       }
+      const before = this.#assignment?.targets ?? [];
       this.#assignment = await this.#store.save({ version: parsed.version, targets: parsed.targets });
       this.#keepTargetFiles = false;
+      // A new part's rules are loaded before its target file appears, and a leaving part's stay
+      // until its file is gone: Prometheus never keeps a split target's every series.
+      const splits = before.some((t) => t.split) || parsed.targets.some((t) => t.split);
+      if (splits) await this.#reloader.apply(this.#generated([...before, ...parsed.targets]));
       const files = await this.#writeTargets();
+      if (splits) await this.#reloader.apply(this.#generated());
       const seconds = end();
       this.#m.assignments.inc({ result: parsed.rejected.length > 0 ? "partial" : "applied" });
       if (parsed.rejected.length > 0) {
@@ -548,7 +593,7 @@ export class Sidecar implements SidecarControl {
         file: this.#configFile,
         valid: this.#source.failure === undefined,
         hash: this.#config?.hash ?? null,
-        generatedHash: this.#config ? sha256(this.#config.generated) : null,
+        generatedHash: this.#config ? sha256(this.#generated()) : null,
         loadedAt: this.#config?.loadedAt ?? null,
         error: configProblem(this.#source.failure),
         reload,

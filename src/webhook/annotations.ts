@@ -7,6 +7,7 @@
 import { PromshardError } from "../errors.ts";
 import { isLegacyLabelName } from "../prom/labels.ts";
 import { parseQuantity } from "./quantity.ts";
+import { SIDECAR_AUTH_MODES, type SidecarAuth } from "./settings.ts";
 
 export const PREFIX = "promshard.io/";
 
@@ -50,6 +51,7 @@ export interface PodAnnotations {
   shardLabel?: string;
   replicaLabel?: string;
   tokenSecret?: string;
+  sidecarAuth?: SidecarAuth;
 }
 
 type Setter = (a: PodAnnotations, value: string, name: string) => void;
@@ -234,6 +236,13 @@ const SPECS: Readonly<Record<string, Spec>> = {
     accepts: "a label name",
     set: (a, v, n) => {
       a.replicaLabel = labelName(n, v);
+    },
+  },
+  "sidecar-auth": {
+    accepts: SIDECAR_AUTH_MODES.join(" or "),
+    set: (a, v, n) => {
+      if (!(SIDECAR_AUTH_MODES as readonly string[]).includes(v)) fail(n, v, SIDECAR_AUTH_MODES.join(" or "));
+      a.sidecarAuth = v as SidecarAuth;
     },
   },
   "token-secret": {

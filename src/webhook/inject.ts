@@ -31,7 +31,7 @@ import {
 } from "./pod.ts";
 import { findPrometheus, mountCovering, type PrometheusFlags, readPrometheusFlags } from "./prometheus.ts";
 import { parseQuantity } from "./quantity.ts";
-import type { InjectorSettings, Resources } from "./settings.ts";
+import type { InjectorSettings, Resources, SidecarAuth } from "./settings.ts";
 
 export const SIDECAR = "promshard-sidecar";
 export const INIT = "promshard-init";
@@ -39,17 +39,34 @@ export const THANOS = "thanos-sidecar";
 export const CONFIG_VOLUME = "promshard-config";
 export const STATE_VOLUME = "promshard-state";
 export const TOKEN_VOLUME = "promshard-token";
+/** With kubernetes auth: the sidecar's own ServiceAccount token, for TokenReview. */
+export const KUBE_API_VOLUME = "promshard-kube-api";
+export const LAST_GOOD_VOLUME = "promshard-last-good";
 /** Where the ServiceAccount admission plugin mounts a pod's API token in each container. */
-const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** The shared emptyDir: the sidecar writes, Prometheus reads. */
 export const OUTPUT_DIR = "/etc/promshard";
 export const GENERATED_CONFIG = `${OUTPUT_DIR}/prometheus.yml`;
 export const STATE_DIR = "/var/lib/promshard";
 export const TOKEN_DIR = "/var/run/secrets/promshard.io/token";
+export const LAST_GOOD_DIR = "/var/run/secrets/promshard.io/last-good";
+/** The key of the coordinator's last good config in its Secret (and the file's name). */
+export const LAST_GOOD_KEY = "prometheus.yml";
+
+/**
+ * The Secret in which coordinator `name` keeps its last good config, in each namespace with
+ * shards of it: mounted (optional) into every sidecar, so a new pod started while the config
+ * is broken runs it. A Secret, not a ConfigMap: the config holds scrape credentials.
+ */
+export function lastGoodSecretName(coordinator: string): string {
+  return `${coordinator}-last-good-config`;
+}
 /** Set by the StatefulSet controller on every pod (Kubernetes >= 1.28): the ordinal. */
 export const POD_INDEX_LABEL = "apps.kubernetes.io/pod-index";
 export const COORDINATOR_LABEL = `${PREFIX}coordinator`;
+/** How often the injected Thanos sidecar reads Prometheus's config (and retries the first read). */
+export const THANOS_CONFIG_INTERVAL = "2s";
 
 export type InjectResult =
   /** Not opted in, opted out, or already injected: admitted as it is. */
@@ -153,20 +170,57 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
   // Volumes.
   const volumes: Volume[] = [{ name: CONFIG_VOLUME, emptyDir: {} }];
   if (!dataMount) volumes.push({ name: STATE_VOLUME, emptyDir: {} });
+  const auth = opts.sidecarAuth ?? settings.sidecarAuth;
+  if (auth === "kubernetes" && opts.tokenSecret !== undefined)
+    warnings.push(
+      `${PREFIX}token-secret is unused: the sidecar checks the coordinator's token with the Kubernetes API`,
+    );
+  volumes.push(
+    auth === "kubernetes"
+      ? kubeApiVolume(tokenMode(spec))
+      : {
+          name: TOKEN_VOLUME,
+          secret: {
+            secretName: opts.tokenSecret ?? settings.tokenSecret,
+            items: [{ key: settings.tokenKey, path: "token" }],
+            defaultMode: tokenMode(spec),
+          },
+        },
+  );
   volumes.push({
-    name: TOKEN_VOLUME,
+    name: LAST_GOOD_VOLUME,
     secret: {
-      secretName: opts.tokenSecret ?? settings.tokenSecret,
-      items: [{ key: settings.tokenKey, path: "token" }],
-      defaultMode: 0o440,
+      secretName: lastGoodSecretName(opts.coordinator ?? settings.coordinator),
+      // Absent until the coordinator has loaded a config: the pod must start without it.
+      optional: true,
+      defaultMode: tokenMode(spec),
     },
   });
   ensureNamed(ops, `${base}/spec/volumes`, spec.volumes, volumes);
 
+  // A Thanos sidecar ships the TSDB: a drained shard's head is flushed there (src/sidecar/flush.ts).
+  const ships = (upload || (existingThanos !== undefined && thanosUploads(existingThanos))) && dataMount !== undefined;
+
+  const podRunAsUser = isObject(spec.securityContext) ? spec.securityContext.runAsUser : undefined;
+  if (ships && !hasSidecar && typeof prom.securityContext?.runAsUser !== "number" && typeof podRunAsUser !== "number")
+    warnings.push(
+      `container ${prom.name} runs as its image's user and the promshard sidecar as its own: set securityContext.runAsUser on the pod (or on ${prom.name}) so that the sidecar can flush a drained shard's head into Prometheus's data directory for the Thanos sidecar (without it the coordinator waits --scale-down.wait)`,
+    );
+
   // The promshard sidecar (+ the init step of the fallback).
   if (!hasSidecar) {
-    const podRunAsUser = isObject(spec.securityContext) ? spec.securityContext.runAsUser : undefined;
-    const sidecar = sidecarContainer(prom, flags, opts, settings, dataMount, sidecarPort, native, podRunAsUser);
+    const sidecar = sidecarContainer(
+      prom,
+      flags,
+      opts,
+      settings,
+      dataMount,
+      sidecarPort,
+      native,
+      podRunAsUser,
+      auth,
+      ships,
+    );
     if (native) {
       ensureNamed(ops, `${base}/spec/initContainers`, spec.initContainers, [sidecar]);
     } else {
@@ -193,7 +247,8 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
     ]);
   }
 
-  // The Prometheus container: generated config, lifecycle API, 2h blocks when uploading.
+  // The Prometheus container: generated config, lifecycle API, 2h blocks and the admin API
+  // (the flush's snapshot and delete) when uploading.
   const promPath = `${base}/spec/containers/${promIndex}`;
   const set = new Map<string, string>([["config.file", GENERATED_CONFIG]]);
   if (upload || (existingThanos && thanosUploads(existingThanos))) {
@@ -204,7 +259,10 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
       set.set(f, "2h");
     }
   }
-  const rewritten = flags.rewrite({ set, enable: ["web.enable-lifecycle"] });
+  const rewritten = flags.rewrite({
+    set,
+    enable: ["web.enable-lifecycle", ...(ships ? ["web.enable-admin-api"] : [])],
+  });
   for (const field of ["command", "args"] as const) {
     const v = rewritten[field];
     if (v)
@@ -222,6 +280,43 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
   }
 
   return { outcome: "injected", patch: ops, warnings, mode: native ? "native" : "container" };
+}
+
+/**
+ * What the ServiceAccount admission plugin would mount (token, CA, namespace), as the sidecar's
+ * own volume: it needs the token to call TokenReview even where the pod or its ServiceAccount
+ * sets automountServiceAccountToken: false (the chart's shards do, so that Prometheus and
+ * Thanos hold no API token). The kubelet renews the token before it expires and client-node
+ * reads the file again every minute.
+ */
+function kubeApiVolume(mode: number): Volume {
+  return {
+    name: KUBE_API_VOLUME,
+    projected: {
+      defaultMode: mode,
+      sources: [
+        { serviceAccountToken: { path: "token", expirationSeconds: 3600 } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        {
+          downwardAPI: {
+            items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The kubelet writes a Secret volume's files as root, group-owned by the pod's fsGroup when it
+ * has one. With fsGroup, 0440 lets the sidecar read through the group and no one else. Without
+ * it the sidecar (a non-root user) could read a 0440 file only by running as root, and it
+ * exits on EACCES: then 0444. That opens the token to no one more, since only the sidecar
+ * container mounts the volume and the kubelet's copy lives in a root-only directory.
+ */
+export function tokenMode(spec: Pod["spec"]): number {
+  const sc = spec.securityContext;
+  return isObject(sc) && typeof sc.fsGroup === "number" ? 0o440 : 0o444;
 }
 
 function ensureMapEntries(
@@ -338,6 +433,8 @@ function sidecarContainer(
   port: number,
   native: boolean,
   podRunAsUser: unknown,
+  auth: SidecarAuth,
+  ships: boolean,
 ): Container {
   const stateDir = dataMount ? `${dataMount.mountPath.replace(/\/+$/, "")}/promshard` : STATE_DIR;
   const args = [
@@ -347,12 +444,14 @@ function sidecarContainer(
     `--output.dir=${OUTPUT_DIR}`,
     `--state.dir=${stateDir}`,
     `--listen=:${port}`,
-    `--api.token-file=${TOKEN_DIR}/token`,
+    auth === "kubernetes" ? "--api.auth=kubernetes" : `--api.token-file=${TOKEN_DIR}/token`,
+    `--config.fallback-file=${LAST_GOOD_DIR}/${LAST_GOOD_KEY}`,
     "--shard.pod-name=$(POD_NAME)",
   ];
   if (opts.replicaGroup !== undefined) args.push(`--replica=${opts.replicaGroup}`);
   if (opts.shardLabel !== undefined) args.push(`--shard.label=${opts.shardLabel}`);
   if (opts.replicaLabel !== undefined) args.push(`--replica.label=${opts.replicaLabel}`);
+  if (ships) args.push(`--tsdb.path=${flags.tsdbPath}`);
 
   // The sidecar sees the files Prometheus sees (config, rules, secrets) read-only at the same
   // paths, so relative and absolute paths in the user's config mean the same to both; the
@@ -360,6 +459,8 @@ function sidecarContainer(
   const mounts: VolumeMount[] = [{ name: CONFIG_VOLUME, mountPath: OUTPUT_DIR }];
   for (const m of prom.volumeMounts ?? []) {
     if (m === dataMount || m.name === CONFIG_VOLUME || m.mountPath === OUTPUT_DIR) continue;
+    // Its own API token takes that path (kubeApiVolume).
+    if (auth === "kubernetes" && m.mountPath === SERVICE_ACCOUNT_DIR) continue;
     const copy: VolumeMount = { name: m.name, mountPath: m.mountPath, readOnly: true };
     if (m.subPath) copy.subPath = m.subPath;
     if (typeof m.subPathExpr === "string" && m.subPathExpr) copy.subPathExpr = m.subPathExpr;
@@ -373,7 +474,12 @@ function sidecarContainer(
   } else {
     mounts.push({ name: STATE_VOLUME, mountPath: STATE_DIR });
   }
-  mounts.push({ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true });
+  mounts.push(
+    auth === "kubernetes"
+      ? { name: KUBE_API_VOLUME, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true }
+      : { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
+  );
+  mounts.push({ name: LAST_GOOD_VOLUME, mountPath: LAST_GOOD_DIR, readOnly: true });
 
   const ports: ContainerPort[] = [{ name: "promshard", containerPort: port, protocol: "TCP" }];
   const c: Container = {
@@ -449,6 +555,10 @@ function thanosContainer(
     `--prometheus.url=${flags.url}`,
     `--grpc-address=:${grpcPort}`,
     `--http-address=:${httpPort}`,
+    // It starts beside Prometheus, so its first read of the external labels fails, and it
+    // retries at this interval: Thanos's 30 s kept a new shard out of Thanos Query that long
+    // (docs/cluster.md). The repeated read later is one small GET.
+    `--prometheus.get_config_interval=${THANOS_CONFIG_INTERVAL}`,
   ];
   const c: Container = {
     name: THANOS,
@@ -458,6 +568,14 @@ function thanosContainer(
       { name: portName("http"), containerPort: httpPort, protocol: "TCP" },
       { name: portName("grpc"), containerPort: grpcPort, protocol: "TCP" },
     ],
+    // Thanos's /-/ready answers 200 once it has read Prometheus's external labels: the pod is
+    // then Ready only when Thanos Query can use its sidecar (promshard query-endpoints lists
+    // Ready pods), not merely when Prometheus is.
+    readinessProbe: {
+      httpGet: { path: "/-/ready", port: httpPort },
+      periodSeconds: 5,
+      failureThreshold: 3,
+    },
     resources: resources(settings.thanosResources, opts.thanosResources),
     securityContext: securityContext({ name: "", securityContext: {} }, false),
     terminationMessagePolicy: "FallbackToLogsOnError",

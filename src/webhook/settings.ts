@@ -19,6 +19,14 @@ export interface Resources {
   limits?: Record<string, string>;
 }
 
+/**
+ * How an injected sidecar checks the coordinator: `token`, the static token of a Secret (the
+ * same for every shard); `kubernetes`, the coordinator's ServiceAccount token for the audience
+ * SIDECAR_AUDIENCE, checked by TokenReview and SubjectAccessReview.
+ */
+export type SidecarAuth = "token" | "kubernetes";
+export const SIDECAR_AUTH_MODES: readonly SidecarAuth[] = ["token", "kubernetes"];
+
 export interface InjectorSettings {
   /** Written to promshard.io/version. */
   version: string;
@@ -31,6 +39,8 @@ export interface InjectorSettings {
   prometheusImage: RegExp;
   /** promshard.io/coordinator when a pod does not say. */
   coordinator: string;
+  /** Default of promshard.io/sidecar-auth. */
+  sidecarAuth: SidecarAuth;
   /** Secret (in the pod's namespace) holding the bearer token the coordinator sends to the sidecar. */
   tokenSecret: string;
   tokenKey: string;
@@ -54,6 +64,8 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   prometheusContainer: "prometheus",
   prometheusImage: DEFAULT_PROMETHEUS_IMAGE,
   coordinator: "promshard",
+  // The static token by default: sidecars injected before this setting existed keep working.
+  sidecarAuth: "token",
   tokenSecret: "promshard-sidecar-token",
   tokenKey: "token",
   sidecarPort: 9095,

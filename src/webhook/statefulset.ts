@@ -6,6 +6,10 @@
  * key later removed from the StatefulSet is removed from the template too, so
  * `kubectl annotate statefulset prometheus promshard.io/inject-` undoes it.
  *
+ * A StatefulSet whose pods will be injected also gets the label promshard.io/coordinator (the
+ * coordinator selects its shard StatefulSets by it) and the PVC retention its scale-downs
+ * need (retentionPatch says which and why).
+ *
  * Validation happens here as well as on the pods: a bad value, or a template promshard cannot
  * inject, is reported when the user applies the StatefulSet (refused, or a warning) instead of
  * as FailedCreate events of the StatefulSet controller later.
@@ -16,7 +20,7 @@
  * nothing and only validates.
  */
 import { ANNOTATIONS, COPIED, PREFIX, parseAnnotations, settingsKeys } from "./annotations.ts";
-import { injectPod } from "./inject.ts";
+import { COORDINATOR_LABEL, injectPod } from "./inject.ts";
 import { annotationsOf, checkMetadata, checkPod, escapePointer, isObject, type PatchOp } from "./pod.ts";
 import type { InjectorSettings } from "./settings.ts";
 
@@ -80,12 +84,15 @@ export function mutateStatefulSet(object: unknown, settings: InjectorSettings): 
   );
 
   // Validate what the pods will get, with the template's own spec.
+  let coordinator: string | undefined;
   if (finalAnnotations[INJECT] !== undefined) {
     const parsed = parseAnnotations(finalAnnotations, "spec.template.metadata");
     if (parsed.errors.length > 0)
       return { outcome: "refused", message: parsed.errors.map((e) => e.message).join("; ") };
     if (!optedIn) warnings.push(...parsed.warnings);
     if (parsed.value.inject) {
+      coordinator = parsed.value.coordinator ?? settings.coordinator;
+      patch.push(...retentionPatch(spec, warnings));
       const podShape = checkPod(template, "spec.template");
       if (podShape) return { outcome: "unsupported", warning: `pods cannot be injected: ${podShape}` };
       const trial = injectPod(
@@ -97,7 +104,55 @@ export function mutateStatefulSet(object: unknown, settings: InjectorSettings): 
       if (trial.outcome === "injected") warnings.push(...trial.warnings.filter((w) => !warnings.includes(w)));
     }
   }
+  patch.push(...coordinatorLabelPatch(object.metadata, coordinator));
   return { outcome: "patched", patch, warnings };
+}
+
+/**
+ * The coordinator finds its shard StatefulSets by this label (a label, unlike an annotation,
+ * can select in a watch); it follows the template's opt-in, and goes when that does.
+ */
+function coordinatorLabelPatch(metadata: unknown, coordinator: string | undefined): PatchOp[] {
+  const labels = isObject(metadata) && isObject(metadata.labels) ? (metadata.labels as Record<string, string>) : {};
+  const had = labels[COORDINATOR_LABEL];
+  if (had === coordinator) return [];
+  const path = `/metadata/labels/${escapePointer(COORDINATOR_LABEL)}`;
+  if (coordinator === undefined) return [{ op: "remove", path }];
+  if (!isObject(metadata))
+    return [{ op: "add", path: "/metadata", value: { labels: { [COORDINATOR_LABEL]: coordinator } } }];
+  if (!isObject(metadata.labels))
+    return [{ op: "add", path: "/metadata/labels", value: { [COORDINATOR_LABEL]: coordinator } }];
+  return [{ op: "add", path, value: coordinator }];
+}
+
+/**
+ * What happens to a shard's PVC when the coordinator scales the StatefulSet down: Retain, so
+ * the PVC comes back with the ordinal. Without object storage it is the only copy of the
+ * shard's history (the coordinator waits --scale-down.wait before it goes). With upload the
+ * coordinator has had the head flushed into the bucket first (src/sidecar/flush.ts), and
+ * retained, nothing is uploaded twice when the ordinal returns: the Thanos sidecar's shipper
+ * file on the volume lists what it shipped.
+ * `whenDeleted` is the user's (Retain by default: uninstalling keeps the data).
+ */
+function retentionPatch(spec: Record<string, unknown>, warnings: string[]): PatchOp[] {
+  const policy = isObject(spec.persistentVolumeClaimRetentionPolicy)
+    ? spec.persistentVolumeClaimRetentionPolicy
+    : undefined;
+  const had = policy?.whenScaled;
+  if (had === "Retain") return [];
+  if (had !== undefined)
+    warnings.push(
+      `spec.persistentVolumeClaimRetentionPolicy.whenScaled ${String(had)} became Retain: a scaled-down shard's PVC holds data that may be nowhere else (its head, or its whole history without object storage)`,
+    );
+  if (!policy)
+    return [
+      {
+        op: "add",
+        path: "/spec/persistentVolumeClaimRetentionPolicy",
+        value: { whenDeleted: "Retain", whenScaled: "Retain" },
+      },
+    ];
+  return [{ op: "add", path: "/spec/persistentVolumeClaimRetentionPolicy/whenScaled", value: "Retain" }];
 }
 
 /** The ops turning the template's annotations into `want` (undefined = remove). */

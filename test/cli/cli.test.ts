@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { flagsDoc, runCommand } from "../../src/cli/command.ts";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { flagsDoc, type LoadedCommand, loadCommand, loadTree, runCommand } from "../../src/cli/command.ts";
 import { root } from "../../src/cli/root.ts";
 
 /**
@@ -21,6 +21,27 @@ function promshard(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { cwd: repo, encoding: "utf8" });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * Run in a fresh Node with the mode's name as its argument: loads that mode as runCommand
+ * does and prints the packages every import resolved to (a hook sees each resolution).
+ */
+const PACKAGES_OF_MODE = `
+import { registerHooks } from "node:module";
+const seen = new Set();
+registerHooks({
+  resolve(spec, ctx, next) {
+    const r = next(spec, ctx);
+    const m = /\\/node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(r.url);
+    if (m) seen.add(m[1]);
+    return r;
+  },
+});
+const { root } = await import(${JSON.stringify(join(repo, "src/cli/root.ts"))});
+const { loadCommand } = await import(${JSON.stringify(join(repo, "src/cli/command.ts"))});
+await loadCommand(root.subcommands.find((c) => c.name === process.argv[1]));
+console.log(JSON.stringify([...seen]));
+`;
 
 describe("promshard command line", () => {
   for (const path of [[], ["check"], ["check", "config"], ["targets"]]) {
@@ -94,6 +115,47 @@ describe("promshard command line", () => {
     assert.match(bad.stderr, /--leader-elect\.lease: "no-slash" is not NAMESPACE\/NAME/);
   });
 
+  it("coordinator refuses a --scale-down.store-url that is not an http(s) URL, before it starts", () => {
+    const bad = promshard(
+      "coordinator",
+      "--config",
+      "examples/prometheus.yml",
+      "--shards.statefulset",
+      "ns/prom",
+      "--sidecar.token-file",
+      "/nonexistent",
+      "--scale-down.store-url",
+      "http://thanos-store:10902,thanos-store-2:10902",
+    );
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /--scale-down\.store-url: its entry 2 is not an http\(s\) URL; give each Store Gateway's HTTP address/,
+    );
+  });
+
+  it("coordinator --thanos.query-url: not http(s), or with a password, exits 2 naming the flag and not the password", () => {
+    const run = (url: string) =>
+      promshard(
+        "coordinator",
+        "--config",
+        "examples/prometheus.yml",
+        "--shards.statefulset",
+        "ns/prom",
+        "--sidecar.token-file",
+        "/nonexistent",
+        "--thanos.query-url",
+        url,
+      );
+    const ftp = run("ftp://127.0.0.1:9090");
+    assert.equal(ftp.code, 2);
+    assert.match(ftp.stderr, /--thanos\.query-url must be an http:\/\/ or https:\/\/ URL of Thanos Query/);
+    const secret = run("http://admin:hunter2@127.0.0.1:9090");
+    assert.equal(secret.code, 2);
+    assert.match(secret.stderr, /--thanos\.query-url must not carry a user or password/);
+    assert.doesNotMatch(secret.stderr, /hunter2/);
+  });
+
   it("a flag's former name still works, with a warning naming the new one", () => {
     const old = promshard(
       "targets",
@@ -133,8 +195,8 @@ describe("promshard command line", () => {
     );
   });
 
-  it("every flag is a word or dotted groups (Prometheus's style), and says its former name when it had one", () => {
-    const walk = (cmd: typeof root): string[] => [
+  it("every flag is a word or dotted groups (Prometheus's style), and says its former name when it had one", async () => {
+    const walk = (cmd: LoadedCommand): string[] => [
       ...Object.entries(cmd.flags).flatMap(([name, f]) =>
         /^[a-z0-9]+(-[a-z0-9]+)*$/.test(name) && name.includes("-") && !ALLOWED_DASHED.has(name)
           ? [`${cmd.name} --${name}${f.formerly ? "" : " (dashed, not grouped)"}`]
@@ -142,7 +204,7 @@ describe("promshard command line", () => {
       ),
       ...(cmd.subcommands ?? []).flatMap(walk),
     ];
-    assert.deepEqual(walk(root), []);
+    assert.deepEqual(walk(await loadTree(root)), []);
   });
 
   it("targets prints Prometheus's /api/v1/targets shape for the example config", () => {
@@ -211,7 +273,60 @@ describe("promshard command line", () => {
     assert.match(r.stdout, /SUCCESS: 3 scrape job\(s\) found/);
   });
 
-  it("docs/flags.md matches --help (run `make docs` after changing flags)", () => {
-    assert.equal(readFileSync(join(repo, "docs/flags.md"), "utf8"), flagsDoc(root));
+  it("docs/flags.md matches --help (run `make docs` after changing flags)", async () => {
+    assert.equal(readFileSync(join(repo, "docs/flags.md"), "utf8"), flagsDoc(await loadTree(root)));
+  });
+
+  it("each mode is listed by its module's own name", async () => {
+    for (const sub of root.subcommands ?? []) assert.equal((await loadCommand(sub)).name, sub.name);
+  });
+
+  it("a mode loads the packages it needs only: a sidecar without --api.auth=kubernetes loads no Kubernetes client and no undici", () => {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", PACKAGES_OF_MODE, "sidecar"], {
+      cwd: repo,
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const loaded: string[] = JSON.parse(r.stdout);
+    assert.ok(loaded.includes("pino"), `the probe sees packages: ${loaded.join(", ")}`);
+    for (const heavy of ["@kubernetes/client-node", "node-forge", "undici"])
+      assert.ok(!loaded.includes(heavy), `sidecar loaded ${heavy}: ${loaded.join(", ")}`);
+  });
+
+  it("local and coordinator load no Kubernetes client before they use one (kubernetes_sd_configs, the cluster's StatefulSets)", () => {
+    for (const mode of ["local", "coordinator"]) {
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", PACKAGES_OF_MODE, mode], {
+        cwd: repo,
+        encoding: "utf8",
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const loaded: string[] = JSON.parse(r.stdout);
+      assert.ok(loaded.includes("express"), `the probe sees packages: ${loaded.join(", ")}`);
+      assert.ok(!loaded.includes("@kubernetes/client-node"), `${mode} loaded @kubernetes/client-node`);
+    }
+  });
+
+  it("the ./promshard launcher keeps Node's compile cache: a second start reads the stripped TypeScript from it", () => {
+    const cache = mkdtempSync(join(tmpdir(), "promshard-launcher-"));
+    const { NODE_COMPILE_CACHE: _, ...inherited } = process.env;
+    const env = { ...inherited, XDG_CACHE_HOME: cache };
+    const launch = (debug: boolean) =>
+      spawnSync(join(repo, "promshard"), ["--help"], {
+        cwd: repo,
+        encoding: "utf8",
+        env: debug ? { ...env, NODE_DEBUG_NATIVE: "COMPILE_CACHE" } : env,
+      });
+    try {
+      assert.equal(launch(false).status, 0);
+      const again = launch(true);
+      assert.equal(again.status, 0, again.stderr);
+      assert.match(again.stdout, /^Usage: promshard/);
+      // Node reports each hit; a hit for the entry point means no type stripping at this start.
+      const hit = `retrieving transpile cache for StrippedTypeScript ${pathToFileURL(cli).href}...success`;
+      assert.ok(again.stderr.includes(hit), `no compile cache hit for src/cli.ts: ${again.stderr.slice(0, 500)}`);
+      assert.ok(readdirSync(join(cache, "promshard/node-compile-cache")).length > 0);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });

@@ -8,7 +8,9 @@
  *   (A records, and SRV records as Thanos's dnssrv+ reads them);
  * - the project's webhook, as a pod behind a Service, injects a Prometheus StatefulSet created
  *   afterwards, and the injected promshard and Thanos sidecars start and answer their health
- *   checks (the Thanos sidecar found through the SRV record Thanos Query's dnssrv+ reads).
+ *   checks (the Thanos sidecar found through the SRV record Thanos Query's dnssrv+ reads);
+ *   beside it a shard with promshard.io/sidecar-auth: kubernetes takes the coordinator's
+ *   ServiceAccount token, checked with TokenReview from inside the pod.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -375,6 +377,9 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
         },
       },
     });
+    // Beside it, a shard whose sidecar checks the coordinator with TokenReview (below).
+    const kubernetesAuth = kubernetesAuthShard();
+    kubernetesAuth.catch(() => {});
     const until = Date.now() + 60_000;
     let pod: { metadata: { annotations?: Record<string, string> }; spec: { initContainers?: { name: string }[] } };
     for (;;) {
@@ -420,5 +425,118 @@ describe("a one-node cluster where pods run", { concurrency: true }, () => {
     assert.deepEqual(await cluster.resolve("_grpc._tcp.prometheus.monitoring.svc.cluster.local", "SRV"), [
       "prometheus-0.prometheus.monitoring.svc.cluster.local:10901",
     ]);
+    await kubernetesAuth;
   });
 });
+
+/**
+ * promshard.io/sidecar-auth: kubernetes in a pod: the sidecar reads the projected token the
+ * webhook gave it (its ServiceAccount says automountServiceAccountToken: false, as the chart's
+ * shards do), reaches the API server through the in-cluster config, and takes the
+ * coordinator's token for its audience only; RBAC as the chart grants it.
+ */
+async function kubernetesAuthShard(): Promise<void> {
+  const ns = "monitoring";
+  const rbac = "/apis/rbac.authorization.k8s.io/v1";
+  await create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: "shard" },
+    automountServiceAccountToken: false,
+  });
+  for (const name of ["coordinator", "someone-else"])
+    await create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name },
+    });
+  await create(`${rbac}/clusterrolebindings`, {
+    metadata: { name: "shard-auth-delegator" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "system:auth-delegator" },
+    subjects: [{ kind: "ServiceAccount", name: "shard", namespace: ns }],
+  });
+  await create(`${rbac}/namespaces/${ns}/roles`, {
+    metadata: { name: "coordinator" },
+    rules: [
+      { apiGroups: ["promshard.io"], resources: ["shards/assignment"], verbs: ["update"] },
+      { apiGroups: ["promshard.io"], resources: ["shards/runtime"], verbs: ["get"] },
+    ],
+  });
+  await create(`${rbac}/namespaces/${ns}/rolebindings`, {
+    metadata: { name: "coordinator" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "coordinator" },
+    subjects: [{ kind: "ServiceAccount", name: "coordinator", namespace: ns }],
+  });
+  await create(`/apis/apps/v1/namespaces/${ns}/statefulsets`, {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: {
+      name: "tr",
+      annotations: {
+        "promshard.io/inject": "true",
+        "promshard.io/sidecar-auth": "kubernetes",
+        "promshard.io/thanos": "false",
+      },
+    },
+    spec: {
+      serviceName: "tr",
+      replicas: 1,
+      selector: { matchLabels: { app: "tr" } },
+      template: {
+        metadata: { labels: { app: "tr" } },
+        spec: {
+          serviceAccountName: "shard",
+          securityContext: { runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true, fsGroup: 65534 },
+          containers: [
+            {
+              name: "prometheus",
+              image: cluster.images.prometheus3,
+              imagePullPolicy: "Never",
+              args: ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"],
+              volumeMounts: [
+                { name: "config", mountPath: "/etc/prometheus" },
+                { name: "data", mountPath: "/prometheus" },
+              ],
+            },
+          ],
+          volumes: [
+            { name: "config", configMap: { name: "prometheus" } },
+            { name: "data", emptyDir: {} },
+          ],
+        },
+      },
+    },
+  });
+  const token = async (sa: string, audiences?: string[]) =>
+    (
+      await cluster.api<{ status: { token: string } }>("POST", `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences } },
+      })
+    ).status.token;
+  const status = await eventually(
+    "pod tr-0",
+    () =>
+      cluster.request("GET", `/api/v1/namespaces/${ns}/pods/tr-0`).then((r) => (r.status === 200 ? true : undefined)),
+    60_000,
+  ).then(() => cluster.waitForPodReady(ns, "tr-0", 150_000));
+  const put = async (bearer: string) => {
+    const res = await fetch(`http://${status.podIP}:9095/api/v1/assignment`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+      body: JSON.stringify({ version: 1, targets: [] }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  const coordinator = await put(await token("coordinator", ["promshard.io/sidecar"]));
+  if (coordinator.status !== 200) {
+    const log = await cluster.podLogs(ns, "tr-0", "promshard-sidecar").catch((e) => String(e));
+    assert.fail(`the coordinator's token: HTTP ${coordinator.status} ${coordinator.text}; the sidecar's log:\n${log}`);
+  }
+  const other = await put(await token("someone-else", ["promshard.io/sidecar"]));
+  assert.equal(other.status, 403, other.text);
+  assert.match(other.text, /system:serviceaccount:monitoring:someone-else may not update shards\/assignment/);
+  const apiAudience = await put(await token("coordinator"));
+  assert.equal(apiAudience.status, 403, apiAudience.text);
+  assert.match(apiAudience.text, /not know it as a token for the audience promshard\.io\/sidecar/);
+}

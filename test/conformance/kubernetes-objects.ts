@@ -6,6 +6,7 @@
  * ingresses with TLS, several hosts and paths.
  */
 import type { ControlPlane } from "../support/kube.ts";
+import { NO_EGRESS_PROXY } from "./generate.ts";
 
 export const NAMESPACES = ["shop", "monitoring"];
 
@@ -277,10 +278,14 @@ export async function createObjects(cp: ControlPlane): Promise<void> {
   });
 }
 
-/** One job per role, plus the annotation-driven pods job every cluster runs. */
+/**
+ * One job per role, plus the annotation-driven pods job every cluster runs. The objects' pod,
+ * node and ingress addresses are not this machine's, so every job scrapes through the
+ * generator's dead loopback proxy: nothing leaves the machine, no name is resolved.
+ */
 export function kubernetesJobs(access: Record<string, unknown>): Record<string, unknown>[] {
   const sd = (role: string, extra: Record<string, unknown> = {}) => [{ role, ...access, ...extra }];
-  return [
+  return confined([
     { job_name: "k8s-pod", kubernetes_sd_configs: sd("pod", { attach_metadata: { node: true } }) },
     { job_name: "k8s-service", kubernetes_sd_configs: sd("service") },
     { job_name: "k8s-endpoints", kubernetes_sd_configs: sd("endpoints", { attach_metadata: { node: true } }) },
@@ -324,5 +329,7 @@ export function kubernetesJobs(access: Record<string, unknown>): Record<string, 
         { source_labels: ["__meta_kubernetes_pod_container_name"], target_label: "container" },
       ],
     },
-  ];
+  ]);
 }
+
+const confined = (jobs: Record<string, unknown>[]) => jobs.map((j) => ({ ...j, proxy_url: NO_EGRESS_PROXY }));

@@ -5,10 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parsePartId } from "../../src/contract/assignment.ts";
 import { Coordinator } from "../../src/coordinator/coordinator.ts";
 import { parseConfig } from "../../src/prom/config.ts";
 import { getStrategy } from "../../src/scheduler/index.ts";
-import { setup, unreachable } from "./fake-shards.ts";
+import { type FakeShard, idOf, setup, unreachable } from "./fake-shards.ts";
 
 describe("coordinator control loop", () => {
   it("S1: 6 targets of 10045 series with a 30000 budget end on 3 shards with 2 targets each", async () => {
@@ -249,5 +250,46 @@ describe("a shard whose Prometheus rejected the generated config", () => {
     shards[0]!.reloadError = null;
     await tick();
     assert.ok(events.some((e) => /shard 0: Prometheus runs the generated config again/.test(e.text)));
+  });
+});
+
+describe("a target that outgrows a shard and shrinks again", () => {
+  /** Whether every series of `id` is scraped somewhere: whole, or every part of one split. */
+  const covered = (shards: readonly FakeShard[], id: string) => {
+    const scraped = shards.flatMap((s) => [...s.scraped]);
+    if (scraped.includes(id)) return true;
+    const byParts = new Map<number, Set<number>>();
+    for (const x of scraped) {
+      const p = parsePartId(x);
+      if (p?.target === id) byParts.set(p.parts, (byParts.get(p.parts) ?? new Set()).add(p.part));
+    }
+    return [...byParts].some(([k, got]) => got.size === k);
+  };
+
+  it("is split and merged with its series scraped at every round (old items stay until the new are scraped)", async () => {
+    let big = 20_000;
+    const { shards, tick } = setup(["g:1", "s:1"], (a) => (a === "g:1" ? big : 1_000));
+    for (let i = 0; i < 3; i++) await tick();
+    const g = [...idOf].find(([a]) => a === "g:1")![1];
+    assert.ok(covered(shards, g));
+    for (const [size, parts] of [
+      [80_000, 3],
+      [20_000, 1],
+      [80_000, 3],
+    ] as const) {
+      // The shards measure the new size at their next scrape (and an explore finds it too).
+      big = size;
+      shards[0]!.series.set(g, size);
+      for (let i = 0; i < 8; i++) {
+        await tick(() => assert.ok(covered(shards, g), `${size} series, round ${i}: the target is scraped`));
+      }
+      const items = shards.flatMap((s) => s.assigned).filter((x) => (parsePartId(x)?.target ?? x) === g);
+      assert.equal(items.length, parts, `${size} series: ${items.join(", ")}`);
+      for (const s of shards)
+        assert.ok(
+          s.assigned.reduce((n, id) => n + s.seriesOf(id), 0) <= 30_000,
+          `a shard holds ${s.assigned.join(", ")}`,
+        );
+    }
   });
 });

@@ -4,7 +4,7 @@
  * out round by round.
  */
 import assert from "node:assert/strict";
-import type { RejectedTarget } from "../../src/contract/assignment.ts";
+import { type AssignedTarget, parsePartId, partId, type RejectedTarget } from "../../src/contract/assignment.ts";
 import { Coordinator, type CoordinatorOptions } from "../../src/coordinator/coordinator.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime } from "../../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
@@ -21,6 +21,11 @@ export class FakeShard implements ShardClient {
   constructor(series: Map<string, number>) {
     this.series = series;
   }
+  /** A part keeps its share of the target's series. */
+  seriesOf(id: string): number {
+    const p = parsePartId(id);
+    return p ? Math.ceil(this.series.get(p.target)! / p.parts) : this.series.get(id)!;
+  }
   async runtime(): Promise<ShardRuntime> {
     if (this.down) throw new Error("connect ECONNREFUSED");
     return {
@@ -31,7 +36,7 @@ export class FakeShard implements ShardClient {
         id,
         up: this.scraped.has(id),
         health: this.scraped.has(id) ? "up" : unreachable.has(id) ? "down" : "unknown",
-        series: this.scraped.has(id) ? this.series.get(id)! : null,
+        series: this.scraped.has(id) ? this.seriesOf(id) : null,
       })),
       headSeries: null,
       reloadError: this.reloadError,
@@ -42,7 +47,7 @@ export class FakeShard implements ShardClient {
   /** Addresses this shard's sidecar leaves out of a push (as for a job its config lacks). */
   refuse = new Set<string>();
   pushes = 0;
-  async assign(version: number, targets: readonly { labels: Record<string, string> }[]): Promise<RejectedTarget[]> {
+  async assign(version: number, targets: readonly AssignedTarget[]): Promise<RejectedTarget[]> {
     if (this.down) throw new Error("connect ECONNREFUSED");
     assert.ok(version > this.version, "versions only grow");
     this.version = version;
@@ -53,7 +58,10 @@ export class FakeShard implements ShardClient {
         rejected.push({ index, job: "demo", address: t.labels.__address__!, problems: ["not a job of this shard"] });
     this.assigned = targets
       .filter((t) => !this.refuse.has(t.labels.__address__!))
-      .map((t) => idOf.get(t.labels.__address__!)!);
+      .map((t) => {
+        const id = idOf.get(t.labels.__address__!)!;
+        return t.split ? partId(id, t.split.part, t.split.parts) : id;
+      });
     this.scraped = new Set([...this.scraped].filter((id) => this.assigned.includes(id)));
     return rejected;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
@@ -82,9 +82,35 @@ describe("file_sd watching", () => {
   it("refresh_interval re-reads without a directory event", async () => {
     const dir = mkdtempSync(join(tmpdir(), "promshard-fsd-"));
     put(join(dir, "a.json"), [{ targets: ["a:1"] }]);
+    // Written through a hard link in another directory: the watched directory sees no event.
+    const elsewhere = join(mkdtempSync(join(tmpdir(), "promshard-fsd-")), "a.json");
+    linkSync(join(dir, "a.json"), elsewhere);
     const w = watcher(dir, 100);
-    const before = w.updates();
-    await until("refresh", () => (w.updates() >= before + 2 ? true : undefined));
+    writeFileSync(elsewhere, JSON.stringify([{ targets: ["a:2"] }]));
+    await until("refresh", () => (w.addresses().join() === "a:2" ? true : undefined));
+  });
+
+  it("a re-read sends only the groups that changed, and nothing for an unchanged file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "promshard-fsd-"));
+    const groups = Array.from({ length: 3 }, (_, i) => ({ targets: [`a:${i}`], labels: { n: String(i) } }));
+    put(join(dir, "a.json"), groups);
+    put(join(dir, "b.json"), [{ targets: ["b:1"] }]);
+    const sent: TargetGroup[][] = [];
+    const fd = new FileDiscovery({ files: [join(dir, "*.json")], dialect: v3, refreshIntervalMs: 60_000 });
+    fd.start((gs) => sent.push(gs));
+    stops.push(() => fd.stop());
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!.length, 4);
+
+    fd.refresh();
+    assert.equal(sent.length, 1, "nothing changed, nothing sent");
+    put(join(dir, "a.json"), [groups[0], { targets: ["a:9"], labels: { n: "1" } }]);
+    fd.refresh();
+    const last = sent.at(-1)!.map((g) => [g.source, g.targets.map((t) => t.__address__)]);
+    assert.deepEqual(last.sort(), [
+      [`${join(dir, "a.json")}:1`, ["a:9"]],
+      [`${join(dir, "a.json")}:2`, []],
+    ]);
   });
 });
 

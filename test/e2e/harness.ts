@@ -172,7 +172,6 @@ export interface ShardTarget {
 
 export interface Shard {
   id: number;
-  replicaGroup: number;
   budget: number;
   effectiveBudget: number;
   series: number;

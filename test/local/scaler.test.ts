@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import fs, { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -194,6 +195,43 @@ describe("supervised process", () => {
       assert.equal(p.restarts, seen.length);
       for (const lines of seen) assert.deepEqual(lines, ["starting", `error: cannot lock ${marker}`]);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("supervised process, idle", () => {
+  it("a process it started is not polled while it runs; its exit is still seen and it is restarted", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "promshard-supervised-"));
+    const marker = `promshard-test-${process.pid}-idle`;
+    // Counts reads of /proc/<pid>/cmdline, the poll's way of telling whether a pid still runs.
+    const original = fs.readFileSync;
+    let procReads = 0;
+    fs.readFileSync = ((path: unknown, ...rest: unknown[]) => {
+      if (typeof path === "string" && /^\/proc\/\d+\/cmdline$/.test(path)) procReads++;
+      return (original as (...a: unknown[]) => unknown)(path, ...rest);
+    }) as typeof fs.readFileSync;
+    syncBuiltinESMExports();
+    let p: SupervisedProcess | undefined;
+    try {
+      p = await SupervisedProcess.start({
+        name: "sleeper",
+        command: "sh",
+        args: ["-c", "sleep 30", marker],
+        logFile: join(dir, "out.log"),
+        marker,
+      });
+      const first = p.pid!;
+      procReads = 0;
+      await sleep(1_600);
+      assert.equal(procReads, 0, "the running child was polled");
+      process.kill(first, "SIGKILL");
+      await eventually("the restart", () => (p!.pid !== undefined && p!.pid !== first ? true : undefined), 10_000);
+      assert.equal(p.restarts, 1);
+    } finally {
+      fs.readFileSync = original;
+      syncBuiltinESMExports();
+      await p?.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

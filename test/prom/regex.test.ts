@@ -15,6 +15,8 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { PromshardError } from "../../src/errors.ts";
 import { compileRelabelRegex, type PromRegex } from "../../src/prom/regex.ts";
+import { jsSubset } from "../../src/prom/regex-js.ts";
+import { JsRegex } from "../../src/prom/regex-match.ts";
 import { dialectFor, type PromDialect } from "../../src/prom/version.ts";
 
 const V2 = dialectFor("2.42");
@@ -381,6 +383,43 @@ describe("fast paths and cache", () => {
   test("compiled regexes are cached per source and dialect", () => {
     assert.equal(compileRelabelRegex("a(b)c", V2), compileRelabelRegex("a(b)c", dialectFor("2.53")));
     assert.notEqual(compileRelabelRegex("a(b)c", V2), compileRelabelRegex("a(b)c", V3));
+  });
+});
+
+describe("regexes V8 runs (src/prom/regex-js.ts)", () => {
+  test("the address rules of kubernetes-pods jobs run on V8 and answer as re2js did", () => {
+    const re = compileRelabelRegex("(\\d+);((([0-9]+?)(\\.|$)){4})", V3);
+    assert.ok(re instanceof JsRegex);
+    assert.deepEqual(re.match("8080;10.1.2.3")?.groups, ["8080;10.1.2.3", "8080", "10.1.2.3", "3", "3", ""]);
+    assert.equal(re.replaceAll("8080;10.1.2.3", "$2:$1"), "10.1.2.3:8080");
+    assert.equal(re.matches("8080;10.1.2"), false);
+    assert.equal(re.matches("8080;10.1.2.3.4"), false);
+    assert.ok(compileRelabelRegex("(https?)", V2) instanceof JsRegex);
+  });
+
+  test("ambiguous regexes, which could backtrack without bound or choose unlike Go, stay on re2js", () => {
+    for (const source of [
+      "(a+)+b",
+      "(a|a)*c",
+      "(\\d+)*x",
+      "a*a",
+      "(a|ab)(c|bcd)",
+      "(.*),(.*)",
+      "([A-Fa-f0-9]{1,4}::?){1,7}[A-Fa-f0-9]{1,4}",
+      "(?:(a)|b){2}", // JavaScript clears group 1 on the second round, Go keeps it
+      "(a?)+",
+      "(?i)abc",
+      "\\bx",
+    ]) {
+      assert.ok(!(compileRelabelRegex(source, V3) instanceof JsRegex), source);
+    }
+  });
+
+  test("a deterministic regex on a long hostile value answers (linear in its length)", () => {
+    const re = compileRelabelRegex("(\\d+);((([0-9]+?)(\\.|$)){4})", V3);
+    assert.ok(re instanceof JsRegex);
+    assert.equal(re.matches(`1;${"1.".repeat(200_000)}x`), false);
+    assert.equal(re.matches(`1;${"1".repeat(400_000)}x`), false);
   });
 });
 
@@ -768,26 +807,27 @@ function astArb(g: Gen): fc.Arbitrary<Ast> {
       },
       {
         weight: 3,
-        arbitrary: fc
-          .tuple(
-            fc.constantFrom<[string, number, number]>(
-              ["*", 0, -1],
-              ["+", 1, -1],
-              ["?", 0, 1],
-              ["{2}", 2, 2],
-              ["{0,2}", 0, 2],
-              ["{1,}", 1, -1],
-              ["{0}", 0, 0],
-              ["{2,3}", 2, 3],
-            ),
-            fc.boolean(),
-            tie("node"),
-          )
-          .map(([[op, min, max], lazy, sub]): Ast => ({ k: "rep", op, lazy, min, max, sub })),
+        arbitrary: repetition(tie("node"), [
+          ["*", 0, -1],
+          ["+", 1, -1],
+          ["?", 0, 1],
+          ["{2}", 2, 2],
+          ["{0,2}", 0, 2],
+          ["{1,}", 1, -1],
+          ["{0}", 0, 0],
+          ["{2,3}", 2, 3],
+        ]),
       },
     ),
   }));
   return node;
+}
+
+/** A repetition of `sub` by one of the operators [text, min, max (-1: none)], greedy or lazy. */
+function repetition(sub: fc.Arbitrary<Ast>, ops: [string, number, number][]): fc.Arbitrary<Ast> {
+  return fc
+    .tuple(fc.constantFrom(...ops), fc.boolean(), sub)
+    .map(([[op, min, max], lazy, sub]): Ast => ({ k: "rep", op, lazy, min, max, sub }));
 }
 
 function render(a: Ast): string {
@@ -1055,6 +1095,99 @@ function fastCaseArb(): fc.Arbitrary<Case> {
     }));
 }
 
+/** The subset V8 runs (src/prom/regex-js.ts), over few characters so that many are deterministic. */
+function jsCaseArb(): fc.Arbitrary<Case> {
+  const { node } = fc.letrec<{ node: Ast; leaf: Ast }>((tie) => ({
+    leaf: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(..."ab1.;é😀\n ").map((ch): Ast => ({ k: "lit", ch })) },
+      { weight: 2, arbitrary: fc.constantFrom<Ast>({ k: "dot" }, { k: "anchor", text: "$" }) },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom("\\d", "\\w", "\\s", "\\D", "\\S").map((text): Ast => ({ k: "perl", text })),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom<Ast>(
+          { k: "class", neg: false, items: [{ text: "ab", samples: ["a", "b"] }] },
+          { k: "class", neg: true, items: [{ text: ";", samples: [";"] }] },
+          { k: "class", neg: false, items: [{ text: "0-9", samples: ["0", "5"] }] },
+          { k: "class", neg: false, items: [{ text: "\\d.", samples: ["3", "."] }] },
+          { k: "class", neg: true, items: [{ text: "\\s\\d", samples: ["a"] }] },
+        ),
+      },
+    ),
+    node: fc.oneof(
+      { weight: 4, arbitrary: tie("leaf") },
+      {
+        weight: 3,
+        arbitrary: fc.array(tie("node"), { minLength: 2, maxLength: 4 }).map((subs): Ast => ({ k: "cat", subs })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.array(tie("node"), { minLength: 2, maxLength: 3 }).map((subs): Ast => ({ k: "alt", subs })),
+      },
+      {
+        // Branches told apart by their first character: deterministic unless what follows overlaps.
+        weight: 2,
+        arbitrary: fc
+          .shuffledSubarray([..."ab1; "], { minLength: 2, maxLength: 3 })
+          .chain((firsts) =>
+            fc.tuple(
+              ...firsts.map((ch) =>
+                fc
+                  .option(tie("node"))
+                  .map(
+                    (rest): Ast => ({ k: "cat", subs: rest === null ? [{ k: "lit", ch }] : [{ k: "lit", ch }, rest] }),
+                  ),
+              ),
+            ),
+          )
+          .map((subs): Ast => ({ k: "alt", subs })),
+      },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fc.constantFrom("(", "(", "(?:", "(?P<n>"), tie("node"))
+          .map(([open, sub]): Ast => ({ k: "group", open, named: open === "(?P<n>" ? "P" : null, sub })),
+      },
+      {
+        weight: 2,
+        arbitrary: repetition(tie("node"), [
+          ["*", 0, -1],
+          ["+", 1, -1],
+          ["?", 0, 1],
+          ["{2}", 2, 2],
+          ["{1,3}", 1, 3],
+          ["{2,}", 2, -1],
+        ]),
+      },
+    ),
+  }));
+  // Mostly regexes the subset takes, and not only single characters.
+  const taken = node.filter((a) => {
+    const source = render(a);
+    return source.length >= 6 && jsSubset(source, { dotAll: true, modernGo: true }) !== null;
+  });
+  return fc
+    .record({
+      ast: fc.oneof({ weight: 4, arbitrary: taken }, { weight: 1, arbitrary: node }),
+      seed: fc.integer(),
+      mutated: fc.boolean(),
+      template: fc.array(fc.constantFrom(...TEMPLATE_PIECES), { maxLength: 3 }).map((ps) => ps.join("")),
+    })
+    .map(({ ast, seed, mutated, template }) => {
+      const rnd = prng(seed);
+      const derived = sample(ast, rnd);
+      return {
+        source: render(ast),
+        legacyRejects: false,
+        junkAngle: false,
+        input: mutated ? mutate(derived, rnd) : derived,
+        template,
+      };
+    });
+}
+
 /** The \p names in a regex, tokenized roughly as Go does (enough for spliced-in junk). */
 function classNames(source: string): string[] {
   const names: string[] = [];
@@ -1068,6 +1201,14 @@ function classNames(source: string): string[] {
 /** A \p name Go 1.19 and Go 1.26 may read differently (anything not name-like is invalid to both). */
 function versionSensitive(name: string): boolean {
   return /^[A-Za-z][A-Za-z0-9_ -]*$/.test(name) && !STABLE_CLASSES.includes(name) && name !== "Foo";
+}
+
+function isOnV8(source: string, dialect: PromDialect): boolean {
+  try {
+    return compileRelabelRegex(source, dialect) instanceof JsRegex;
+  } catch {
+    return false;
+  }
 }
 
 let skippedLegacy = 0;
@@ -1146,6 +1287,20 @@ describe("differential against Go's regexp (tools/regexoracle)", () => {
       fc.asyncProperty(fastCaseArb(), fc.boolean(), (c, v3) => differential(c, v3 ? V3 : V2)),
       { numRuns: 1000, seed: SEED },
     );
+  });
+
+  test("the subset V8 runs, both dialects (2000 cases)", async () => {
+    assert.ok(oracle !== null, `the Go regexp oracle could not be built (Go is needed for make test): ${noOracle}`);
+    let onV8 = 0;
+    await fc.assert(
+      fc.asyncProperty(jsCaseArb(), fc.boolean(), async (c, v3) => {
+        const dialect = v3 ? V3 : V2;
+        if (isOnV8(c.source, dialect)) onV8++;
+        await differential(c, dialect);
+      }),
+      { numRuns: 2000, seed: SEED },
+    );
+    assert.ok(onV8 > 1200, `only ${onV8} of 2000 generated regexes ran on V8`);
   });
 
   test("Go's own regexp test corpus (re2-search.txt), both dialects", async () => {

@@ -230,7 +230,8 @@ describe("parseKubernetesSdConfig", () => {
       "names not a list",
       "role: pod\nnamespaces: {names: foo}",
       `${P}.namespaces.names`,
-      "cannot unmarshal !!str `foo` into []string",
+      // Go's message quotes the value (`foo`); ours does not, since a misplaced value may be a secret.
+      "cannot unmarshal !!str into []string; write a list, for example [a, b]",
     ],
   ];
   for (const [name, yaml, path, message] of bad) {

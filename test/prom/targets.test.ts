@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConfig } from "../../src/prom/config.ts";
-import { scrapeUrl, splitHostPort, type TargetGroup, targetsForJob } from "../../src/prom/targets.ts";
+import { scrapeUrl, sdLabels, splitHostPort, type TargetGroup, targetsForJob } from "../../src/prom/targets.ts";
 import { dialectFor } from "../../src/prom/version.ts";
 
 function job(yaml: string, version = "3.16") {
@@ -35,6 +35,20 @@ describe("target building", () => {
     });
     assert.deepEqual(t.labels, { env: "prod", instance: "a:9100", job: "node" });
     assert.equal(t.scrapeUrl, "http://a:9100/metrics");
+  });
+
+  it("labels named like Object.prototype's properties are labels like any other", () => {
+    const j = job(
+      '- job_name: node\n  static_configs:\n  - targets: ["a:9100"]\n    labels: {constructor: c, toString: t, __proto__: p, hasOwnProperty: h}\n',
+    );
+    const sd = j.serviceDiscovery[0];
+    assert.ok(sd?.mechanism === "static" && "groups" in sd);
+    const t = targetsForJob(sd.groups, j).active[0]!;
+    assert.deepEqual(Object.keys(t.labels), ["constructor", "hasOwnProperty", "instance", "job", "toString"]);
+    assert.equal(Object.getOwnPropertyDescriptor(t.discoveredLabels, "__proto__")?.value, "p");
+    assert.equal(Object.getPrototypeOf(t.discoveredLabels), Object.prototype);
+    const fromSd = sdLabels({ __address__: "a:1" }, { constructor: "c", ["__proto__"]: "p" });
+    assert.deepEqual(Object.keys(fromSd), ["__address__", "__proto__", "constructor"]);
   });
 
   it("Prometheus 2 adds the scheme's default port; 3 does not", () => {

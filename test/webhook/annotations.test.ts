@@ -32,6 +32,7 @@ describe("promshard.io annotations", () => {
     ["shard-label", "__shard", /label name/],
     ["replica-label", "replica-label", /label name/],
     ["token-secret", "", /Kubernetes object name/],
+    ["sidecar-auth", "Kubernetes", /token or kubernetes/],
   ];
   for (const [key, value, accepts] of bad) {
     it(`refuses promshard.io/${key}: ${JSON.stringify(value)}`, () => {
@@ -71,12 +72,14 @@ describe("promshard.io annotations", () => {
       "shard-label": "shard_id",
       "replica-label": "prometheus_replica",
       "token-secret": "promshard-token",
+      "sidecar-auth": "kubernetes",
     };
     assert.deepEqual(Object.keys(good).sort(), [...ANNOTATIONS.keys()].map((k) => k.slice(13)).sort());
     const r = parseAnnotations(Object.fromEntries(Object.entries(good).map(([k, v]) => [`promshard.io/${k}`, v])));
     assert.deepEqual(r.errors, []);
     assert.equal(r.value.maxSeries, 30000);
     assert.equal(r.value.replicaGroup, 2);
+    assert.equal(r.value.sidecarAuth, "kubernetes");
     assert.deepEqual(r.value.thanosResources, { cpu: "0.1", memory: "1e8", cpuLimit: "2", memoryLimit: "2G" });
   });
 

@@ -42,6 +42,11 @@ describe("promshard webhook and certs command lines", () => {
     [["webhook", "--sidecar.port", "0"], /--sidecar\.port: "0" is not a port number/],
     [["webhook", "--prometheus.image-regex", "("], /--prometheus\.image-regex/],
     [["webhook", "--coordinator", "Team A"], /--coordinator: "Team A" is not valid/],
+    [
+      ["webhook", "--sidecar.auth", "tokenreview"],
+      /--sidecar\.auth: "tokenreview" is not valid; accepted: token or kubernetes/,
+    ],
+    [["webhook", "--sidecar.token-secret", "My Secret"], /--sidecar\.token-secret: "My Secret" is not valid/],
     [["webhook", "--log.level", "loud"], /not a log level/],
     [["webhook", "--web.body-limit", "lots"], /--web.body-limit: "lots" is not a size/],
     [["certs", "--output.dir", "x", "--secret", "y"], /give one of --secret NAME or --output.dir DIR, not both/],
@@ -92,6 +97,7 @@ describe("promshard webhook and certs command lines", () => {
         "--sidecar.mode=container",
         "--web.shutdown-delay=0s",
         "--sidecar.image=registry.example.com/promshard:test",
+        "--sidecar.auth=kubernetes",
       ],
       { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -120,10 +126,11 @@ describe("promshard webhook and certs command lines", () => {
     const body = (await res.body.json()) as { response: { patch: string } };
     const patch = JSON.parse(Buffer.from(body.response.patch, "base64").toString()) as {
       path: string;
-      value: { name?: string; image?: string };
+      value: { name?: string; image?: string; args?: string[] };
     }[];
     const sidecar = patch.find((op) => op.path === "/spec/containers/-" && op.value.name === "promshard-sidecar");
     assert.equal(sidecar?.value.image, "registry.example.com/promshard:test");
+    assert.ok(sidecar?.value.args?.includes("--api.auth=kubernetes"), JSON.stringify(sidecar?.value.args));
     await agent.close();
     const exited = new Promise<number | null>((r) => child!.once("exit", r));
     child.kill("SIGTERM");

@@ -169,6 +169,7 @@ describe("injection into real-world Prometheus pods", () => {
         ["kube-api-access-7xk2p", "/var/run/secrets/kubernetes.io/serviceaccount", "", true],
         ["prometheus-k8s-db", "/prometheus", "prometheus-db", false],
         ["promshard-token", "/var/run/secrets/promshard.io/token", "", true],
+        ["promshard-last-good", "/var/run/secrets/promshard.io/last-good", "", true],
       ],
     );
     // The pod runs as 1000 at the pod level: the sidecar inherits it.
@@ -205,17 +206,21 @@ describe("injection into real-world Prometheus pods", () => {
     const { after, warnings } = inject("community-chart");
     assert.deepEqual(warnings, []);
     const prom = container(after, "prometheus-server");
-    assert.deepEqual(prom.args?.slice(-2), [
+    assert.deepEqual(prom.args?.slice(-3), [
       "--storage.tsdb.min-block-duration=2h",
       "--storage.tsdb.max-block-duration=2h",
+      // A drained shard's head is flushed for the Thanos sidecar through the admin API (snapshot, delete).
+      "--web.enable-admin-api",
     ]);
     assert.equal(prom.args?.filter((a) => a === "--web.enable-lifecycle").length, 1);
+    assert.equal(sidecarFlags(container(after, SIDECAR))["tsdb.path"], "/data");
     const t = container(after, THANOS);
     assert.deepEqual(t.args, [
       "sidecar",
       "--prometheus.url=http://localhost:9090",
       "--grpc-address=:10901",
       "--http-address=:10902",
+      "--prometheus.get_config_interval=2s",
       "--tsdb.path=/data",
       "--objstore.config=$(OBJSTORE_CONFIG)",
     ]);
@@ -232,6 +237,17 @@ describe("injection into real-world Prometheus pods", () => {
     );
     const s = container(after, SIDECAR);
     assert.deepEqual(s.resources, { requests: { cpu: "20m", memory: "128Mi" }, limits: { memory: "512Mi" } });
+  });
+
+  it("uploading without a known Prometheus user: a warning that the sidecar cannot flush a drained head", () => {
+    const pod = fixture("community-chart");
+    delete (pod.spec.securityContext as Record<string, unknown>).runAsUser;
+    const r = injectPod(pod, settings);
+    assert.equal(r.outcome, "injected");
+    const warnings = r.outcome === "injected" ? r.warnings : [];
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /set securityContext\.runAsUser on the pod .* flush a drained shard's head/);
+    assert.equal(sidecarFlags(container(injected(pod, r), SIDECAR))["tsdb.path"], "/data");
   });
 
   it("Bitnami: the container's own user for the sidecar, Thanos without upload and without the data volume", () => {
@@ -263,6 +279,52 @@ describe("injection into real-world Prometheus pods", () => {
     assert.equal(sidecarFlags(container(after, SIDECAR))["config.file"], "/etc/prometheus/prometheus.yml");
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /had no args/);
+  });
+
+  it("the token volume is readable by the sidecar with or without the pod's fsGroup", () => {
+    const tokenVolume = (p: Pod) =>
+      p.spec.volumes?.find((v) => v.name === TOKEN_VOLUME)?.secret as { defaultMode: number } | undefined;
+    // kube-prometheus sets fsGroup: the file is root:2000, and the group alone may read it.
+    assert.equal(tokenVolume(inject("kube-prometheus").after)?.defaultMode, 0o440);
+    // The seed sets none: root:root 0440 gave the sidecar (uid 1000) EACCES and the pod never started.
+    const seed = fixture("seed");
+    assert.equal((seed.spec.securityContext as { fsGroup?: number } | undefined)?.fsGroup, undefined);
+    assert.equal(tokenVolume(inject("seed").after)?.defaultMode, 0o444);
+  });
+
+  it("the Thanos sidecar reads Prometheus's external labels every 2 s, so it is ready seconds after Prometheus", () => {
+    const t = container(inject("seed").after, THANOS);
+    assert.ok(t.args?.includes("--prometheus.get_config_interval=2s"), JSON.stringify(t.args));
+  });
+
+  it("a new pod runs the coordinator's last good config when the config file is broken: its Secret, optional, mounted", () => {
+    for (const [name, coordinator] of [
+      ["seed", "promshard"],
+      ["bitnami", "team-a"],
+    ] as const) {
+      const { after } = inject(name);
+      const v = after.spec.volumes?.find((x) => x.name === "promshard-last-good")?.secret as
+        | { secretName: string; optional: boolean }
+        | undefined;
+      assert.equal(v?.secretName, `${coordinator}-last-good-config`, name);
+      assert.equal(v?.optional, true, "the pod starts before the coordinator wrote it");
+      assert.equal(
+        sidecarFlags(container(after, SIDECAR))["config.fallback-file"],
+        "/var/run/secrets/promshard.io/last-good/prometheus.yml",
+      );
+    }
+  });
+
+  it("the pod is Ready only when its Thanos sidecar is (promshard query-endpoints lists Ready pods)", () => {
+    for (const name of ["seed", "community-chart", "bitnami"]) {
+      const t = container(inject(name).after, THANOS);
+      const http = t.ports?.find((p) => /http$/.test(p.name ?? ""))?.containerPort;
+      assert.deepEqual(
+        (t.readinessProbe as { httpGet?: unknown } | undefined)?.httpGet,
+        { path: "/-/ready", port: http },
+        name,
+      );
+    }
   });
 
   it("command form: values after the flag, the switch turned on, the fallback sidecar with its init step", () => {

@@ -404,6 +404,43 @@ describe("webhook against a real control plane", { timeout: 600_000 }, () => {
     assert.ok(p.spec.containers.some((c) => c.name === SIDECAR && c.restartPolicy === undefined));
   });
 
+  it("sidecar-auth kubernetes: the sidecar's own API token, even with automount off, and no token Secret", async () => {
+    const sts = statefulSet("tr", { "promshard.io/inject": "true", "promshard.io/sidecar-auth": "kubernetes" }, 1);
+    sts.spec.template.spec = { ...PROMETHEUS_SPEC, automountServiceAccountToken: false } as typeof PROMETHEUS_SPEC;
+    await cp.api("POST", `/apis/apps/v1/namespaces/${labelled}/statefulsets`, { body: sts });
+    const fromTemplate = await eventually("pod tr-0", () => getPod(labelled, "tr-0").catch(() => undefined));
+    // A pod of its own: the ServiceAccount plugin mounts the token in Prometheus first.
+    const direct = await cp.api<Pod>("POST", `/api/v1/namespaces/${labelled}/pods`, {
+      body: pod("tr-direct", { "promshard.io/inject": "true", "promshard.io/sidecar-auth": "kubernetes" }),
+    });
+    const saDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+    for (const p of [fromTemplate, direct]) {
+      assert.ok(injectedPod(p));
+      const [sidecar] = sidecars(p);
+      assert.ok(sidecar!.args!.includes("--api.auth=kubernetes"), JSON.stringify(sidecar!.args));
+      assert.equal(
+        sidecar!.args!.some((a) => a.startsWith("--api.token-file")),
+        false,
+      );
+      assert.deepEqual(
+        sidecar!.volumeMounts!.filter((m) => m.mountPath === saDir).map((m) => m.name),
+        ["promshard-kube-api"],
+      );
+      const volume = p.spec.volumes!.find((v) => v.name === "promshard-kube-api") as unknown as {
+        projected: { sources: { serviceAccountToken?: { path: string; expirationSeconds: number } }[] };
+      };
+      assert.deepEqual(volume.projected.sources[0]!.serviceAccountToken, { path: "token", expirationSeconds: 3600 });
+      assert.equal(
+        p.spec.volumes!.some((v) => v.name === "promshard-token"),
+        false,
+      );
+    }
+    const promMounts = (p: Pod) =>
+      (p.spec.containers.find((c) => c.name === "prometheus")!.volumeMounts ?? []).filter((m) => m.mountPath === saDir);
+    assert.deepEqual(promMounts(fromTemplate), [], "automount off: Prometheus holds no API token");
+    assert.match(promMounts(direct)[0]?.name ?? "", /^kube-api-access-/, "Prometheus keeps the plugin's own");
+  });
+
   it("the webhook down, refusing or hanging, does not block pod creation (failurePolicy Ignore)", async () => {
     await stopWebhook();
     let t = Date.now();

@@ -27,9 +27,10 @@ describe("AdmissionReview dispatch", () => {
       const out = review(stsReview(op, { "promshard.io/inject": "true" }), settings);
       assert.equal(out.result, "patched");
       assert.equal(out.kind, "StatefulSet");
+      // The bare object lacks the retention policy the API server would have defaulted.
       assert.deepEqual(
         out.patch?.map((p) => p.path),
-        ["/spec/template/metadata/annotations"],
+        ["/spec/template/metadata/annotations", "/spec/persistentVolumeClaimRetentionPolicy", "/metadata/labels"],
       );
     }
     assert.equal(review(stsReview("DELETE", { "promshard.io/inject": "true" }), settings).result, "unchanged");

@@ -7,8 +7,9 @@ import { applyPatch, type Op } from "./json-patch.ts";
 import { fixture, settings } from "./support.ts";
 
 interface Sts {
-  metadata: { name: string; annotations?: Record<string, string> };
+  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
   spec: {
+    persistentVolumeClaimRetentionPolicy?: { whenDeleted: string; whenScaled: string };
     template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: unknown };
   };
 }
@@ -18,6 +19,8 @@ function sts(annotations?: Record<string, string>, templateAnnotations?: Record<
   return {
     metadata: { name: "prometheus", ...(annotations ? { annotations } : {}) },
     spec: {
+      // What the API server defaults before admission.
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
       template: {
         metadata: {
           labels: { app: "prometheus" },
@@ -37,6 +40,46 @@ function apply(s: Sts): { out: Sts; warnings: string[]; ops: Op[] } {
 }
 
 describe("StatefulSet annotations", () => {
+  it("labels a StatefulSet whose pods are injected with its coordinator (the coordinator selects by it), and unlabels it on opt-out", () => {
+    const named = apply(sts({ "promshard.io/inject": "true", "promshard.io/coordinator": "team-a" })).out;
+    assert.equal(named.metadata.labels?.["promshard.io/coordinator"], "team-a");
+    // The webhook's default coordinator when none is named.
+    const plain = apply(sts({ "promshard.io/inject": "true" })).out;
+    assert.equal(plain.metadata.labels?.["promshard.io/coordinator"], settings.coordinator);
+    plain.metadata.annotations = {};
+    const gone = apply(plain);
+    assert.equal(gone.out.metadata.labels?.["promshard.io/coordinator"], undefined);
+    assert.ok(gone.ops.some((o) => o.op === "remove" && o.path === "/metadata/labels/promshard.io~1coordinator"));
+    // Opted out with inject "false": no label either.
+    const off = apply(sts({ "promshard.io/inject": "false" })).out;
+    assert.equal(off.metadata.labels?.["promshard.io/coordinator"], undefined);
+  });
+
+  it("keeps a scaled-down shard's PVC (whenScaled Retain), with or without upload, and says why it changed one", () => {
+    // Even with upload the PVC holds the drained shard's head, which no block has yet.
+    const upload = sts({ "promshard.io/inject": "true", "promshard.io/thanos-objstore-secret": "thanos-objstore" });
+    upload.spec.persistentVolumeClaimRetentionPolicy = { whenDeleted: "Delete", whenScaled: "Delete" };
+    const kept = apply(upload);
+    assert.deepEqual(kept.out.spec.persistentVolumeClaimRetentionPolicy, {
+      whenDeleted: "Delete",
+      whenScaled: "Retain",
+    });
+    assert.match(kept.warnings.join("\n"), /whenScaled Delete became Retain: .*its head/);
+    // Already Retain: nothing to do.
+    assert.ok(!apply(sts({ "promshard.io/inject": "true" })).ops.some((o) => o.path.includes("Retention")));
+    // An object the API server did not default (a dry run of a bare object) gets the whole policy.
+    const bare = sts({ "promshard.io/inject": "true" });
+    delete bare.spec.persistentVolumeClaimRetentionPolicy;
+    assert.deepEqual(apply(bare).out.spec.persistentVolumeClaimRetentionPolicy, {
+      whenDeleted: "Retain",
+      whenScaled: "Retain",
+    });
+    // Not injected: left as the user set it.
+    const off = sts({ "promshard.io/inject": "false" });
+    off.spec.persistentVolumeClaimRetentionPolicy = { whenDeleted: "Delete", whenScaled: "Delete" };
+    assert.equal(apply(off).out.spec.persistentVolumeClaimRetentionPolicy?.whenScaled, "Delete");
+  });
+
   it("copies the opt-in and settings annotations into the template and lists them", () => {
     const { out, ops } = apply(
       sts({ "promshard.io/inject": "true", "promshard.io/max-series": "30000", "argocd.argoproj.io/x": "y" }),
@@ -48,7 +91,7 @@ describe("StatefulSet annotations", () => {
     });
     assert.deepEqual(
       ops.map((o) => o.path),
-      ["/spec/template/metadata/annotations"],
+      ["/spec/template/metadata/annotations", "/metadata/labels"],
     );
     // Applying again changes nothing: an UPDATE that does not touch them gives no patch.
     const again = mutateStatefulSet(out, settings);
@@ -62,6 +105,7 @@ describe("StatefulSet annotations", () => {
       [
         "/spec/template/metadata/annotations/promshard.io~1inject",
         "/spec/template/metadata/annotations/promshard.io~1copied-from-statefulset",
+        "/metadata/labels",
       ],
     );
     assert.equal(out.spec.template.metadata?.annotations?.["a~b/c"], "1");
@@ -91,8 +135,17 @@ describe("StatefulSet annotations", () => {
   });
 
   it("a template annotated directly (the GitOps way) is validated and left unchanged", () => {
-    const r = mutateStatefulSet(sts(undefined, { "promshard.io/inject": "true" }), settings);
+    // With the coordinator label written in Git too, nothing changes.
+    const labelled = sts(undefined, { "promshard.io/inject": "true" });
+    labelled.metadata.labels = { "promshard.io/coordinator": "promshard" };
+    const r = mutateStatefulSet(labelled, settings);
     assert.deepEqual(r, { outcome: "patched", patch: [], warnings: [] });
+    // Without it, the label is all that is added.
+    assert.deepEqual(mutateStatefulSet(sts(undefined, { "promshard.io/inject": "true" }), settings), {
+      outcome: "patched",
+      patch: [{ op: "add", path: "/metadata/labels", value: { "promshard.io/coordinator": "promshard" } }],
+      warnings: [],
+    });
     // What injecting its pods would say is said now, at apply time.
     const seed = sts(undefined, { "promshard.io/inject": "true" });
     seed.spec.template.spec = fixture("seed").spec;

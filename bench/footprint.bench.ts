@@ -1,0 +1,310 @@
+/**
+ * What each process of a running promshard costs, in the seed's case: 6 demo exporters of
+ * 10045 series (10040 + Prometheus's 5 per scrape), `--shard.max-series 30000`, so 3 shards of
+ * 2 targets. `promshard local` is started through the ./promshard launcher, as a user runs it
+ * (with the Node flags and compile cache the launcher sets), with its real Prometheus shards and
+ * Thanos parts.
+ *
+ * Every process of its tree is read from /proc each second: CPU seconds (utime+stime since
+ * the process started, so start-up counts) and peak VmRSS. `promshard local` is one process
+ * with the coordinator in it, so its row is the coordinator's (plus the supervision of the
+ * shards'). Also: time from the start to every target scraped once (the global view answers
+ * `up` for all 6 instances).
+ *
+ * Kvass (github.com/tkestack/kvass) is the baseline. It cannot be built here: the Go module
+ * proxy this machine reaches answers 403 "This module version is not available" for
+ * github.com/tkestack/kvass (its version list and v0.3.1), so the figures printed beside ours
+ * are the ones measured earlier on this machine with Kvass v0.3.1 (issue 16), labelled so.
+ *
+ * FOOTPRINT_SECONDS=300 node bench/run.ts footprint (the default); 60 for a quick look.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { type DemoExporter, startDemoExporter } from "../src/demo/exporter.ts";
+import { freePort } from "../src/util/ports.ts";
+import { writeResults } from "./lib.ts";
+
+const SECONDS = Number(process.env.FOOTPRINT_SECONDS ?? 300);
+const TARGETS = 6;
+const SERIES = 10_040;
+const MAX_SERIES = 30_000;
+/**
+ * The steady state starts this long after every target was scraped once (first assignments,
+ * reloads and the first explores are over by then): CPU from there on is what the processes
+ * cost when nothing changes, per minute.
+ */
+const STEADY_AFTER_SECONDS = 30;
+const LAUNCHER = fileURLToPath(new URL("../promshard", import.meta.url));
+
+/** Kvass v0.3.1 in the same case, 300 s, measured earlier on this machine (issue 16); not run here. */
+const KVASS_REFERENCE = {
+  coordinator: { cpuSeconds: 0.25, peakRssMiB: 56 },
+  sidecar: { cpuSeconds: 0.36, peakRssMiB: 54 },
+  all: { cpuSeconds: 3.85, rssMiB: 498 },
+  everyTargetScrapedSeconds: 35,
+};
+
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+
+interface ProcRead {
+  readonly ppid: number;
+  readonly cpuSeconds: number;
+  readonly rssMiB: number;
+}
+
+function readProc(pid: number): ProcRead | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after "pid (comm) " start at field 3 (state): ppid is 4, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return {
+      ppid: Number(f[1]),
+      cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK,
+      rssMiB: rss ? Number(rss[1]) / 1024 : 0,
+    };
+  } catch {
+    return undefined; // gone between the listing and the read
+  }
+}
+
+/** What a process of the tree is, from its command line. */
+function roleOf(pid: number, root: number): string {
+  if (pid === root) return "coordinator (promshard local)";
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return "?";
+  }
+  const exe = argv[0]!.split("/").pop()!;
+  if (exe === "prometheus") {
+    const data = argv.find((a) => a.startsWith("--storage.tsdb.path="));
+    return `prometheus ${/shard-(\d+)/.exec(data ?? "")?.[1] ?? "?"}`;
+  }
+  if (exe === "node" && argv.includes("sidecar")) return `sidecar ${argv[argv.indexOf("--shard") + 1]}`;
+  if (exe === "thanos") {
+    const shard = /shard-(\d+)/.exec(argv.join(" "))?.[1];
+    return `thanos ${argv[1]}${shard === undefined ? "" : ` ${shard}`}`;
+  }
+  // A process caught between fork and exec has no command line yet, or still its parent's:
+  // asked again next second.
+  if (exe === "" || (exe === "node" && argv.includes("local"))) return "";
+  return argv.join(" ").slice(0, 60);
+}
+
+interface Row {
+  role: string;
+  pid: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  lastRssMiB: number;
+  /** CPU seconds when the steady state began (see STEADY_AFTER_SECONDS). */
+  cpuAtSteady: number | undefined;
+}
+
+/** Samples the tree under `root` every second until stop(); one row per pid ever seen. */
+function sampleTree(root: number): { rows: Map<number, Row>; steady: () => void; stop: () => void } {
+  const rows = new Map<number, Row>();
+  const tick = () => {
+    const all = new Map<number, ProcRead>();
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      const r = readProc(Number(name));
+      if (r) all.set(Number(name), r);
+    }
+    const inTree = new Set<number>([root]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [pid, r] of all)
+        if (!inTree.has(pid) && inTree.has(r.ppid)) {
+          inTree.add(pid);
+          grew = true;
+        }
+    }
+    for (const pid of inTree) {
+      const r = all.get(pid);
+      if (!r) continue;
+      const row = rows.get(pid) ?? {
+        role: "",
+        pid,
+        cpuSeconds: 0,
+        peakRssMiB: 0,
+        lastRssMiB: 0,
+        cpuAtSteady: undefined,
+      };
+      if (row.role === "") row.role = roleOf(pid, root);
+      row.cpuSeconds = r.cpuSeconds;
+      row.peakRssMiB = Math.max(row.peakRssMiB, r.rssMiB);
+      row.lastRssMiB = r.rssMiB;
+      rows.set(pid, row);
+    }
+  };
+  tick();
+  const timer = setInterval(tick, 1000);
+  return {
+    rows,
+    steady: () => {
+      tick();
+      for (const row of rows.values()) row.cpuAtSteady = row.cpuSeconds;
+    },
+    stop: () => {
+      clearInterval(timer);
+      tick();
+    },
+  };
+}
+
+/** Instances with an `up` sample at the global view, or 0 while it does not answer yet. */
+async function scrapedOnce(globalPort: number): Promise<number> {
+  const q = encodeURIComponent('count(count_over_time(up{job="demo"}[10m]))');
+  try {
+    const res = await fetch(`http://127.0.0.1:${globalPort}/api/v1/query?query=${q}`, {
+      signal: AbortSignal.timeout(2_000),
+    });
+    const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
+    return Number(body.data?.result?.[0]?.value[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const load0 = loadavg();
+  const dir = mkdtempSync(join(tmpdir(), "promshard-bench-footprint-"));
+  const exporters: DemoExporter[] = [];
+  let local: ChildProcess | undefined;
+  try {
+    for (let i = 0; i < TARGETS; i++) exporters.push(await startDemoExporter({ series: SERIES, host: "127.0.0.1" }));
+    writeFileSync(
+      join(dir, "targets.json"),
+      JSON.stringify([{ targets: exporters.map((e) => `127.0.0.1:${e.port}`) }]),
+    );
+    writeFileSync(
+      join(dir, "prometheus.yml"),
+      'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: demo\n    file_sd_configs:\n      - files: ["targets.json"]\n',
+    );
+    // Loading each mode fills the launcher's compile cache (keyed by content), as a user's
+    // first start does: the figures are those of every later start, not of the first after
+    // a change to the sources.
+    for (const mode of ["local", "sidecar"]) execFileSync(LAUNCHER, [mode, "--help"], { stdio: "ignore" });
+    const globalPort = await freePort();
+    const started = performance.now();
+    local = spawn(
+      LAUNCHER,
+      [
+        "local",
+        `--config=${join(dir, "prometheus.yml")}`,
+        `--shard.max-series=${MAX_SERIES}`,
+        `--storage.path=${join(dir, "data")}`,
+        `--listen=127.0.0.1:${await freePort()}`,
+        `--global.listen-port=${globalPort}`,
+        "--log.level=warn",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"], detached: true },
+    );
+    let stderr = "";
+    local.stderr!.setEncoding("utf8").on("data", (s: string) => {
+      stderr = (stderr + s).slice(-20_000);
+    });
+    if (local.pid === undefined) throw new Error("promshard local did not start");
+    const sampler = sampleTree(local.pid);
+    let everyScrapedSeconds = Number.NaN;
+    let steadyAt = Number.NaN;
+    const end = started + SECONDS * 1000;
+    while (performance.now() < end) {
+      if (local.exitCode !== null) throw new Error(`promshard local exited ${local.exitCode}:\n${stderr}`);
+      if (Number.isNaN(everyScrapedSeconds) && (await scrapedOnce(globalPort)) === TARGETS)
+        everyScrapedSeconds = (performance.now() - started) / 1000;
+      if (
+        Number.isNaN(steadyAt) &&
+        performance.now() - started >= (everyScrapedSeconds + STEADY_AFTER_SECONDS) * 1000
+      ) {
+        sampler.steady();
+        steadyAt = performance.now();
+      }
+      await sleep(Number.isNaN(everyScrapedSeconds) ? 250 : 1000);
+    }
+    sampler.stop();
+    const steadyMinutes = (performance.now() - steadyAt) / 60_000;
+    // Short-lived helpers (the launcher's version check) are in the sums; a pid never read is not.
+    const rows = [...sampler.rows.values()].filter((r) => r.role !== "").sort((a, b) => a.role.localeCompare(b.role));
+    const total = (pick: (r: Row) => boolean) =>
+      rows
+        .filter(pick)
+        .reduce((s, r) => ({ cpu: s.cpu + r.cpuSeconds, rss: s.rss + r.peakRssMiB }), { cpu: 0, rss: 0 });
+    const promshardOwn = (r: Row) => r.role.startsWith("coordinator") || r.role.startsWith("sidecar");
+    const kvassFor = (r: Row) =>
+      r.role.startsWith("coordinator")
+        ? KVASS_REFERENCE.coordinator
+        : r.role.startsWith("sidecar")
+          ? KVASS_REFERENCE.sidecar
+          : undefined;
+    console.log(
+      `${TARGETS} targets × ${SERIES + 5} series, --shard.max-series ${MAX_SERIES}, ${SECONDS} s; ` +
+        `load average ${load0.map((l) => l.toFixed(2)).join(" ")} at the start, ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(" ")} at the end`,
+    );
+    console.table(
+      rows.map((r) => {
+        const k = kvassFor(r);
+        return {
+          process: r.role,
+          "CPU s": round(r.cpuSeconds),
+          "steady CPU s/min":
+            r.cpuAtSteady === undefined || !(steadyMinutes > 0)
+              ? ""
+              : round((r.cpuSeconds - r.cpuAtSteady) / steadyMinutes, 3),
+          "peak RSS MiB": round(r.peakRssMiB, 1),
+          "RSS MiB at end": round(r.lastRssMiB, 1),
+          "Kvass v0.3.1 (reference)": k ? `${k.cpuSeconds} s / ${k.peakRssMiB} MiB` : "",
+          goal: k ? (r.cpuSeconds <= k.cpuSeconds && r.peakRssMiB <= k.peakRssMiB ? "met" : "OVER") : "",
+        };
+      }),
+    );
+    const own = total(promshardOwn);
+    const all = total(() => true);
+    // Kvass's total (498 MiB) leaves no room for Thanos (~80 MiB a process here): its coordinator
+    // (56), 3 sidecars (~160) and 3 Prometheus (~280). The same processes of ours, beside it.
+    const likeKvass = total((r) => !r.role.startsWith("thanos"));
+    console.log(
+      `promshard's own processes (coordinator + sidecars): ${round(own.cpu)} s CPU, ${round(own.rss, 1)} MiB peak RSS summed; ` +
+        `with the Prometheus shards (what Kvass's total counts): ${round(likeKvass.cpu)} s CPU, ${round(likeKvass.rss, 1)} MiB; ` +
+        `all processes, Thanos included: ${round(all.cpu)} s CPU, ${round(all.rss, 1)} MiB (Kvass v0.3.1 reference, all processes: ` +
+        `${KVASS_REFERENCE.all.cpuSeconds} s / ${KVASS_REFERENCE.all.rssMiB} MiB). Every target scraped once after ` +
+        `${round(everyScrapedSeconds, 1)} s (Kvass reference: ${KVASS_REFERENCE.everyTargetScrapedSeconds} s). ` +
+        "Kvass was not run here: the Go module proxy answers 403 for github.com/tkestack/kvass.",
+    );
+    const path = writeResults("footprint", {
+      seconds: SECONDS,
+      loadAverage: { start: load0, end: loadavg() },
+      everyTargetScrapedSeconds: everyScrapedSeconds,
+      steadyMinutes,
+      processes: rows,
+      promshardOwn: own,
+      withoutThanos: likeKvass,
+      all,
+      kvassReference: KVASS_REFERENCE,
+    });
+    console.log(`results: ${path}`);
+  } finally {
+    if (local?.pid !== undefined && local.exitCode === null) {
+      const exited = new Promise((resolve) => local!.once("exit", resolve));
+      process.kill(local.pid, "SIGTERM");
+      const killer = setTimeout(() => process.kill(-local!.pid!, "SIGKILL"), 30_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    await Promise.all(exporters.map((e) => e.close()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

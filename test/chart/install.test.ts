@@ -1,0 +1,341 @@
+/**
+ * The chart on the real one-node cluster (test/support/cluster.ts), from `helm install` to the
+ * global query, as a user runs it: install into a namespace labelled promshard.io/inject=enabled;
+ * the example shard StatefulSet (found by its promshard.io/coordinator label) is scaled by the
+ * coordinator through /scale as six demo exporters of 10045 series (the seed) with a 30000
+ * budget arrive; each target is scraped by exactly one shard and Thanos Query's global count is
+ * exact. Then: six more exporters (more shards), deleted again (back down after
+ * --scale-down.wait: no object storage here), the leading coordinator killed (the other takes
+ * over, nothing moves), a shard pod deleted (back with its targets), `helm upgrade` with changed
+ * values and a second replica group, one group's shard pod deleted and one killed, and
+ * `helm uninstall` (nothing left running). While shards come and go the global count is never
+ * wrong (holesAndFailures). One cluster for the file; the steps build on each
+ * other. Wall time on the 2-core machine, cluster start included: 331 s, 475 s with other
+ * sessions loading it (load average ~15).
+ */
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Cluster, startCluster } from "../support/cluster.ts";
+import { eventually } from "../support/eventually.ts";
+import { CHART_DIR, createExporters, type Pod, podReady, Release } from "../support/helm.ts";
+
+const NS = "monitoring";
+const APPS = "apps";
+const JOB = "kubernetes-pods";
+const SERIES = 10045;
+const BUDGET = 30000;
+/** Whole targets per shard at this budget: 2 of 10045. */
+const PER_SHARD = Math.floor(BUDGET / SERIES);
+const FIRST = Array.from({ length: 6 }, (_, i) => `exporter-${i}`);
+const MORE = Array.from({ length: 6 }, (_, i) => `exporter-${i + 6}`);
+/** Generous on a loaded 2-core machine, bounded so a stuck step fails in minutes. */
+const SLOW = 420_000;
+let cluster: Cluster;
+let release: Release;
+let shardSet: string;
+/** Which shard scrapes each of the first six exporters, as the test last saw it settled. */
+let placement: Map<string, string>;
+
+before(async () => {
+  cluster = await startCluster({ images: ["promshard", "prometheus3", "thanos"] });
+  release = new Release(cluster, "ps", NS);
+  shardSet = release.object("shard");
+});
+afterEach((t) => cluster?.printLogsIfFailed(t));
+after(async () => {
+  release?.helm(["uninstall", release.name, "--ignore-not-found"]);
+  await cluster?.stop();
+});
+
+/**
+ * Small requests (one node runs it all), a quick loop and, without object storage, a short
+ * wait before a drained shard is stopped; everything else the chart's defaults.
+ */
+const VALUES = [
+  "--set",
+  `coordinator.maxSeries=${BUDGET}`,
+  "--set",
+  "coordinator.interval=2s",
+  "--set",
+  "coordinator.scaleDownDelay=15s",
+  "--set",
+  "coordinator.scaleDownWait=15s",
+  "--set",
+  "shards.resources.requests.memory=64Mi",
+  "--set",
+  "shards.resources.requests.cpu=10m",
+  "--set",
+  "shards.retention=2h",
+];
+
+const deleteNow = "?gracePeriodSeconds=0";
+
+async function shardPods(group = 0): Promise<string[]> {
+  const pods = await release.pods(NS, `app.kubernetes.io/component=shard,promshard.io/replica-group=${group}`);
+  return pods.map((p) => p.metadata.name).sort();
+}
+
+/** `n` shards in the StatefulSet, each exporter scraped by exactly one, the global count exact; the placement. */
+async function sharded(what: string, exporters: readonly string[], n: number): Promise<Map<string, string>> {
+  return eventually(
+    `${what}: ${n} shards, each of ${exporters.length} exporters scraped once, ${exporters.length * SERIES} series in Thanos Query`,
+    async () => {
+      const replicas = await release.replicas(NS, shardSet);
+      if (replicas !== n) throw new Error(`replicas ${replicas}`);
+      const placement = await release.placement(JOB, exporters);
+      const [count] = await release.query(`count({job="${JOB}"})`);
+      if (Number(count?.value[1]) !== exporters.length * SERIES) throw new Error(`count ${count?.value[1]}`);
+      return placement;
+    },
+    SLOW,
+  );
+}
+
+/**
+ * Polls the global count of the first six exporters' series until stopped: `wrong` holds
+ * every answer that was not exact (a hole or a double count a user would have seen), `errors`
+ * every query that failed (partial responses are off: a shard Query cannot reach fails the
+ * query rather than shrinking the answer).
+ */
+function watchCount(): { stop(): Promise<{ wrong: string[]; errors: string[] }> } {
+  const wrong: string[] = [];
+  const errors: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const [c] = await release.query(`count({job="${JOB}",pod=~"exporter-[0-5]"})`);
+        if (Number(c?.value[1]) !== FIRST.length * SERIES)
+          wrong.push(`${new Date().toISOString()} ${c?.value[1] ?? "no series"}`);
+      } catch (err) {
+        errors.push(`${new Date().toISOString()} ${(err as Error).message}`);
+      }
+      await sleep(500);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { wrong, errors };
+    },
+  };
+}
+
+/**
+ * A watched stretch: never a wrong global count; failed queries (partial responses are off)
+ * only in the moment Query takes to follow a shard pod that stopped, at most 10 (5 s). Their
+ * count is printed: the shard pods stop serving as soon as they are told to stop, before Query
+ * has dropped them (no preStop delay; see the report of the run).
+ */
+function holesAndFailures(what: string, w: { wrong: string[]; errors: string[] }): void {
+  console.log(`${what}: ${w.errors.length} failed global queries (one every 0.5 s)`);
+  assert.deepEqual(w.wrong, [], `${what}: a wrong global count`);
+  assert.ok(w.errors.length <= 10, `${what}: queries failed for over 5 s:\n${w.errors.join("\n")}`);
+}
+
+/** Until shard pod `pod`'s own Prometheus has every series of the exporters placed on shard `index`. */
+async function hasItsShare(pod: string, index: number): Promise<void> {
+  const want = FIRST.filter((p) => placement.get(p) === String(index)).length * SERIES;
+  await eventually(
+    `${pod} has the ${want} series of shard ${index}`,
+    async () => {
+      const p = await cluster.api<Pod>("GET", `/api/v1/namespaces/${NS}/pods/${pod}`);
+      const expr = encodeURIComponent(`count({job="${JOB}"})`);
+      const res = await fetch(`http://${p.status?.podIP}:9090/api/v1/query?query=${expr}`, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
+      return Number(body.data?.result[0]?.value[1]) === want ? true : undefined;
+    },
+    SLOW,
+  );
+}
+
+async function coordinatorPods(): Promise<{ name: string; ip: string; leading: boolean }[]> {
+  const pods = await release.pods(NS, "app.kubernetes.io/component=coordinator");
+  return Promise.all(
+    pods
+      .filter((p) => p.status?.podIP && p.status.phase === "Running")
+      .map(async (p) => {
+        const ip = p.status?.podIP ?? "";
+        const res = await fetch(`http://${ip}:9500/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => null);
+        return { name: p.metadata.name, ip, leading: res?.status === 200 };
+      }),
+  );
+}
+
+async function metric(ip: string, name: string): Promise<number> {
+  const text = await (await fetch(`http://${ip}:9500/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  // Summed over its label values (loop runs are counted by result).
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+}
+
+describe("helm install on a one-node cluster", () => {
+  it("helm install: the webhook, coordinator and Thanos Query pods become Ready", async () => {
+    await cluster.api("POST", "/api/v1/namespaces", {
+      body: { metadata: { name: NS, labels: { "promshard.io/inject": "enabled" } } },
+    });
+    await cluster.api("POST", "/api/v1/namespaces", { body: { metadata: { name: APPS } } });
+    release.run(["install", release.name, CHART_DIR, ...VALUES]);
+    for (const d of ["webhook", "coordinator", "query"]) await release.deploymentReady(d);
+  });
+
+  it("six demo exporters: scaled to 3 through /scale, the injected shards scrape each once, the global count is exact", async () => {
+    await createExporters(cluster, APPS, FIRST);
+    placement = await sharded("after install", FIRST, Math.ceil(FIRST.length / PER_SHARD));
+    for (const p of await release.pods(NS, "app.kubernetes.io/component=shard")) {
+      assert.ok(p.metadata.annotations?.["promshard.io/status"], `${p.metadata.name} was not injected`);
+      const names = [...(p.spec.initContainers ?? []), ...p.spec.containers].map((c) => c.name);
+      assert.ok(names.includes("promshard-sidecar"), `${p.metadata.name}: ${names.join(", ")}`);
+    }
+    const sts = await cluster.api<{ metadata: { labels: Record<string, string> } }>(
+      "GET",
+      `/apis/apps/v1/namespaces/${NS}/statefulsets/${shardSet}`,
+    );
+    assert.equal(sts.metadata.labels["promshard.io/coordinator"], release.fullname);
+  });
+
+  it("six more exporters: more shards, the first six's global count never wrong", async () => {
+    const watch = watchCount();
+    await createExporters(cluster, APPS, MORE);
+    try {
+      await sharded("twelve exporters", [...FIRST, ...MORE], Math.ceil((FIRST.length + MORE.length) / PER_SHARD));
+    } finally {
+      holesAndFailures("six more exporters", await watch.stop());
+    }
+  });
+
+  it("the six deleted: it drains and scales back down, the global count never wrong", async () => {
+    const watch = watchCount();
+    for (const name of MORE) await cluster.api("DELETE", `/api/v1/namespaces/${APPS}/pods/${name}${deleteNow}`);
+    try {
+      placement = await sharded("back to six", FIRST, Math.ceil(FIRST.length / PER_SHARD));
+      await eventually(
+        "the drained shard pods gone",
+        async () => ((await shardPods()).length === 3 ? true : undefined),
+        SLOW,
+      );
+    } finally {
+      holesAndFailures("six exporters deleted", await watch.stop());
+    }
+  });
+
+  it("the leading coordinator killed: the other takes over and moves nothing", async () => {
+    const [leader] = (await coordinatorPods()).filter((c) => c.leading);
+    assert.ok(leader, "no coordinator leads");
+    await cluster.api("DELETE", `/api/v1/namespaces/${NS}/pods/${leader.name}${deleteNow}`);
+    const next = await eventually(
+      "another coordinator leads",
+      async () => (await coordinatorPods()).find((c) => c.leading && c.name !== leader.name),
+      SLOW,
+    );
+    // A few rounds of the new leader, then nothing moved and every target where it was.
+    const rounds = await metric(next.ip, "promshard_coordinator_loop_runs_total");
+    await eventually(
+      "three rounds of the new leader",
+      async () => ((await metric(next.ip, "promshard_coordinator_loop_runs_total")) >= rounds + 3 ? true : undefined),
+      SLOW,
+    );
+    assert.equal(await metric(next.ip, "promshard_coordinator_moves_total"), 0, "the new leader moved targets");
+    assert.deepEqual(await sharded("after the takeover", FIRST, 3), placement);
+  });
+
+  it("a shard pod deleted: it comes back with its targets", async () => {
+    const pod = `${shardSet}-1`;
+    const before_ = await cluster.api<{ metadata: { uid: string } }>("GET", `/api/v1/namespaces/${NS}/pods/${pod}`);
+    await cluster.api("DELETE", `/api/v1/namespaces/${NS}/pods/${pod}${deleteNow}`);
+    await eventually(
+      `${pod} back and Ready`,
+      async () => {
+        const p = await cluster.api<{ metadata: { uid: string } } & Parameters<typeof podReady>[0]>(
+          "GET",
+          `/api/v1/namespaces/${NS}/pods/${pod}`,
+        );
+        return p.metadata.uid !== before_.metadata.uid && podReady(p) ? true : undefined;
+      },
+      SLOW,
+    );
+    assert.deepEqual(await sharded("after the shard pod came back", FIRST, 3), placement);
+  });
+
+  it("helm upgrade with changed values: a rotated token, two Query replicas, a second replica group brought up to 3", async () => {
+    const token = () =>
+      eventually("the sidecar token Secret", async () => {
+        const secret = await cluster.api<{ data: { token: string } }>(
+          "GET",
+          `/api/v1/namespaces/${NS}/secrets/${release.object("sidecar-token")}`,
+        );
+        return secret.data.token;
+      });
+    const before_ = await token();
+    release.run([
+      "upgrade",
+      release.name,
+      CHART_DIR,
+      ...VALUES,
+      "--set",
+      "coordinator.logLevel=debug",
+      "--set",
+      "thanos.query.replicas=2",
+      "--set",
+      "shards.replicaGroups=2",
+    ]);
+    assert.notEqual(await token(), before_, "the sidecar token was not rotated");
+    for (const d of ["webhook", "coordinator", "query"]) await release.deploymentReady(d);
+    await eventually(
+      "replica group 1 scaled to 3 through /scale, its 3 pods Ready",
+      async () => {
+        if ((await release.replicas(NS, `${shardSet}-g1`)) !== 3) return undefined;
+        const pods = await release.pods(NS, "app.kubernetes.io/component=shard,promshard.io/replica-group=1");
+        return pods.length === 3 && pods.every(podReady) ? true : undefined;
+      },
+      SLOW,
+    );
+    assert.deepEqual(await sharded("after upgrade", FIRST, 3), placement);
+  });
+
+  it("two replica groups: one group's shard pod deleted, then one killed: the global count is never wrong", async () => {
+    // Group 1 has the data Query will fail over to: each of its pods scrapes what the same
+    // index of group 0 does (asked of its own Prometheus; Query asks one group per index).
+    for (let i = 0; i < 3; i++) await hasItsShare(`${shardSet}-g1-${i}`, i);
+    // Deleted (as a rollout or a drain does): query-endpoints drops a terminating pod and
+    // names group 1's copy; until Query has re-read its file (1 s), a query that reaches the
+    // stopping pod fails (partial responses are off). Never a wrong number.
+    let watch = watchCount();
+    await cluster.api("DELETE", `/api/v1/namespaces/${NS}/pods/${shardSet}-0`);
+    await sleep(20_000);
+    const deleted = await watch.stop();
+    await sharded("group 0's shard 0 back", FIRST, 3);
+    // Query now asks group 1 for shard 0 (it stays with a pod while that is ready). Group 0's
+    // new shard 0 starts empty (emptyDir): once it has scraped its share, kill group 1's.
+    // Killed (no grace: a crash or a lost node): the same, until query-endpoints sees it.
+    await hasItsShare(`${shardSet}-0`, 0);
+    watch = watchCount();
+    await cluster.api("DELETE", `/api/v1/namespaces/${NS}/pods/${shardSet}-g1-0${deleteNow}`);
+    await sleep(20_000);
+    const killed = await watch.stop();
+    holesAndFailures("group 0's shard 0 deleted", deleted);
+    holesAndFailures("group 1's shard 0 killed", killed);
+    await sharded("group 1's shard 0 back", FIRST, 3);
+  });
+
+  it("helm uninstall leaves nothing of the release running", async () => {
+    release.run(["uninstall", release.name, "--wait"]);
+    await eventually(
+      "no pod of the release",
+      async () =>
+        (await release.pods(NS, `app.kubernetes.io/instance=${release.name}`)).length === 0 ? true : undefined,
+      SLOW,
+    );
+    const mwc = await cluster.request(
+      "GET",
+      `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${release.fullname}`,
+    );
+    assert.equal(mwc.status, 404);
+  });
+});
