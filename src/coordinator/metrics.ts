@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";
 
 /** Steps of one control-loop round, the `step` label of the duration histogram. */
 export type LoopStep = "targets" | "runtime" | "explore" | "schedule" | "plan" | "push" | "scale";

@@ -2,9 +2,9 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
 import type { Logger } from "pino";
-import { Histogram, type Registry } from "prom-client";
 import { PromshardError } from "../errors.ts";
 import { PEER_IDLE_MS } from "../util/http.ts";
+import { Histogram, type Registry } from "./metrics.ts";
 
 /** Whether a component can take work; `reason` says what it waits for when it cannot. */
 export interface Readiness {

@@ -2,13 +2,13 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import type { Express } from "express";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
 import { ASSIGNMENT_PATH } from "../contract/assignment.ts";
 import { FLUSH_PATH, type FlushReport } from "../contract/flush.ts";
 import { RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, HttpError, type Readiness } from "../observability/http.ts";
+import type { Registry } from "../observability/metrics.ts";
 
 /** What the API needs from the sidecar. */
 export interface SidecarControl {

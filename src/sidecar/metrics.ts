@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";
 
 /** The sidecar's own metrics, on the process's registry. */
 export function sidecarMetrics(registry: Registry, identity: { readonly shard: number; readonly replica: string }) {

@@ -1,8 +1,8 @@
 import { chmod, copyFile, mkdir, readFile, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { Counter, Gauge, type Registry } from "prom-client";
 import type { ReloadState, ReloadStatus } from "../contract/runtime-report.ts";
+import { Counter, Gauge, type Registry } from "../observability/metrics.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import { sha256 } from "../util/hash.ts";

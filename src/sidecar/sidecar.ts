@@ -2,7 +2,6 @@ import { type FSWatcher, statSync, watch } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
 import { type ConfigFailure, LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
 import {
@@ -16,6 +15,7 @@ import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
 import { createLogger } from "../observability/log.ts";
+import type { Registry } from "../observability/metrics.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import type { PromConfig } from "../prom/config.ts";
 import { DEFAULT_PROMETHEUS_VERSION, dialectFor, type PromDialect } from "../prom/version.ts";

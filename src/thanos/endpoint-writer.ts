@@ -12,10 +12,10 @@
 import { readFile } from "node:fs/promises";
 import type { V1Pod, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Counter, Gauge, type Registry } from "prom-client";
 import type { KubeClient } from "../kube/client.ts";
 import type { Informer, InformerPool } from "../kube/informers.ts";
 import type { Readiness } from "../observability/http.ts";
+import { Counter, Gauge, type Registry } from "../observability/metrics.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { chooseEndpoints } from "./endpoint-choice.ts";
 import { type Endpoint, endpointSdConfig } from "./files.ts";

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";
 
 /** The webhook's own metrics, on the process's registry (src/observability/metrics.ts). */
 export function webhookMetrics(registry: Registry) {
