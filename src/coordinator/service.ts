@@ -92,6 +92,8 @@ export class CoordinatorService {
   #globalError: string | null = null;
   #globalAt = 0;
   #globalQuery: Promise<void> | undefined;
+  /** When the status page, the one reader of the global count, was last asked for (0: never). */
+  #viewedAt = 0;
   /** The last what-if, kept while neither the round nor the budget changes (one budget asked again and again). */
   #whatIf: { readonly last: TickResult; readonly budget: number; readonly plan: Plan } | undefined;
 
@@ -182,12 +184,16 @@ export class CoordinatorService {
 
   /**
    * Asks the global view for its count at most once per plot step, beside the loop (a slow
-   * Thanos Query never delays a round); a failure is shown on the page and logged once.
+   * Thanos Query never delays a round); a failure is shown on the page and logged once. Only
+   * while the status page was viewed within its plot's window: each count is a query through
+   * Thanos Query to every shard's Thanos sidecar, Prometheus and the Store Gateway, which a
+   * system nobody looks at should not pay every 10 s.
    */
   #countGlobal(): void {
     const url = this.#o.globalQueryUrl;
     const now = Date.now();
     if (!url || this.#globalQuery || now - this.#globalAt < this.#history.stepMs) return;
+    if (this.#viewedAt === 0 || now - this.#viewedAt > this.#history.windowMs) return;
     this.#globalAt = now;
     this.#globalQuery = globalSeries(url)
       .then((n) => {
@@ -373,6 +379,8 @@ export class CoordinatorService {
     app.get("/", (q, res) => {
       const whatIf = this.#planFor(q.query["max-series"]);
       const now = Date.now();
+      this.#viewedAt = now;
+      this.#countGlobal();
       res.status(whatIf && "error" in whatIf ? 400 : 200);
       res.type("html").send(
         renderStatusPage({

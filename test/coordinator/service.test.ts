@@ -144,6 +144,38 @@ describe("coordinator service", () => {
     assert.deepEqual((await get("/api/v1/status")).missingShards, []);
   });
 
+  it("asks the global view for its count only once the status page was viewed, then shows it", async () => {
+    const queries: string[] = [];
+    const global = createServer((req, res) => {
+      queries.push(req.url ?? "");
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result: [{ value: [0, "40010"] }] } }));
+    });
+    await new Promise<void>((r) => global.listen(0, "127.0.0.1", r));
+    stops.push(() => new Promise((r) => global.close(() => r())));
+    const { round, server } = await start({
+      globalQueryUrl: `http://127.0.0.1:${(global.address() as AddressInfo).port}`,
+    });
+    for (let i = 0; i < 3; i++) await round();
+    // A count is asked beside the round: time for one to arrive on loopback.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(queries.length, 0, "nobody looked: no query");
+    await (await fetch(`${server.url}/`)).text();
+    for (let i = 0; i < 50 && queries.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(queries.length, 1, "the page's view asked once");
+    assert.match(
+      decodeURIComponent(queries[0]!),
+      /^\/api\/v1\/query\?query=sum\(scrape_samples_post_metric_relabeling\)/,
+    );
+    await round();
+    assert.equal(queries.length, 1, "once per plot step (10 s), not per round");
+    for (let i = 0; i < 50; i++) {
+      if ((await (await fetch(`${server.url}/`)).text()).includes('<span class="count">40010</span>')) break;
+      assert.notEqual(i, 49, "the page shows the count");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+
   it("an invalid config is reported and the last good one keeps running; a fixed one loads", async () => {
     const { round, get, registry } = await start();
     for (let i = 0; i < 3; i++) await round();
