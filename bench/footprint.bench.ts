@@ -9,7 +9,9 @@
  * the process started, so start-up counts) and peak VmRSS. `promshard local` is one process
  * with the coordinator in it, so its row is the coordinator's (plus the supervision of the
  * shards'). Also: time from the start to every target scraped once (the global view answers
- * `up` for all 6 instances).
+ * `up` for all 6 instances). And, before the run, what loading each mode's modules costs
+ * (`promshard <mode> --help`): the share of Kvass's whole run a process has spent before it
+ * does anything, where a new import shows first.
  *
  * Kvass (github.com/tkestack/kvass) is the baseline. It cannot be built here: the Go module
  * proxy this machine reaches answers 403 "This module version is not available" for
@@ -18,7 +20,7 @@
  *
  * FOOTPRINT_SECONDS=300 node bench/run.ts footprint (the default); 60 for a quick look.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +161,34 @@ function sampleTree(root: number): { rows: Map<number, Row>; steady: () => void;
   };
 }
 
+/**
+ * Printed by each Node process at exit when imported through NODE_OPTIONS: its CPU seconds and
+ * peak RSS (MiB). No spaces or double quotes, which NODE_OPTIONS would split or unquote.
+ */
+const EXIT_USAGE =
+  "data:text/javascript,process.on('exit',()=>process.stderr.write('\\nUSAGE'+JSON.stringify(((u)=>" +
+  "({cpu:(u.userCPUTime+u.systemCPUTime)/1e6,rss:u.maxRSS/1024}))(process.resourceUsage()))))";
+
+/**
+ * What loading a mode costs before it does anything: `promshard <mode> --help` through the
+ * launcher loads the mode's modules (the command and everything it imports) and exits. Run
+ * twice, the first filling the launcher's compile cache (keyed by content) as a user's first
+ * start does; the second is the figure of every later start.
+ */
+function startCost(mode: string): { cpuSeconds: number; peakRssMiB: number } {
+  let usage = "";
+  for (let i = 0; i < 2; i++) {
+    const r = spawnSync(LAUNCHER, [mode, "--help"], {
+      encoding: "utf8",
+      env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${EXIT_USAGE}` },
+    });
+    usage = /USAGE(\{.*\})/.exec(r.stderr)?.[1] ?? "";
+    if (r.status !== 0 || usage === "") throw new Error(`promshard ${mode} --help: exit ${r.status}: ${r.stderr}`);
+  }
+  const u = JSON.parse(usage) as { cpu: number; rss: number };
+  return { cpuSeconds: u.cpu, peakRssMiB: u.rss };
+}
+
 /** Instances with an `up` sample at the global view, or 0 while it does not answer yet. */
 async function scrapedOnce(globalPort: number): Promise<number> {
   const q = encodeURIComponent('count(count_over_time(up{job="demo"}[10m]))');
@@ -190,10 +220,7 @@ async function main(): Promise<void> {
       join(dir, "prometheus.yml"),
       'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: demo\n    file_sd_configs:\n      - files: ["targets.json"]\n',
     );
-    // Loading each mode fills the launcher's compile cache (keyed by content), as a user's
-    // first start does: the figures are those of every later start, not of the first after
-    // a change to the sources.
-    for (const mode of ["local", "sidecar"]) execFileSync(LAUNCHER, [mode, "--help"], { stdio: "ignore" });
+    const start = { coordinator: startCost("local"), sidecar: startCost("sidecar") };
     const globalPort = await freePort();
     const started = performance.now();
     local = spawn(
@@ -269,6 +296,18 @@ async function main(): Promise<void> {
         };
       }),
     );
+    console.table(
+      (["coordinator", "sidecar"] as const).map((role) => {
+        const k = KVASS_REFERENCE[role];
+        return {
+          "loading the modules of": role === "coordinator" ? "promshard local" : "promshard sidecar",
+          "CPU s": round(start[role].cpuSeconds, 3),
+          "peak RSS MiB": round(start[role].peakRssMiB, 1),
+          "Kvass v0.3.1's whole run (reference)": `${k.cpuSeconds} s / ${k.peakRssMiB} MiB`,
+          "share of it": `${Math.round((100 * start[role].cpuSeconds) / k.cpuSeconds)} % / ${Math.round((100 * start[role].peakRssMiB) / k.peakRssMiB)} %`,
+        };
+      }),
+    );
     const own = total(promshardOwn);
     const all = total(() => true);
     // Kvass's total (498 MiB) leaves no room for Thanos (~70 MiB a process here): its coordinator
@@ -313,6 +352,7 @@ async function main(): Promise<void> {
       promshardOwn: own,
       withoutThanos: likeKvass,
       all,
+      startCost: start,
       kvassReference: KVASS_REFERENCE,
     });
     console.log(`results: ${path}`);
