@@ -29,6 +29,7 @@ export interface ReloadStatus {
   readonly lastError: string | null;
   /** Failed attempts since the last success. */
   readonly failures: number;
+  /** When the retry after a failure is due; in the past while it runs; null when none is. */
   readonly nextAttemptAt: string | null;
 }
 

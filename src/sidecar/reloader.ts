@@ -187,6 +187,7 @@ export class Reloader {
         log.info({ hash }, "Prometheus reloaded the generated config");
       }
       this.#state = "ok";
+      this.#nextAttemptAt = undefined;
       this.#appliedHash = hash;
       this.#lastSuccess = new Date().toISOString();
       this.#lastError = null;
@@ -227,12 +228,14 @@ export class Reloader {
       const delay = backoffDelay(this.#opts.backoff ?? { initialMs: 1_000, maxMs: 120_000 }, this.#failures);
       log.warn({ hash, err: this.#lastError, retryInMs: delay, failures: this.#failures }, "config reload failed");
       this.#nextAttemptAt = Date.now() + delay;
+      // nextAttemptAt stays set while the retry runs: a report read meanwhile must not show a
+      // failure with nothing coming (it is then in the past: the attempt is under way).
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        this.#nextAttemptAt = undefined;
-        void this.#serial(() => this.#attempt()).catch((e: unknown) =>
-          log.error({ err: e }, "config reload attempt failed"),
-        );
+        void this.#serial(() => this.#attempt()).catch((e: unknown) => {
+          this.#nextAttemptAt = undefined;
+          log.error({ err: e }, "config reload attempt failed");
+        });
       }, delay);
       this.#timer.unref();
     }

@@ -22,13 +22,13 @@ const dir = mkdtempSync(join(tmpdir(), "promshard-reloader-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Answers /-/reload with `reply()` and /api/v1/status/runtimeinfo with its start time. */
-async function fakePrometheus(port: number, reply: () => [number, string]) {
+async function fakePrometheus(port: number, reply: () => [number, string] | Promise<[number, string]>) {
   const startTime = new Date().toISOString();
   let reloads = 0;
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     if (req.url === "/-/reload" && req.method === "POST") {
       reloads++;
-      const [status, text] = reply();
+      const [status, text] = await reply();
       return void res.writeHead(status).end(text);
     }
     if (req.url === "/api/v1/status/runtimeinfo") {
@@ -93,6 +93,43 @@ describe("reloader", () => {
     assert.equal(s.failures, 0);
     assert.ok(!existsSync(`${path}.prev`));
     await r.stop();
+    await prom.close();
+  });
+
+  it("reports the retry as due while it runs, not a failure with nothing coming", async () => {
+    const path = join(dir, "d.yml");
+    let rejections = 0;
+    let release: (() => void) | undefined;
+    const prom = await fakePrometheus(0, async () => {
+      if (!readFileSync(path, "utf8").startsWith("new")) return [200, ""];
+      // The first retry's answer waits until the test has looked; every other answers at once.
+      if (++rejections === 2) await new Promise<void>((r) => (release = r));
+      return [500, "failed to reload config: bad rule file"];
+    });
+    writeFileSync(path, "old: config\n");
+    const r = new Reloader({
+      path,
+      client: new PrometheusClient(prom.url),
+      log,
+      backoff: { initialMs: 50, maxMs: 50 },
+    });
+    await r.init();
+    await r.apply("new: config\n");
+    assert.equal(r.status().state, "failed");
+    assert.ok(r.status().nextAttemptAt !== null, "a retry is scheduled");
+    await until("the retry is in flight", async () => release !== undefined);
+    try {
+      const during = r.status();
+      assert.equal(during.state, "failed");
+      assert.ok(during.nextAttemptAt !== null, "the retry under way is reported");
+      assert.ok(Date.parse(during.nextAttemptAt) <= Date.now(), "its due time is past: it runs");
+    } finally {
+      release?.();
+    }
+    await until("failed again, next retry due", async () => r.status().failures >= 2);
+    assert.ok(r.status().nextAttemptAt !== null);
+    await r.stop();
+    assert.equal(r.status().nextAttemptAt, null, "stopped: nothing is coming");
     await prom.close();
   });
 
