@@ -139,6 +139,19 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
       `block upload needs Prometheus's data directory ${flags.tsdbPath} on a volume, and container ${prom.name} mounts none there; add a volume or drop the annotation`,
     );
   }
+  const extraMounts = opts.thanosVolumeMounts ?? [];
+  if (addThanos) {
+    for (const m of extraMounts) {
+      if (!spec.volumes?.some((v) => v.name === m.name))
+        refuse("thanos-volume-mounts", `the pod has no volume ${m.name}; add it to the pod's volumes`);
+      else if (upload && dataMount && m.mountPath === dataMount.mountPath.replace(/\/+$/, ""))
+        refuse(
+          "thanos-volume-mounts",
+          `${m.mountPath} is Prometheus's data volume in the Thanos sidecar; choose another path`,
+        );
+    }
+  } else if (extraMounts.length > 0)
+    warnings.push(`${PREFIX}thanos-volume-mounts is unused: promshard injects no Thanos sidecar into this pod`);
   const sidecarPort = opts.sidecarPort ?? settings.sidecarPort;
   const grpcPort = opts.thanosGrpcPort ?? settings.thanosGrpcPort;
   const httpPort = opts.thanosHttpPort ?? settings.thanosHttpPort;
@@ -272,6 +285,16 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
         value: v,
       });
   }
+  // The user's own preStop stays: it may already wait, or do what that pod needs.
+  const stopping = preStop(settings);
+  if (stopping && !isObject(prom.lifecycle)) ops.push({ op: "add", path: `${promPath}/lifecycle`, value: stopping });
+  else if (stopping && isObject(prom.lifecycle) && prom.lifecycle.preStop === undefined)
+    ops.push({ op: "add", path: `${promPath}/lifecycle/preStop`, value: stopping.preStop });
+  const grace = spec.terminationGracePeriodSeconds;
+  if (stopping && typeof grace === "number" && grace <= settings.preStopSeconds)
+    warnings.push(
+      `terminationGracePeriodSeconds ${grace} ends the ${settings.preStopSeconds} s preStop pause early: Thanos Query may still ask this pod as it stops (failed queries); raise it`,
+    );
   if (!promMounts.some((m) => m.name === CONFIG_VOLUME || m.mountPath === OUTPUT_DIR)) {
     const mount: VolumeMount = { name: CONFIG_VOLUME, mountPath: OUTPUT_DIR, readOnly: true };
     if (prom.volumeMounts === undefined || prom.volumeMounts === null) {
@@ -280,6 +303,19 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
   }
 
   return { outcome: "injected", patch: ops, warnings, mode: native ? "native" : "container" };
+}
+
+/**
+ * The pause before SIGTERM of the containers Thanos Query reads through (Prometheus and its
+ * Thanos sidecar): a deleted pod is dropped from Query's endpoints by `promshard
+ * query-endpoints` at once, but Query re-reads that file only every second and then needs an
+ * Info round; meanwhile it still asks this pod, and a query it sends to a stopped sidecar fails
+ * (partial responses are off). The same pause kube-prometheus users give endpoints behind a Service.
+ */
+function preStop(settings: InjectorSettings): { preStop: JsonObject } | undefined {
+  const s = settings.preStopSeconds;
+  if (s <= 0) return undefined;
+  return { preStop: settings.sleepAction ? { sleep: { seconds: s } } : { exec: { command: ["sleep", String(s)] } } };
 }
 
 /**
@@ -580,6 +616,8 @@ function thanosContainer(
     securityContext: securityContext({ name: "", securityContext: {} }, false),
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
+  const stopping = preStop(settings);
+  if (stopping) c.lifecycle = stopping;
   if (dataMount) {
     args.push(`--tsdb.path=${flags.tsdbPath}`, "--objstore.config=$(OBJSTORE_CONFIG)");
     c.env = [
@@ -595,6 +633,8 @@ function thanosContainer(
     if (typeof dataMount.subPathExpr === "string" && dataMount.subPathExpr) mount.subPathExpr = dataMount.subPathExpr;
     c.volumeMounts = [mount];
   }
+  const extra = (opts.thanosVolumeMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath }));
+  if (extra.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...extra];
   // The API server's ServiceAccount plugin mounts the token into every container it finds
   // without one, and having changed the pod, calls this webhook again: mounted here as in
   // Prometheus, the pod is the same and the second call is saved.
