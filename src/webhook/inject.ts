@@ -37,6 +37,8 @@ export const SIDECAR = "promshard-sidecar";
 export const INIT = "promshard-init";
 export const THANOS = "thanos-sidecar";
 export const CONFIG_VOLUME = "promshard-config";
+/** The promshard sidecar's API port's name (promshard query-endpoints finds its /metrics by it). */
+export const SIDECAR_PORT_NAME = "promshard";
 export const STATE_VOLUME = "promshard-state";
 export const TOKEN_VOLUME = "promshard-token";
 /** With kubernetes auth: the sidecar's own ServiceAccount token, for TokenReview. */
@@ -517,7 +519,7 @@ function sidecarContainer(
   );
   mounts.push({ name: LAST_GOOD_VOLUME, mountPath: LAST_GOOD_DIR, readOnly: true });
 
-  const ports: ContainerPort[] = [{ name: "promshard", containerPort: port, protocol: "TCP" }];
+  const ports: ContainerPort[] = [{ name: SIDECAR_PORT_NAME, containerPort: port, protocol: "TCP" }];
   const c: Container = {
     name: SIDECAR,
     image: opts.sidecarImage ?? settings.sidecarImage,
@@ -527,7 +529,7 @@ function sidecarContainer(
     resources: resources(settings.sidecarResources, opts.sidecarResources),
     volumeMounts: mounts,
     livenessProbe: {
-      httpGet: { path: "/healthz", port: "promshard" },
+      httpGet: { path: "/healthz", port: SIDECAR_PORT_NAME },
       periodSeconds: 10,
       timeoutSeconds: 5,
       failureThreshold: 6,
