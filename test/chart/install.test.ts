@@ -13,7 +13,8 @@
  * `helm uninstall` (nothing left running). While shards come and go the global count is never
  * wrong, and no query fails while a pod is deleted (the preStop pause; holesAndFailures). One
  * cluster for the file; the steps build on each other. Wall time on the 2-core machine, cluster
- * start included: 331 s, 475 s with other sessions loading it (load average ~15).
+ * start included: 331 s, 475 s with other sessions loading it (load average ~15); with the
+ * bucket, 352 s (2026-12-05, a CI run beside it).
  */
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync } from "node:fs";
@@ -276,7 +277,8 @@ describe("helm install on a one-node cluster", () => {
     };
     // Each round reads the replica count first, then the bucket through the Store Gateway
     // alone: a shard index at or above the count, whose series the bucket lacks after that
-    // read, was stopped before its data was safe.
+    // read, was stopped before its data was safe (a scale-down on --scale-down.wait alone,
+    // as this test ran before the bucket, would be caught: nothing reaches the bucket then).
     const early: string[] = [];
     let servedAfter: number | undefined;
     let scaledAfter: number | undefined;
@@ -301,16 +303,18 @@ describe("helm install on a one-node cluster", () => {
         SLOW,
       );
       console.log(
-        `drain: every drained shard's series served from the bucket ${servedAfter} ms after the exporters went, scaled down after ${scaledAfter} ms`,
+        `drain: first scale-down ${scaledAfter} ms after the exporters went, every drained shard's series served from the bucket after ${servedAfter} ms`,
       );
+      // Shards go one by one as each one's data is safe, so the first step down may come before
+      // the last shard's series are in: the rule is per shard index (`early`).
       assert.deepEqual(early, [], "a shard stopped before its data was in the bucket");
-      assert.ok(servedAfter !== undefined && scaledAfter !== undefined && servedAfter <= scaledAfter);
-      placement = await sharded("back to six", FIRST, after_);
+      assert.ok(servedAfter !== undefined, "the drained shards' series never all served from the bucket");
       await eventually(
         "the drained shard pods gone",
         async () => ((await shardPods()).length === after_ ? true : undefined),
         SLOW,
       );
+      placement = await sharded("back to six", FIRST, after_);
     } finally {
       holesAndFailures("six exporters deleted", await watch.stop());
     }
