@@ -7,7 +7,7 @@ import { EndpointWriter } from "../thanos/endpoint-writer.ts";
 import { COORDINATOR_LABEL } from "../webhook/inject.ts";
 import { DEFAULT_SETTINGS } from "../webhook/settings.ts";
 import { type Command, logLevelFlag, UsageError, untilSignal } from "./command.ts";
-import { asUsage, list, optional, required } from "./flag-values.ts";
+import { asUsage, durationMs, list, optional, required } from "./flag-values.ts";
 
 export const queryEndpointsCommand: Command = {
   name: "query-endpoints",
@@ -41,6 +41,13 @@ export const queryEndpointsCommand: Command = {
       type: "string",
       description: "Kubeconfig (default: in-cluster, then $KUBECONFIG)",
       placeholder: "FILE",
+    },
+    "failover.max-wait": {
+      type: "string",
+      description:
+        "How long a failover to another replica group waits for its pod to have scraped its assignment (its sidecar's /metrics, its Prometheus's /api/v1/targets) before taking it anyway",
+      default: "2m",
+      placeholder: "DURATION",
     },
     "metrics.listen": {
       type: "string",
@@ -78,6 +85,7 @@ export const queryEndpointsCommand: Command = {
       extra,
       log,
       registry,
+      maxWaitMs: durationMs(v, "failover.max-wait", { positive: true }),
     });
     const server = await listen(createHttpApp({ registry, log, readiness: () => writer.readiness() }), metricsListen);
     log.info({ url: server.url, namespace, file: required(v, "file") }, "query-endpoints started");

@@ -5,7 +5,13 @@ import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import { parseAnnotations } from "../webhook/annotations.ts";
 import { DEFAULT_BODY_LIMIT, startWebhookServer } from "../webhook/server.ts";
-import { DEFAULT_SETTINGS, type InjectorSettings, supportsNativeSidecars } from "../webhook/settings.ts";
+import {
+  DEFAULT_SETTINGS,
+  type InjectorSettings,
+  type ServerVersion,
+  supportsNativeSidecars,
+  supportsSleepAction,
+} from "../webhook/settings.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
 import { bytes, durationMs, optional, port, required } from "./flag-values.ts";
 
@@ -127,6 +133,20 @@ export const webhookCommand: Command = {
       default: d.coordinator,
       placeholder: "NAME",
     },
+    "pre-stop.delay": {
+      type: "string",
+      description:
+        "Pause of the Prometheus and Thanos sidecar containers before they stop (preStop: Kubernetes's sleep action from 1.30, else an exec of sleep), so Thanos Query stops asking a deleted shard pod before it stops answering; 0s: none",
+      default: `${d.preStopSeconds}s`,
+      placeholder: "DURATION",
+    },
+    "pre-stop.action": {
+      type: "string",
+      description:
+        "How the pause is written: sleep (Kubernetes's sleep action, >= 1.30), exec (sleep in the container's image), or auto (sleep if the API server is 1.30 or newer; exec if it cannot be asked)",
+      default: "auto",
+      placeholder: "ACTION",
+    },
     "web.body-limit": {
       type: "string",
       description: "Largest AdmissionReview accepted (larger: HTTP 413)",
@@ -211,22 +231,40 @@ export const webhookCommand: Command = {
     const shutdownDelayMs = durationMs(v, "web.shutdown-delay");
     const log = createLogger({ component: "webhook", level });
 
-    if (mode === "auto") {
+    const preStopMs = durationMs(v, "pre-stop.delay");
+    if (preStopMs % 1000 !== 0) throw new UsageError("--pre-stop.delay must be whole seconds (a preStop sleep's unit)");
+    settings.preStopSeconds = preStopMs / 1000;
+
+    const action = required(v, "pre-stop.action");
+    if (!["auto", "sleep", "exec"].includes(action))
+      throw new UsageError(`--pre-stop.action must be auto, sleep or exec, not "${action}"`);
+
+    let version: ServerVersion | undefined;
+    if (mode === "auto" || (action === "auto" && settings.preStopSeconds > 0)) {
       try {
-        const version = await kubeApi(optional(v, "kubeconfig")).call<{ gitVersion?: string }>("GET", "/version");
-        settings.nativeSidecar = supportsNativeSidecars(version);
-        log.info(
-          { apiserver: version.gitVersion, mode: settings.nativeSidecar ? "native" : "container" },
-          "sidecar mode chosen by the API server's version",
-        );
+        version = await kubeApi(optional(v, "kubeconfig")).call<ServerVersion>("GET", "/version");
       } catch (err) {
-        settings.nativeSidecar = false;
         log.warn(
           { err },
-          "cannot ask the API server's version; injecting the plain-container sidecar, which works on every version (set --sidecar.mode to choose)",
+          mode === "auto"
+            ? "cannot ask the API server's version; injecting the plain-container sidecar, which works on every version (set --sidecar.mode to choose), and a preStop exec of sleep"
+            : "cannot ask the API server's version; the preStop pause is an exec of sleep",
         );
       }
-    } else settings.nativeSidecar = mode === "native";
+    }
+    settings.nativeSidecar =
+      mode === "auto" ? version !== undefined && supportsNativeSidecars(version) : mode === "native";
+    settings.sleepAction =
+      action === "auto" ? version !== undefined && supportsSleepAction(version) : action === "sleep";
+    if (version)
+      log.info(
+        {
+          apiserver: version.gitVersion,
+          mode: settings.nativeSidecar ? "native" : "container",
+          preStop: settings.sleepAction ? "sleep" : "exec",
+        },
+        "injection chosen by the API server's version",
+      );
 
     const registry = createRegistry();
     let server: Awaited<ReturnType<typeof startWebhookServer>>;

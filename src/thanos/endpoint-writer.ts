@@ -3,7 +3,10 @@
  * shard index of a coordinator's shard pods, as endpoint-choice.ts decides, from a watch of
  * the pods and their StatefulSets. Query re-reads the file every second (args.ts), so a
  * failover costs about two seconds of failing queries (docs/thanos.md); a pod that is being
- * deleted is left before it stops answering.
+ * deleted is left before it stops answering (the webhook's preStop pause keeps it answering
+ * meanwhile). A failover waits until the other group's pod is warm (warm.ts), asked every
+ * second while an index waits; after `maxWaitMs` it goes anyway, with a warning, so that a
+ * probe that cannot get through (a NetworkPolicy) does not keep an index failing for good.
  *
  * The choice survives a restart in `<file>.chosen.json` (the file and it live on an emptyDir
  * shared with Query): without it, a restarted writer would list a shard index whose pods are
@@ -17,9 +20,10 @@ import type { Informer, InformerPool } from "../kube/informers.ts";
 import type { Readiness } from "../observability/http.ts";
 import { Counter, Gauge, type Registry } from "../observability/metrics.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
-import { chooseEndpoints } from "./endpoint-choice.ts";
+import { chooseEndpoints, type EndpointChoice } from "./endpoint-choice.ts";
 import { type Endpoint, endpointSdConfig } from "./files.ts";
 import { shardCount, shardReplicaOf } from "./shard-pods.ts";
+import { probeWarm } from "./warm.ts";
 
 export interface EndpointWriterOptions {
   readonly client: KubeClient;
@@ -32,6 +36,8 @@ export interface EndpointWriterOptions {
   readonly extra: readonly Endpoint[];
   readonly log: Logger;
   readonly registry: Registry;
+  /** How long a failover waits for a warm pod before taking a ready one. */
+  readonly maxWaitMs: number;
 }
 
 export class EndpointWriter {
@@ -50,6 +56,13 @@ export class EndpointWriter {
   #pending: NodeJS.Timeout | undefined;
   #running: Promise<void> = Promise.resolve();
   #lastError: string | undefined;
+  /** Pods found warm, by address (forgotten when the address leaves the list). */
+  readonly #warm = new Set<string>();
+  readonly #probing = new Set<string>();
+  /** Per waiting index: since when, and whether the wait's end was logged. */
+  readonly #waitingSince = new Map<number, number>();
+  #recheck: NodeJS.Timeout | undefined;
+  readonly #waiting: Gauge;
 
   constructor(o: EndpointWriterOptions) {
     this.#o = o;
@@ -73,6 +86,11 @@ export class EndpointWriter {
       ...r,
     });
     this.#writes = new Counter({ name: "promshard_query_endpoints_writes_total", help: "Endpoint file writes.", ...r });
+    this.#waiting = new Gauge({
+      name: "promshard_query_endpoints_waiting_shards",
+      help: "Shard indices whose chosen pod is not ready and whose other ready pods have not scraped their assignment yet: the choice is kept.",
+      ...r,
+    });
   }
 
   async start(): Promise<void> {
@@ -92,6 +110,7 @@ export class EndpointWriter {
   async stop(): Promise<void> {
     for (const u of this.#unsubscribe.splice(0)) u();
     clearTimeout(this.#pending);
+    clearTimeout(this.#recheck);
     await this.#running;
     this.#pods.release();
     this.#sets.release();
@@ -112,8 +131,21 @@ export class EndpointWriter {
       const replicas = pods.flatMap((p) => shardReplicaOf(p) ?? []);
       // An owner not seen yet: keep every index rather than drop one that still has data.
       const shards = shardCount(pods, this.#sets.list()) ?? Number.POSITIVE_INFINITY;
-      const choice = chooseEndpoints(replicas, shards, this.#chosen, this.#o.extra);
+      const present = new Set(replicas.map((r) => r.address));
+      for (const a of this.#warm) if (!present.has(a)) this.#warm.delete(a);
+      const now = Date.now();
       const log = this.#o.log;
+      const choice = chooseEndpoints(replicas, shards, this.#chosen, this.#o.extra, (r) => {
+        if (!r.probe || this.#warm.has(r.address)) return true;
+        const since = this.#waitingSince.get(r.index);
+        if (since === undefined || now - since < this.#o.maxWaitMs) return false;
+        log.warn(
+          { shard: r.index, to: r.address, waitedMs: now - since },
+          "no pod of another group was seen to scrape its assignment; failing over to a ready one anyway",
+        );
+        return true;
+      });
+      this.#awaitWarm(choice.waiting, now);
       for (const index of choice.failovers) {
         log.warn(
           { shard: index, from: this.#chosen.get(index), to: choice.chosen.get(index) },
@@ -129,6 +161,7 @@ export class EndpointWriter {
           );
       }
       this.#unavailable.set(choice.unavailable.length);
+      this.#waiting.set(choice.waiting.length);
       this.#listed.set(choice.endpoints.length);
       const text = endpointSdConfig(choice.endpoints);
       try {
@@ -149,6 +182,37 @@ export class EndpointWriter {
       }
     });
     return this.#running;
+  }
+
+  /**
+   * Asks the waiting indices' candidates whether they are warm (each once at a time), chooses
+   * again as soon as one is, and asks again in a second while any index waits.
+   */
+  #awaitWarm(waiting: EndpointChoice["waiting"], now: number): void {
+    const indices = new Set(waiting.map((w) => w.index));
+    for (const i of this.#waitingSince.keys()) if (!indices.has(i)) this.#waitingSince.delete(i);
+    for (const { index, candidates } of waiting) {
+      if (!this.#waitingSince.has(index)) {
+        this.#waitingSince.set(index, now);
+        this.#o.log.info(
+          { shard: index, chosen: this.#chosen.get(index), candidates: candidates.map((c) => c.address) },
+          "chosen pod not ready; failing over once another group's pod has scraped its assignment",
+        );
+      }
+      for (const c of candidates) {
+        if (!c.probe || this.#probing.has(c.address)) continue;
+        this.#probing.add(c.address);
+        void probeWarm(c.probe).then((w) => {
+          this.#probing.delete(c.address);
+          if (w.warm) {
+            this.#warm.add(c.address);
+            this.#schedule();
+          } else this.#o.log.debug({ shard: index, candidate: c.address, reason: w.reason }, "not warm yet");
+        });
+      }
+    }
+    clearTimeout(this.#recheck);
+    if (waiting.length > 0) this.#recheck = setTimeout(() => this.#schedule(), 1_000).unref();
   }
 
   async #readChosen(): Promise<Map<number, string>> {

@@ -39,6 +39,8 @@ export interface PodAnnotations {
   thanos?: boolean;
   objstoreSecret?: string;
   objstoreKey?: string;
+  /** Volumes of the pod mounted into the injected Thanos sidecar (a FILESYSTEM bucket's). */
+  thanosVolumeMounts?: readonly { name: string; mountPath: string }[];
   sidecarImage?: string;
   thanosImage?: string;
   sidecarPort?: number;
@@ -123,6 +125,23 @@ function labelName(name: string, v: string): string {
   return v;
 }
 
+const VOLUME_MOUNTS = "VOLUME:/absolute/path, comma-separated (volumes of the pod, each path once)";
+/** `bucket:/bucket,other:/x`: few, distinct, absolute, and nothing a mount path cannot be. */
+function volumeMounts(name: string, v: string): { name: string; mountPath: string }[] {
+  const items = v.split(",").map((s) => s.trim());
+  if (v.length > 4096 || items.length > 16) fail(name, v, VOLUME_MOUNTS);
+  const out: { name: string; mountPath: string }[] = [];
+  for (const item of items) {
+    const m = /^([^:]+):(\/.*)$/.exec(item);
+    if (!m || !DNS_LABEL.test(m[1]!) || m[1]!.length > 63) fail(name, v, VOLUME_MOUNTS);
+    const path = m[2]!.replace(/\/+$/, "") || "/";
+    if (path === "/" || path.split("/").includes("..") || out.some((o) => o.mountPath === path))
+      fail(name, v, VOLUME_MOUNTS);
+    out.push({ name: m[1]!, mountPath: path });
+  }
+  return out;
+}
+
 function resources(kind: ContainerKind, field: keyof ResourceOverrides): Spec {
   return {
     accepts: QUANTITY,
@@ -174,6 +193,12 @@ const SPECS: Readonly<Record<string, Spec>> = {
     accepts: "a Secret key ([-._a-zA-Z0-9]+)",
     set: (a, v, n) => {
       a.objstoreKey = secretKey(n, v);
+    },
+  },
+  "thanos-volume-mounts": {
+    accepts: VOLUME_MOUNTS,
+    set: (a, v, n) => {
+      a.thanosVolumeMounts = volumeMounts(n, v);
     },
   },
   "sidecar-image": {
@@ -315,6 +340,15 @@ function crossCheck(a: PodAnnotations, errors: PromshardError[], where: string):
         "annotation_invalid",
         `block upload needs the Thanos sidecar, but ${PREFIX}thanos is "false"; remove one of the two`,
         { path: at("thanos-objstore-secret") },
+      ),
+    );
+  }
+  if (a.thanosVolumeMounts !== undefined && a.thanos === false) {
+    errors.push(
+      new PromshardError(
+        "annotation_invalid",
+        `mounts volumes into the Thanos sidecar, but ${PREFIX}thanos is "false"; remove one of the two`,
+        { path: at("thanos-volume-mounts") },
       ),
     );
   }

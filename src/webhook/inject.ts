@@ -37,6 +37,8 @@ export const SIDECAR = "promshard-sidecar";
 export const INIT = "promshard-init";
 export const THANOS = "thanos-sidecar";
 export const CONFIG_VOLUME = "promshard-config";
+/** The promshard sidecar's API port's name (promshard query-endpoints finds its /metrics by it). */
+export const SIDECAR_PORT_NAME = "promshard";
 export const STATE_VOLUME = "promshard-state";
 export const TOKEN_VOLUME = "promshard-token";
 /** With kubernetes auth: the sidecar's own ServiceAccount token, for TokenReview. */
@@ -139,6 +141,19 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
       `block upload needs Prometheus's data directory ${flags.tsdbPath} on a volume, and container ${prom.name} mounts none there; add a volume or drop the annotation`,
     );
   }
+  const extraMounts = opts.thanosVolumeMounts ?? [];
+  if (addThanos) {
+    for (const m of extraMounts) {
+      if (!spec.volumes?.some((v) => v.name === m.name))
+        refuse("thanos-volume-mounts", `the pod has no volume ${m.name}; add it to the pod's volumes`);
+      else if (upload && dataMount && m.mountPath === dataMount.mountPath.replace(/\/+$/, ""))
+        refuse(
+          "thanos-volume-mounts",
+          `${m.mountPath} is Prometheus's data volume in the Thanos sidecar; choose another path`,
+        );
+    }
+  } else if (extraMounts.length > 0)
+    warnings.push(`${PREFIX}thanos-volume-mounts is unused: promshard injects no Thanos sidecar into this pod`);
   const sidecarPort = opts.sidecarPort ?? settings.sidecarPort;
   const grpcPort = opts.thanosGrpcPort ?? settings.thanosGrpcPort;
   const httpPort = opts.thanosHttpPort ?? settings.thanosHttpPort;
@@ -272,6 +287,16 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
         value: v,
       });
   }
+  // The user's own preStop stays: it may already wait, or do what that pod needs.
+  const stopping = preStop(settings);
+  if (stopping && !isObject(prom.lifecycle)) ops.push({ op: "add", path: `${promPath}/lifecycle`, value: stopping });
+  else if (stopping && isObject(prom.lifecycle) && prom.lifecycle.preStop === undefined)
+    ops.push({ op: "add", path: `${promPath}/lifecycle/preStop`, value: stopping.preStop });
+  const grace = spec.terminationGracePeriodSeconds;
+  if (stopping && typeof grace === "number" && grace <= settings.preStopSeconds)
+    warnings.push(
+      `terminationGracePeriodSeconds ${grace} ends the ${settings.preStopSeconds} s preStop pause early: Thanos Query may still ask this pod as it stops (failed queries); raise it`,
+    );
   if (!promMounts.some((m) => m.name === CONFIG_VOLUME || m.mountPath === OUTPUT_DIR)) {
     const mount: VolumeMount = { name: CONFIG_VOLUME, mountPath: OUTPUT_DIR, readOnly: true };
     if (prom.volumeMounts === undefined || prom.volumeMounts === null) {
@@ -280,6 +305,19 @@ export function injectPod(object: unknown, settings: InjectorSettings, base = ""
   }
 
   return { outcome: "injected", patch: ops, warnings, mode: native ? "native" : "container" };
+}
+
+/**
+ * The pause before SIGTERM of the containers Thanos Query reads through (Prometheus and its
+ * Thanos sidecar): a deleted pod is dropped from Query's endpoints by `promshard
+ * query-endpoints` at once, but Query re-reads that file only every second and then needs an
+ * Info round; meanwhile it still asks this pod, and a query it sends to a stopped sidecar fails
+ * (partial responses are off). The same pause kube-prometheus users give endpoints behind a Service.
+ */
+function preStop(settings: InjectorSettings): { preStop: JsonObject } | undefined {
+  const s = settings.preStopSeconds;
+  if (s <= 0) return undefined;
+  return { preStop: settings.sleepAction ? { sleep: { seconds: s } } : { exec: { command: ["sleep", String(s)] } } };
 }
 
 /**
@@ -481,7 +519,7 @@ function sidecarContainer(
   );
   mounts.push({ name: LAST_GOOD_VOLUME, mountPath: LAST_GOOD_DIR, readOnly: true });
 
-  const ports: ContainerPort[] = [{ name: "promshard", containerPort: port, protocol: "TCP" }];
+  const ports: ContainerPort[] = [{ name: SIDECAR_PORT_NAME, containerPort: port, protocol: "TCP" }];
   const c: Container = {
     name: SIDECAR,
     image: opts.sidecarImage ?? settings.sidecarImage,
@@ -491,7 +529,7 @@ function sidecarContainer(
     resources: resources(settings.sidecarResources, opts.sidecarResources),
     volumeMounts: mounts,
     livenessProbe: {
-      httpGet: { path: "/healthz", port: "promshard" },
+      httpGet: { path: "/healthz", port: SIDECAR_PORT_NAME },
       periodSeconds: 10,
       timeoutSeconds: 5,
       failureThreshold: 6,
@@ -580,6 +618,8 @@ function thanosContainer(
     securityContext: securityContext({ name: "", securityContext: {} }, false),
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
+  const stopping = preStop(settings);
+  if (stopping) c.lifecycle = stopping;
   if (dataMount) {
     args.push(`--tsdb.path=${flags.tsdbPath}`, "--objstore.config=$(OBJSTORE_CONFIG)");
     c.env = [
@@ -595,6 +635,8 @@ function thanosContainer(
     if (typeof dataMount.subPathExpr === "string" && dataMount.subPathExpr) mount.subPathExpr = dataMount.subPathExpr;
     c.volumeMounts = [mount];
   }
+  const extra = (opts.thanosVolumeMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath }));
+  if (extra.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...extra];
   // The API server's ServiceAccount plugin mounts the token into every container it finds
   // without one, and having changed the pod, calls this webhook again: mounted here as in
   // Prometheus, the pod is the same and the second call is saved.

@@ -53,6 +53,14 @@ export interface InjectorSettings {
   objstoreKey: string;
   sidecarResources: Resources;
   thanosResources: Resources;
+  /**
+   * A preStop pause of the Prometheus and Thanos sidecar containers, in seconds (0: none): a
+   * stopping shard pod keeps answering Thanos Query until `promshard query-endpoints` has
+   * listed another copy and Query has re-read its endpoint file (about 2 s, docs/thanos.md).
+   */
+  preStopSeconds: number;
+  /** The preStop as Kubernetes's `sleep` action (>= 1.30), else an exec of `sleep` in the container's image. */
+  sleepAction: boolean;
 }
 
 export const DEFAULT_SETTINGS: InjectorSettings = {
@@ -75,6 +83,8 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   objstoreKey: "objstore.yml",
   sidecarResources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
   thanosResources: { requests: { cpu: "50m", memory: "128Mi" } },
+  preStopSeconds: 5,
+  sleepAction: false,
 };
 
 /** First Kubernetes minor version whose kubelets run native sidecars by default (SidecarContainers beta). */
@@ -86,7 +96,26 @@ export const NATIVE_SIDECAR_MINOR = 29;
  * kubelet an init container with restartPolicy Always never ends and the pod never starts,
  * whereas the fallback works everywhere.
  */
-export function supportsNativeSidecars(version: { gitVersion?: string; major?: string; minor?: string }): boolean {
+export function supportsNativeSidecars(version: ServerVersion): boolean {
+  return atLeast(version, NATIVE_SIDECAR_MINOR);
+}
+
+/** First Kubernetes minor version whose kubelets run the preStop `sleep` action by default (PodLifecycleSleepAction beta). */
+export const SLEEP_ACTION_MINOR = 30;
+
+/** Whether the cluster runs the `sleep` lifecycle action; unknown means no (an exec of `sleep` works everywhere `sleep` exists). */
+export function supportsSleepAction(version: ServerVersion): boolean {
+  return atLeast(version, SLEEP_ACTION_MINOR);
+}
+
+/** The API server's `/version`. */
+export interface ServerVersion {
+  gitVersion?: string;
+  major?: string;
+  minor?: string;
+}
+
+function atLeast(version: ServerVersion, wantMinor: number): boolean {
   let major: number | undefined;
   let minor: number | undefined;
   const m = /^v?(\d+)\.(\d+)/.exec(version.gitVersion ?? "");
@@ -102,5 +131,5 @@ export function supportsNativeSidecars(version: { gitVersion?: string; major?: s
     }
   }
   if (major === undefined || minor === undefined) return false;
-  return major > 1 || (major === 1 && minor >= NATIVE_SIDECAR_MINOR);
+  return major > 1 || (major === 1 && minor >= wantMinor);
 }

@@ -168,6 +168,20 @@ const matrix: Record<string, string[]> = {
     "--set",
     "shards.storage.enabled=true",
   ],
+  "a FILESYSTEM bucket on a hostPath, shards in their own namespace, Store Gateway, upload": [
+    "--set",
+    "thanos.objstore.filesystem.volume.hostPath.path=/var/lib/promshard-bucket",
+    "--set",
+    "thanos.objstore.filesystem.volume.hostPath.type=Directory",
+    "--set",
+    `shards.namespace=${SHARDS_NS}`,
+    "--set",
+    "thanos.storeGateway.enabled=true",
+    "--set",
+    "thanos.ruler.enabled=true",
+    "--set",
+    "shards.upload=true",
+  ],
   "shards in their own namespace, webhook Ignore, web auth": [
     "--set",
     `shards.namespace=${SHARDS_NS}`,
@@ -331,6 +345,63 @@ describe("helm chart rendering", () => {
     assert.ok(!noQuery.some((a) => a.startsWith("--thanos.query-url")), noQuery.join(" "));
   });
 
+  it("a FILESYSTEM bucket: the chart's objstore Secret beside the shards and the Store Gateway, the volume in each, mounted into the shards' Thanos sidecars by annotation", () => {
+    const { objects } = template(
+      matrix["a FILESYSTEM bucket on a hostPath, shards in their own namespace, Store Gateway, upload"] ?? [],
+    );
+    const secrets = objects.filter((o) => o.kind === "Secret" && o.metadata.name === "t-promshard-objstore");
+    assert.deepEqual(secrets.map((o) => o.metadata.namespace).sort(), [RELEASE_NS, SHARDS_NS]);
+    for (const o of secrets)
+      assert.equal(o.stringData["objstore.yml"], "type: FILESYSTEM\nconfig:\n  directory: /var/thanos/bucket\n");
+    const volume = { name: "thanos-bucket", hostPath: { path: "/var/lib/promshard-bucket", type: "Directory" } };
+    const sts = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "t-promshard-shard");
+    const annotations = sts?.spec.template.metadata.annotations;
+    assert.equal(annotations["promshard.io/thanos-objstore-secret"], "t-promshard-objstore");
+    assert.equal(annotations["promshard.io/thanos-volume-mounts"], "thanos-bucket:/var/thanos/bucket");
+    assert.deepEqual(
+      sts?.spec.template.spec.volumes.find((v: { name: string }) => v.name === "thanos-bucket"),
+      volume,
+    );
+    // The user's containers do not see it: the webhook mounts it into its Thanos sidecar alone.
+    for (const c of sts?.spec.template.spec.containers ?? [])
+      assert.ok(!c.volumeMounts.some((m: { name: string }) => m.name === "thanos-bucket"), c.name);
+    for (const [name, readOnly] of [
+      ["t-promshard-store", true],
+      ["t-promshard-ruler", false],
+    ] as const) {
+      const spec = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === name)?.spec.template.spec;
+      assert.deepEqual(
+        spec.volumes.find((v: { name: string }) => v.name === "thanos-bucket"),
+        volume,
+        name,
+      );
+      assert.deepEqual(
+        spec.containers[0].volumeMounts.find((m: { name: string }) => m.name === "thanos-bucket"),
+        { name: "thanos-bucket", mountPath: "/var/thanos/bucket", readOnly },
+        name,
+      );
+      assert.equal(
+        spec.volumes.find((v: { name: string }) => v.name === "objstore").secret.secretName,
+        "t-promshard-objstore",
+      );
+    }
+    assert.ok(
+      coordinatorArgs(objects).includes("--scale-down.store-url=http://t-promshard-store.monitoring.svc:10902"),
+    );
+  });
+
+  it("the webhook pauses stopping shard pods (preStop) by the API server's version, 5 s by default", () => {
+    const webhookArgs = (args: string[]) =>
+      template(args).objects.find((o) => o.kind === "Deployment" && o.metadata.name === "t-promshard-webhook")?.spec
+        .template.spec.containers[0].args as string[];
+    const preStop = (args: string[]) => webhookArgs(args).filter((a) => a.startsWith("--pre-stop."));
+    assert.deepEqual(preStop([]), ["--pre-stop.delay=5s", "--pre-stop.action=auto"]);
+    assert.deepEqual(preStop(["--set", "webhook.preStop.seconds=0", "--set", "webhook.preStop.action=exec"]), [
+      "--pre-stop.delay=0s",
+      "--pre-stop.action=exec",
+    ]);
+  });
+
   it("without the example, found by label: the release namespace is where it may scale", () => {
     const { objects } = template(["--set", "shards.enabled=false"]);
     const roles = objects.filter((o) => o.kind === "Role" && o.metadata.name === "t-promshard-coordinator-monitoring");
@@ -438,6 +509,28 @@ describe("helm chart rendering", () => {
       /coordinator\.shards\.namespace: .*shards\.namespace/,
     ],
     ["a sidecar auth mode", ["--set", "sidecarToken.auth=tokenreview"], /\/sidecarToken\/auth.*'token', 'kubernetes'/],
+    ["a preStop action", ["--set", "webhook.preStop.action=wait"], /\/webhook\/preStop\/action/],
+    ["a negative preStop pause", ["--set", "webhook.preStop.seconds=-1"], /\/webhook\/preStop\/seconds/],
+    [
+      "a relative bucket mount path",
+      ["--set", "thanos.objstore.filesystem.mountPath=bucket"],
+      /\/thanos\/objstore\/filesystem\/mountPath/,
+    ],
+    [
+      "a named bucket volume",
+      [
+        "--set",
+        "thanos.objstore.filesystem.volume.name=x",
+        "--set",
+        "thanos.objstore.filesystem.volume.emptyDir.medium=",
+      ],
+      /\/thanos\/objstore\/filesystem\/volume/,
+    ],
+    [
+      "a bucket volume and a Secret of one's own",
+      ["--set", "thanos.objstore.existingSecret=bucket", "--set", "thanos.objstore.filesystem.volume.hostPath.path=/x"],
+      /thanos\.objstore\.filesystem\.volume: .*existingSecret/,
+    ],
     [
       "TokenReview for sidecars of no known ServiceAccount",
       [

@@ -129,12 +129,22 @@ export class Release {
     );
   }
 
-  /** An instant query at a ready Thanos Query pod; dedup=false shows every shard's copy. */
-  async query(expr: string, opts: { dedup?: boolean } = {}): Promise<QueryResult[]> {
+  /**
+   * An instant query at a ready Thanos Query pod; dedup=false shows every shard's copy, `time`
+   * (Unix seconds) evaluates it then, `storeMatch` asks only the stores it matches (Thanos's
+   * `storeMatch[]`, e.g. `{__address__=~"ps-promshard-store.*"}`: the Store Gateway alone).
+   */
+  async query(
+    expr: string,
+    opts: { dedup?: boolean; time?: number; storeMatch?: string } = {},
+  ): Promise<QueryResult[]> {
     const [q] = (await this.pods(this.namespace, "app.kubernetes.io/component=query")).filter(podReady);
     if (!q?.status?.podIP) throw new Error("no ready Thanos Query pod");
-    const dedup = opts.dedup === false ? "&dedup=false" : "";
-    const res = await fetch(`http://${q.status.podIP}:9090/api/v1/query?query=${encodeURIComponent(expr)}${dedup}`, {
+    const params = new URLSearchParams({ query: expr });
+    if (opts.dedup === false) params.set("dedup", "false");
+    if (opts.time !== undefined) params.set("time", String(opts.time));
+    if (opts.storeMatch !== undefined) params.set("storeMatch[]", opts.storeMatch);
+    const res = await fetch(`http://${q.status.podIP}:9090/api/v1/query?${params}`, {
       signal: AbortSignal.timeout(10_000),
     });
     const body = (await res.json()) as { status: string; error?: string; data?: { result: QueryResult[] } };

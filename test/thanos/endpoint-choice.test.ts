@@ -48,6 +48,29 @@ describe("chooseEndpoints", () => {
     assert.deepEqual(c.failovers, [0]);
   });
 
+  it("fails over only to a warm pod (scraped its assignment); until then the chosen one stays listed, strict", () => {
+    const probe = { prometheus: "http://10.0.1.0:9090" };
+    const cold = { ...pod(0, 1), probe };
+    const previous = new Map([[0, "10.0.0.0:10901"]]);
+    for (const pods of [[pod(0, 0, false), cold], [cold]]) {
+      const c = chooseEndpoints(pods, 1, previous, [], () => false);
+      assert.deepEqual(c.endpoints, [{ address: "10.0.0.0:10901", strict: true }]);
+      assert.deepEqual(c.failovers, []);
+      assert.deepEqual(c.unavailable, []);
+      assert.deepEqual(c.waiting, [{ index: 0, candidates: [cold] }]);
+      assert.equal(c.chosen.get(0), "10.0.0.0:10901");
+    }
+    // The lowest warm group, not the lowest ready one.
+    const warmer = { ...pod(0, 2), probe };
+    const c = chooseEndpoints([pod(0, 0, false), cold, warmer], 1, previous, [], (r) => r === warmer);
+    assert.deepEqual(c.endpoints, [{ address: "10.0.2.0:10901", strict: true }]);
+    assert.deepEqual([c.failovers, c.waiting], [[0], []]);
+    // The chosen pod ready again, or a new index: no one waits for warmth.
+    assert.deepEqual(chooseEndpoints([pod(0, 0), cold], 1, previous, [], () => false).waiting, []);
+    const fresh = chooseEndpoints([cold], 1, new Map(), [], () => false);
+    assert.deepEqual([fresh.endpoints, fresh.waiting], [[{ address: "10.0.1.0:10901", strict: true }], []]);
+  });
+
   it("an index that had data and has no ready pod stays listed, strict: queries fail instead of undercounting", () => {
     for (const pods of [[pod(0, 0, false), pod(0, 1, false)], []]) {
       const c = chooseEndpoints(pods, 1, new Map([[0, "10.0.0.0:10901"]]));
@@ -136,6 +159,32 @@ describe("shard pods as endpoints", () => {
     assert.deepEqual(shardReplicaOf(noLabel as never), { index: 2, group: 0, address: "10.1.0.7:10901", ready: true });
     const v6 = { ...base, status: { ...base.status, podIP: "fd00::7" } };
     assert.equal(shardReplicaOf(v6 as never)?.address, "[fd00::7]:10901");
+  });
+
+  it("asks its Prometheus where its Thanos sidecar does (loopback: the pod's IP) and its promshard sidecar's port", () => {
+    const thanos = (args: string[]) => ({ ...base.spec.containers[1], args });
+    const withArgs = (args: string[], sidecar = true) => ({
+      ...base,
+      spec: {
+        initContainers: sidecar
+          ? [{ name: "promshard-sidecar", ports: [{ name: "promshard", containerPort: 9095 }] }]
+          : [],
+        containers: [base.spec.containers[0], thanos(args)],
+      },
+    });
+    assert.deepEqual(shardReplicaOf(withArgs(["sidecar", "--prometheus.url=http://localhost:9090"]) as never)?.probe, {
+      prometheus: "http://10.1.0.7:9090",
+      sidecarMetrics: "http://10.1.0.7:9095/metrics",
+    });
+    assert.deepEqual(
+      shardReplicaOf(withArgs(["sidecar", "--prometheus.url", "http://127.0.0.1:9090/prom/"], false) as never)?.probe,
+      { prometheus: "http://10.1.0.7:9090/prom" },
+    );
+    const v6 = { ...withArgs(["--prometheus.url=http://[::1]:9090"]), status: { ...base.status, podIP: "fd00::7" } };
+    assert.equal(shardReplicaOf(v6 as never)?.probe?.prometheus, "http://[fd00::7]:9090");
+    // Another host, or nothing said: nothing to ask (the pod is taken as warm).
+    assert.equal(shardReplicaOf(withArgs(["--prometheus.url=http://prom.other:9090"]) as never)?.probe, undefined);
+    assert.equal(shardReplicaOf(base as never)?.probe, undefined);
   });
 
   it("not ready while being deleted, not Running or not Ready; nothing without an IP or a Thanos sidecar", () => {

@@ -6,7 +6,8 @@
  * random delay, so two groups' samples, interleaved, would show counter resets.
  *
  * - Query asks one group per shard index: no counter resets, the count exact.
- * - A pod being deleted is left before it stops: no query fails or undercounts across the failover.
+ * - A pod being deleted is left before it stops: no query fails or undercounts across the failover
+ *   (to the other group's pod once its Prometheus, asked as the pod spec says, has scraped every target).
  * - Restarted with no ready pod, the command keeps the index listed (strict), so queries fail
  *   loudly instead of answering without its series.
  * - Scaled to zero, the index leaves the file.
@@ -108,6 +109,8 @@ describe("promshard query-endpoints: one replica group per shard index", { timeo
             {
               name: "thanos-sidecar",
               image: "quay.io/thanos/thanos:v0.42.4",
+              // Where the command asks whether this copy has scraped its targets before failing over to it.
+              args: ["sidecar", `--prometheus.url=http://localhost:${shard.prom.port}`],
               ports: [{ name: "grpc", containerPort: grpcPort }],
             },
           ],

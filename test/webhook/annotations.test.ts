@@ -33,6 +33,10 @@ describe("promshard.io annotations", () => {
     ["replica-label", "replica-label", /label name/],
     ["token-secret", "", /Kubernetes object name/],
     ["sidecar-auth", "Kubernetes", /token or kubernetes/],
+    ["thanos-volume-mounts", "bucket", /VOLUME:\/absolute\/path/],
+    ["thanos-volume-mounts", "bucket:/", /VOLUME:\/absolute\/path/],
+    ["thanos-volume-mounts", "bucket:/a/../etc", /VOLUME:\/absolute\/path/],
+    ["thanos-volume-mounts", "a:/x,b:/x/", /each path once/],
   ];
   for (const [key, value, accepts] of bad) {
     it(`refuses promshard.io/${key}: ${JSON.stringify(value)}`, () => {
@@ -54,6 +58,7 @@ describe("promshard.io annotations", () => {
       thanos: "true",
       "thanos-objstore-secret": "thanos-objstore",
       "thanos-objstore-key": "thanos.yaml",
+      "thanos-volume-mounts": "bucket:/bucket, cache:/var/cache/thanos/",
       "sidecar-image": "registry.example.com:5000/team/promshard:v1.2.3@sha256:" + "a".repeat(64),
       "thanos-image": "quay.io/thanos/thanos:v0.39.2",
       "sidecar-port": "9096",
@@ -80,6 +85,10 @@ describe("promshard.io annotations", () => {
     assert.equal(r.value.maxSeries, 30000);
     assert.equal(r.value.replicaGroup, 2);
     assert.equal(r.value.sidecarAuth, "kubernetes");
+    assert.deepEqual(r.value.thanosVolumeMounts, [
+      { name: "bucket", mountPath: "/bucket" },
+      { name: "cache", mountPath: "/var/cache/thanos" },
+    ]);
     assert.deepEqual(r.value.thanosResources, { cpu: "0.1", memory: "1e8", cpuLimit: "2", memoryLimit: "2G" });
   });
 

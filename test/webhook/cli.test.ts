@@ -40,6 +40,9 @@ describe("promshard webhook and certs command lines", () => {
     [["webhook", "--listen", "8443"], /"8443" is not a listen address/],
     [["webhook", "--sidecar.image", "Not An Image"], /--sidecar\.image: "Not An Image" is not a container image/],
     [["webhook", "--sidecar.port", "0"], /--sidecar\.port: "0" is not a port number/],
+    [["webhook", "--pre-stop.delay", "1500ms"], /--pre-stop\.delay must be whole seconds/],
+    [["webhook", "--pre-stop.delay", "soon"], /--pre-stop\.delay/],
+    [["webhook", "--pre-stop.action", "wait"], /--pre-stop\.action must be auto, sleep or exec/],
     [["webhook", "--prometheus.image-regex", "("], /--prometheus\.image-regex/],
     [["webhook", "--coordinator", "Team A"], /--coordinator: "Team A" is not valid/],
     [
@@ -68,6 +71,7 @@ describe("promshard webhook and certs command lines", () => {
     const r = promshard(
       "webhook",
       "--sidecar.mode=native",
+      "--pre-stop.action=sleep",
       "--tls.cert-file",
       join(dir, "none.crt"),
       "--tls.key-file",

@@ -327,6 +327,88 @@ describe("injection into real-world Prometheus pods", () => {
     }
   });
 
+  it("a stopping pod pauses Prometheus and Thanos before SIGTERM: the sleep action from 1.30, else an exec of sleep; a user's preStop stays", () => {
+    const lifecycle = (pod: Pod, name: string) => container(pod, name).lifecycle;
+    const sleep = inject("seed", { ...settings, preStopSeconds: 5, sleepAction: true }).after;
+    for (const name of ["prometheus", THANOS])
+      assert.deepEqual(lifecycle(sleep, name), { preStop: { sleep: { seconds: 5 } } }, name);
+    assert.equal(lifecycle(sleep, SIDECAR), undefined, "the promshard sidecar is not on Query's path");
+    const exec = inject("community-chart", { ...settings, preStopSeconds: 7, sleepAction: false }).after;
+    for (const name of ["prometheus-server", THANOS])
+      assert.deepEqual(lifecycle(exec, name), { preStop: { exec: { command: ["sleep", "7"] } } }, name);
+    const none = inject("seed", { ...settings, preStopSeconds: 0 }).after;
+    for (const name of ["prometheus", THANOS]) assert.equal(lifecycle(none, name), undefined, name);
+
+    const own = fixture("seed");
+    const prom = own.spec.containers.find((c) => c.name === "prometheus")!;
+    prom.lifecycle = {
+      preStop: { httpGet: { path: "/quit", port: 9090 } },
+      postStart: { exec: { command: ["true"] } },
+    };
+    const kept = injected(own, injectPod(structuredClone(own), { ...settings, preStopSeconds: 5, sleepAction: true }));
+    assert.deepEqual(lifecycle(kept, "prometheus"), prom.lifecycle);
+    const half = fixture("seed");
+    half.spec.containers.find((c) => c.name === "prometheus")!.lifecycle = {
+      postStart: { exec: { command: ["true"] } },
+    };
+    assert.deepEqual(lifecycle(injected(half, injectPod(structuredClone(half), settings)), "prometheus"), {
+      postStart: { exec: { command: ["true"] } },
+      preStop: { exec: { command: ["sleep", "5"] } },
+    });
+
+    const short = fixture("seed");
+    short.spec.terminationGracePeriodSeconds = 3;
+    const r = injectPod(short, { ...settings, preStopSeconds: 5, sleepAction: true });
+    assert.equal(r.outcome, "injected");
+    assert.match(
+      r.outcome === "injected" ? r.warnings.join("\n") : "",
+      /terminationGracePeriodSeconds 3 ends the 5 s preStop pause early/,
+    );
+  });
+
+  it("promshard.io/thanos-volume-mounts: the pod's volumes in the Thanos sidecar (a FILESYSTEM bucket), checked", () => {
+    const pod = fixture("community-chart");
+    pod.spec.volumes = [...(pod.spec.volumes ?? []), { name: "bucket", hostPath: { path: "/srv/bucket" } }];
+    pod.metadata!.annotations!["promshard.io/thanos-volume-mounts"] = "bucket:/bucket";
+    const after = injected(pod, injectPod(structuredClone(pod), settings));
+    assertValidPod(after);
+    assert.deepEqual(container(after, THANOS).volumeMounts, [
+      { name: "storage-volume", mountPath: "/data" },
+      { name: "bucket", mountPath: "/bucket" },
+    ]);
+    assert.ok(!container(after, SIDECAR).volumeMounts?.some((m) => m.name === "bucket"), "only Thanos ships blocks");
+
+    const refused = (annotation: string, volumes = pod.spec.volumes) => {
+      const p = structuredClone(pod);
+      p.spec.volumes = volumes;
+      p.metadata!.annotations!["promshard.io/thanos-volume-mounts"] = annotation;
+      const r = injectPod(p, settings);
+      assert.equal(r.outcome, "refused", annotation);
+      return r.outcome === "refused" ? r.message : "";
+    };
+    assert.match(
+      refused(
+        "bucket:/bucket",
+        pod.spec.volumes?.filter((v) => v.name !== "bucket"),
+      ),
+      /no volume bucket/,
+    );
+    assert.match(refused("bucket:/data"), /Prometheus's data volume/);
+    assert.match(refused("bucket:relative"), /promshard\.io\/thanos-volume-mounts.*VOLUME:\/absolute\/path/);
+    assert.match(refused("bucket:/a,bucket:/a"), /thanos-volume-mounts/);
+    assert.match(refused("Bucket:/a"), /thanos-volume-mounts/);
+
+    const seed = fixture("seed");
+    seed.metadata!.annotations!["promshard.io/thanos-volume-mounts"] = "bucket:/bucket";
+    seed.metadata!.annotations!["promshard.io/thanos"] = "false";
+    const off = injectPod(seed, settings);
+    assert.equal(off.outcome, "refused");
+    assert.match(
+      off.outcome === "refused" ? off.message : "",
+      /thanos-volume-mounts.*promshard\.io\/thanos is "false"/,
+    );
+  });
+
   it("command form: values after the flag, the switch turned on, the fallback sidecar with its init step", () => {
     const { after } = inject("command-form");
     const prom = container(after, "server");

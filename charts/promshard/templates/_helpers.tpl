@@ -239,3 +239,18 @@ containers:
 {{- $v := splitList "." (trimPrefix "v" .Values.image.prometheus.tag) -}}
 {{- printf "%s.%s" (index $v 0) (index $v 1) -}}
 {{- end -}}
+
+{{/* The objstore Secret: the user's, or the chart's own for a FILESYSTEM bucket on thanos.objstore.filesystem.volume. */}}
+{{- define "promshard.objstoreSecret" -}}
+{{- if .Values.thanos.objstore.existingSecret -}}
+{{- .Values.thanos.objstore.existingSecret -}}
+{{- else if .Values.thanos.objstore.filesystem.volume -}}
+{{- include "promshard.component" (dict "root" . "component" "objstore") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The volume a FILESYSTEM bucket lives on, named as every pod that mounts it names it. */}}
+{{- define "promshard.bucketVolume" -}}
+- name: thanos-bucket
+  {{- toYaml .Values.thanos.objstore.filesystem.volume | nindent 2 }}
+{{- end -}}
