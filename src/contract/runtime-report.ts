@@ -1,5 +1,6 @@
 import { PromshardError } from "../errors.ts";
 import type { Labels } from "../prom/labels.ts";
+import { ASSIGNMENT_DELTA_FEATURE } from "./assignment.ts";
 
 /**
  * The coordinator <-> sidecar contract, the other side: what a sidecar reports about its
@@ -81,6 +82,8 @@ export interface ConfigProblem {
 
 /** `GET /api/v1/runtime`. */
 export type RuntimeReport = {
+  /** What this sidecar takes beyond the first contract (ASSIGNMENT_DELTA_FEATURE); absent before there was any. */
+  features?: string[];
   shard: { shard: number; replica: string; podName: string | null; shardLabel: string; replicaLabel: string };
   prometheus: {
     url: string;
@@ -116,6 +119,8 @@ export interface ShardReport {
   readonly headSeries: number | null;
   /** The applied assignment's version; -1 before the first. */
   readonly version: number;
+  /** The sidecar applies deltas (PATCH /api/v1/assignment); an older one takes whole sets only. */
+  readonly deltas: boolean;
   /**
    * Why Prometheus does not run the generated config (it rejected it; the sidecar put the
    * previous one back), or null while it runs it: disk, Prometheus and the coordinator agree.
@@ -158,6 +163,7 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
     ready: prometheus.ready === true,
     headSeries: typeof prometheus.headSeries === "number" ? prometheus.headSeries : null,
     version: typeof assignment.version === "number" ? assignment.version : -1,
+    deltas: Array.isArray(body.features) && body.features.includes(ASSIGNMENT_DELTA_FEATURE),
     targets,
   };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { RejectedTarget } from "../contract/assignment.ts";
+import { type AssignedTarget, diffAssignment, type RejectedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
@@ -12,7 +12,7 @@ import { planMoves, type ShardReport } from "./moves.ts";
 import { newShardMemory, observeShard, type ShardMemory } from "./shard-health.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, TargetRuntime } from "./shards.ts";
 import { handover, itemsOf, SplitLabels, wholeFromParts } from "./split-targets.ts";
-import { type KnownTarget, TargetIndex } from "./target-index.ts";
+import { type KnownTarget, samePayload, TargetIndex } from "./target-index.ts";
 
 export interface CoordinatorOptions {
   readonly discovery: DiscoveryManager;
@@ -137,6 +137,12 @@ export class Coordinator {
   /** The last reload error each shard reported (null: none). */
   readonly #reloadErrors = new Map<number, string | null>();
   readonly #splitLabels = new SplitLabels();
+  /**
+   * Per shard, what it holds as this coordinator last sent it (without what it left out), at
+   * which version: the base of the next delta. Unknown after a failed push or a restart, and
+   * then the next push is the whole set.
+   */
+  readonly #sent = new Map<number, { version: number; items: ReadonlyMap<string, KnownTarget> }>();
   /** Parts per split target in the last round (for the events when that changes). */
   #parts: ReadonlyMap<string, number> = new Map();
 
@@ -150,6 +156,7 @@ export class Coordinator {
     this.#memory.clear();
     this.#moving.clear();
     this.#desired.clear();
+    this.#sent.clear();
   }
 
   setConfig(config: PromConfig): void {
@@ -408,7 +415,11 @@ export class Coordinator {
     return itemsOf(known, parts, this.#splitLabels.byJob(parts.keys(), known));
   }
 
-  /** Sends each shard whose set changed its new set, with a growing version; returns the shards pushed to. */
+  /**
+   * Sends each shard whose set changed its new set, with a growing version: what changed since
+   * the set it holds when its sidecar takes deltas and holds what this coordinator last sent
+   * it, else the whole set. Returns the shards pushed to.
+   */
   async #push(
     push: readonly (readonly string[])[],
     runtimes: readonly ShardRuntime[],
@@ -424,22 +435,43 @@ export class Coordinator {
       const left = this.#rejected.get(i);
       const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : new Set<string>();
       const expect = ids.filter((id) => !fresh.has(id));
-      if (before && !before.diverged && before.assigned.length === expect.length) {
-        // A Set: thousands of targets per shard make a list's includes() quadratic (issue 16).
-        const has = new Set(before.assigned);
-        if (expect.every((id) => has.has(id))) continue;
-      }
+      // A Set: thousands of targets per shard make a list's includes() quadratic (issue 16).
+      const has = new Set(before?.assigned);
+      if (before && !before.diverged && has.size === expect.length && expect.every((id) => has.has(id))) continue;
       this.#version++;
+      const next = new Map<string, KnownTarget>();
+      for (const id of ids) next.set(id, known.get(id)!);
+      const sent = this.#sent.get(i);
+      // A delta only from a base the shard shows it holds: the version this coordinator sent,
+      // and every target of it reported (a job gone from the shard's config hides some).
+      const delta =
+        before?.deltas &&
+        !before.diverged &&
+        sent?.version === before.version &&
+        sent.items.size === has.size &&
+        [...has].every((id) => sent.items.has(id))
+          ? {
+              version: this.#version,
+              base: sent.version,
+              count: next.size,
+              ...diffAssignment(sent.items, next, samePayload, (k) => k.payload),
+            }
+          : undefined;
+      let whole: AssignedTarget[] | undefined;
       try {
         const rejected =
-          (await o.shard(i).assign(
-            this.#version,
-            ids.map((id) => known.get(id)!.payload),
-          )) ?? [];
+          (await o
+            .shard(i)
+            .assign(this.#version, () => (whole ??= ids.map((id) => ({ id, ...known.get(id)!.payload }))), delta)) ??
+          [];
         this.#noteRejected(i, ids, rejected, known);
+        for (const r of rejected) next.delete(r.id ?? ids[r.index] ?? "");
+        this.#sent.set(i, { version: this.#version, items: next });
         out.push(i);
         o.metrics?.pushes.inc({ result: rejected.length > 0 ? "partial" : "ok" });
       } catch (err) {
+        // What it holds now is not known: the next push is the whole set.
+        this.#sent.delete(i);
         o.metrics?.pushes.inc({ result: "error" });
         o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
       }
@@ -468,7 +500,10 @@ export class Coordinator {
     rejected: readonly RejectedTarget[],
     known: ReadonlyMap<string, KnownTarget>,
   ): void {
-    const left = rejected.flatMap((r) => (ids[r.index] === undefined ? [] : [ids[r.index]!]));
+    const left = rejected.flatMap((r) => {
+      const id = r.id ?? ids[r.index];
+      return id === undefined ? [] : [id];
+    });
     if (left.length === 0) {
       this.#rejected.delete(i);
       return;
@@ -478,7 +513,7 @@ export class Coordinator {
     this.#rejected.set(i, { ids: new Set(left), key, at: this.#now() });
     if (had?.key === key) return;
     const first = rejected[0]!;
-    const k = known.get(ids[first.index] ?? "");
+    const k = known.get(first.id ?? ids[first.index] ?? "");
     this.#event(
       "warning",
       `shard ${i} left out ${left.length} of ${ids.length} assigned targets (first: ${k ? k.job.jobName : (first.job ?? "?")}: ${first.problems[0] ?? "no reason"}); the rest is applied`,

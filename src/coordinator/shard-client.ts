@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { getGlobalDispatcher } from "undici";
 import {
   ASSIGNMENT_PATH,
-  type AssignedTarget,
+  type AssignmentDelta,
   parseAssignmentReply,
   type RejectedTarget,
 } from "../contract/assignment.ts";
@@ -10,14 +10,14 @@ import { FLUSH_PATH, type FlushReport, parseFlushReport } from "../contract/flus
 import { parseRuntimeReport, RUNTIME_PATH } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { httpCall } from "../util/http.ts";
-import type { ShardClient, ShardRuntime } from "./shards.ts";
+import type { ShardClient, ShardRuntime, WholeSet } from "./shards.ts";
 
 /** One call to a sidecar's API: its JSON answer, or an error naming the call. */
 async function callSidecar(
   baseUrl: string,
   token: string,
   timeoutMs: number,
-  method: "GET" | "PUT" | "POST",
+  method: "GET" | "PUT" | "PATCH" | "POST",
   path: string,
   body?: unknown,
 ): Promise<unknown> {
@@ -31,6 +31,8 @@ async function callSidecar(
     // through web streams, a second of every round at 100,000 targets (issue 16).
     dispatcher: getGlobalDispatcher(),
   });
+  if (status === 409 && codeOf(text) === "assignment_base_mismatch")
+    throw new PromshardError("assignment_base_mismatch", `HTTP 409: ${text.slice(0, 300)}`, { path: where });
   if (status >= 300)
     throw new PromshardError("sidecar_request_failed", `HTTP ${status}: ${text.slice(0, 300)}`, {
       path: where,
@@ -41,6 +43,15 @@ async function callSidecar(
     throw new PromshardError("sidecar_request_failed", "the sidecar answered something that is not JSON", {
       path: where,
     });
+  }
+}
+
+/** The `code` of a JSON error answer, if it has one. */
+function codeOf(text: string): unknown {
+  try {
+    return (JSON.parse(text) as { code?: unknown } | null)?.code;
+  } catch {
+    return undefined;
   }
 }
 
@@ -59,7 +70,7 @@ export function tokenFromFile(path: string): () => string {
 
 /** The coordinator's side of the sidecar API (bearer token; JSON). */
 export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000): ShardClient {
-  const call = (method: "GET" | "PUT", path: string, body?: unknown) =>
+  const call = (method: "GET" | "PUT" | "PATCH", path: string, body?: unknown) =>
     callSidecar(baseUrl, token, timeoutMs, method, path, body);
   return {
     async runtime(): Promise<ShardRuntime> {
@@ -72,10 +83,20 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
         targets,
         headSeries: r.headSeries,
         reloadError: r.reloadError,
+        deltas: r.deltas,
       };
     },
-    async assign(version: number, targets: readonly AssignedTarget[]): Promise<readonly RejectedTarget[]> {
-      return parseAssignmentReply(await call("PUT", ASSIGNMENT_PATH, { version, targets }));
+    async assign(version: number, targets: WholeSet, delta?: AssignmentDelta): Promise<readonly RejectedTarget[]> {
+      if (delta)
+        try {
+          return parseAssignmentReply(await call("PATCH", ASSIGNMENT_PATH, delta));
+        } catch (err) {
+          // The sidecar holds another set than the delta's base (it restarted, or another
+          // coordinator pushed): the whole set, at once rather than next round.
+          if (!(err instanceof PromshardError) || err.code !== "assignment_base_mismatch") throw err;
+        }
+      const whole = typeof targets === "function" ? targets() : targets;
+      return parseAssignmentReply(await call("PUT", ASSIGNMENT_PATH, { version, targets: whole }));
     },
   };
 }

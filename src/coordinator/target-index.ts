@@ -1,7 +1,7 @@
 import type { AssignedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import type { Labels } from "../prom/labels.ts";
+import { type Labels, labelsEqual } from "../prom/labels.ts";
 import {
   type DroppedTarget,
   sdLabels,
@@ -41,6 +41,24 @@ class Known implements KnownTarget {
   get payload(): AssignedTarget {
     return { job: this.job.jobName, labels: sdLabels(this.#discovered, this.#group), sdIndex: this.#sdIndex };
   }
+}
+
+/**
+ * Whether two known targets send the same payload: the same object (its group did not change),
+ * else compared. A delta push carries only the targets for which this is false.
+ */
+export function samePayload(a: KnownTarget, b: KnownTarget): boolean {
+  if (a === b) return true;
+  const x = a.payload;
+  const y = b.payload;
+  return (
+    x.job === y.job &&
+    x.sdIndex === y.sdIndex &&
+    labelsEqual(x.labels, y.labels) &&
+    x.split?.part === y.split?.part &&
+    x.split?.parts === y.split?.parts &&
+    x.split?.by.join("\u0000") === y.split?.by.join("\u0000")
+  );
 }
 
 interface Built {
