@@ -3,8 +3,8 @@
  * coordinator's: one loopback HTTP server that is
  *
  * - an exporter serving every target (`/t/<i>`, `seriesOf(i)` series, text format), and
- * - sidecar-like shard endpoints (`/s/<k>/api/v1/runtime`, `PUT /s/<k>/api/v1/assignment`)
- *   with no Prometheus behind them: a shard reports every target it was assigned as scraped
+ * - sidecar-like shard endpoints (`/s/<k>/api/v1/runtime`, `PUT /s/<k>/api/v1/assignment`, and
+ *   `PATCH` for a delta, applied with the sidecar's own contract code) with no Prometheus behind them: a shard reports every target it was assigned as scraped
  *   and up, with the series the exporter serves for it. Only this benchmark uses such shards.
  *
  *   node bench/scale-fleet.ts <config.yml>   prints {"port": N} once listening on 127.0.0.1
@@ -16,6 +16,13 @@
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import { fileURLToPath } from "node:url";
+import {
+  ASSIGNMENT_DELTA_FEATURE,
+  type AssignedTarget,
+  applyAssignmentDelta,
+  parseAssignmentDelta,
+} from "../src/contract/assignment.ts";
+import { PromshardError } from "../src/errors.ts";
 import { parseConfig } from "../src/prom/config.ts";
 import type { Labels } from "../src/prom/labels.ts";
 import { targetsFromGroup } from "../src/prom/targets.ts";
@@ -92,7 +99,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     }
     return `${e},"series":${series(i)}}`;
   };
-  const shards = new Map<number, { version: number; targets: { job: string; labels: Labels; sdIndex?: number }[] }>();
+  const shards = new Map<number, { version: number; targets: AssignedTarget[] }>();
   /**
    * Each shard's report, built once per change: many sidecars build theirs in parallel on
    * their own machines, and this one process must not be what a round waits for.
@@ -128,10 +135,29 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         const raw = await read(req);
         bytesIn += raw.length;
         pushes++;
-        const a = JSON.parse(raw.toString()) as { version: number; targets: [] };
+        const a = JSON.parse(raw.toString()) as { version: number; targets: AssignedTarget[] };
         shards.set(k, a);
         reports.delete(k);
         json(200, JSON.stringify({ version: a.version, targets: a.targets.length, rejected: [] }));
+        return;
+      }
+      if (shard[2] === "assignment" && req.method === "PATCH") {
+        // A delta, checked and applied as the sidecar does (src/contract/assignment.ts).
+        const raw = await read(req);
+        bytesIn += raw.length;
+        pushes++;
+        const held = shards.get(k);
+        try {
+          const delta = parseAssignmentDelta(JSON.parse(raw.toString()), config);
+          if (held?.version !== delta.base)
+            throw new PromshardError("assignment_base_mismatch", "another base", { path: "delta.base" });
+          const targets = applyAssignmentDelta(held.targets, delta);
+          shards.set(k, { version: delta.version, targets });
+          reports.delete(k);
+          json(200, JSON.stringify({ version: delta.version, targets: targets.length, rejected: delta.rejected }));
+        } catch (err) {
+          json(409, JSON.stringify({ error: (err as Error).message, code: (err as PromshardError).code }));
+        }
         return;
       }
       let report = reports.get(k);
@@ -139,7 +165,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         const s = shards.get(k);
         const parts: string[] = [];
         for (const t of s?.targets ?? []) parts.push(entry(t));
-        report = `{"prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
+        report = `{"features":["${ASSIGNMENT_DELTA_FEATURE}"],"prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
           s ? JSON.stringify({ version: s.version, targets: s.targets.length }) : "null"
         },"targets":[${parts.join(",")}],"unmappedTargets":[]}`;
         reports.set(k, report);

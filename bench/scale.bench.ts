@@ -265,6 +265,11 @@ await control("/control/grow", { ids: grown, factor: 3 });
 const growth = await settle("growth");
 const movedTargets = growth.reduce((n, r) => n + r.targetsMoved, 0);
 const movedSeries = growth.reduce((n, r) => n + r.seriesMoved, 0);
+// A move adds the target to one shard and later removes it from another: a delta carries each
+// moved target about twice; whole sets carried every target of every shard pushed to.
+const grownBytes = growth.reduce((n, r) => n + r.bytesPushed, 0);
+const perTarget = first.bytesPushed / N;
+const deltaBound = 2 * movedTargets * perTarget;
 
 // Churn: 1% new targets in a new file; discovery picks it up, the loop explores only them.
 const added = Math.ceil(N * GROW);
@@ -337,6 +342,12 @@ const goals = [
     figure: `${movedSeries} series (${(movedSeries / Math.max(1, lowerBound)).toFixed(2)}× the bound), ${movedTargets} targets`,
     target: `<= 1.1× the lower bound ${lowerBound} (Σ over budget; the exact minimum is at least that)`,
     ok: movedSeries <= 1.1 * Math.max(lowerBound, 1),
+  },
+  {
+    goal: "a push carries what changed (growth rounds, deltas)",
+    figure: `${Math.round(grownBytes / 1024)} KiB pushed for ${movedTargets} moved targets`,
+    target: `<= ${Math.round(deltaBound / 1024)} KiB (each moved target twice at ${Math.round(perTarget)} B, the first round's bytes per target)`,
+    ok: grownBytes <= deltaBound,
   },
   {
     goal: "1% new targets: discovered, explored, assigned",

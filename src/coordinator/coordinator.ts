@@ -8,7 +8,7 @@ import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import { EXPLORE_CONCURRENCY, growingParallel } from "./explore.ts";
 import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
-import { planMoves, type ShardReport } from "./moves.ts";
+import { type MovePlan, planMoves, type ShardReport } from "./moves.ts";
 import { newShardMemory, observeShard, type ShardMemory } from "./shard-health.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, TargetRuntime } from "./shards.ts";
 import { handover, itemsOf, SplitLabels, wholeFromParts } from "./split-targets.ts";
@@ -82,6 +82,33 @@ export interface TickResult {
   readonly failures: readonly TargetFailure[];
 }
 
+/** What a round decides on: the targets (by identity), their series, each shard's state. */
+interface RoundInputs {
+  readonly known: ReadonlyMap<string, KnownTarget>;
+  /** Each target's series, in the order of `known`. */
+  readonly series: Float64Array;
+  readonly shards: readonly {
+    readonly healthy: boolean;
+    readonly gone: boolean;
+    readonly budget: number;
+    readonly assigned: readonly string[];
+  }[];
+}
+
+function sameInputs(a: RoundInputs, b: RoundInputs): boolean {
+  if (a.known !== b.known || a.shards.length !== b.shards.length) return false;
+  for (let i = 0; i < a.series.length; i++) if (a.series[i] !== b.series[i]) return false;
+  for (const [i, x] of a.shards.entries()) {
+    const y = b.shards[i]!;
+    if (x.healthy !== y.healthy || x.gone !== y.gone || x.budget !== y.budget) return false;
+    if (x.assigned !== y.assigned) {
+      if (x.assigned.length !== y.assigned.length) return false;
+      for (let k = 0; k < x.assigned.length; k++) if (x.assigned[k] !== y.assigned[k]) return false;
+    }
+  }
+  return true;
+}
+
 interface Explored {
   series: number;
   ok: boolean;
@@ -143,6 +170,18 @@ export class Coordinator {
    * then the next push is the whole set.
    */
   readonly #sent = new Map<number, { version: number; items: ReadonlyMap<string, KnownTarget> }>();
+  /** The last round's inputs and what it decided, for a steady round to reuse. */
+  #round:
+    | {
+        inputs: RoundInputs;
+        schedule: SplitResult;
+        items: ReadonlyMap<string, KnownTarget>;
+        plan: MovePlan;
+        handedOver: number;
+        /** It pushed nothing and moved nothing: the same inputs give the same decisions. */
+        settled: boolean;
+      }
+    | undefined;
   /** Parts per split target in the last round (for the events when that changes). */
   #parts: ReadonlyMap<string, number> = new Map();
 
@@ -157,11 +196,13 @@ export class Coordinator {
     this.#moving.clear();
     this.#desired.clear();
     this.#sent.clear();
+    this.#round = undefined;
   }
 
   setConfig(config: PromConfig): void {
     this.#config = config;
     this.#index.reset();
+    this.#round = undefined;
   }
 
   #now(): number {
@@ -228,7 +269,7 @@ export class Coordinator {
         this.#event(e.kind, e.text, { shard: id });
   }
 
-  async #explore(known: Map<string, KnownTarget>, measured: Map<string, number>, now: number): Promise<void> {
+  async #explore(known: ReadonlyMap<string, KnownTarget>, measured: Map<string, number>, now: number): Promise<void> {
     const o = this.#o;
     for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
     const due = [...known.values()].filter(({ target }) => {
@@ -275,21 +316,22 @@ export class Coordinator {
     this.#noteReloads(runtimes);
 
     const measured = new Map<string, number>();
-    const scrapes = new Map<string, TargetRuntime>();
-    for (const r of runtimes)
-      for (const t of r.targets) {
-        if (t.up && t.series !== null) measured.set(t.id, t.series);
-        if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
-      }
+    for (const r of runtimes) for (const t of r.targets) if (t.up && t.series !== null) measured.set(t.id, t.series);
     for (const [id, n] of wholeFromParts(measured)) if (!measured.has(id)) measured.set(id, n);
     await this.#step("explore", () => this.#explore(known, measured, now));
     const whole = (id: string) =>
       (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
-    const live = new Set(known.keys());
-    const schedule = await this.#step("schedule", () => this.#schedule(runtimes, live, whole, now));
-    for (const w of schedule.warnings) this.#event("warning", w);
-    const planned = await this.#step("explore", () => this.#items(known, schedule.parts, whole));
+    const inputs = this.#inputs(known, runtimes, whole, now);
+    const last = this.#round;
+    // A steady round (the last one moved and pushed nothing, and nothing it decided on changed)
+    // decides the same again: its schedule and plan are reused, not recomputed over every target.
+    const steady = last?.settled === true && this.#moving.size === 0 && sameInputs(last.inputs, inputs);
+    const schedule = steady
+      ? last.schedule
+      : await this.#step("schedule", () => this.#schedule(runtimes, known, whole, now));
+    if (!steady) for (const w of schedule.warnings) this.#event("warning", w);
+    const planned = steady ? last.items : await this.#step("explore", () => this.#items(known, schedule.parts, whole));
     // A part counts what its shard measured, else its share of the whole.
     const series = (id: string) => {
       const p = parsePartId(id);
@@ -297,27 +339,41 @@ export class Coordinator {
       const m = measured.get(id);
       return m === undefined ? Math.ceil(whole(p.target) / p.parts) : m + SCRAPE_SERIES;
     };
-    this.#desired.clear();
-    for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
+    if (!steady) {
+      this.#desired.clear();
+      for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
+    }
 
-    const reports: ShardReport[] = runtimes.map((r, id) => ({
-      assigned: r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned,
-      scraped: new Set(r.targets.filter((t) => t.up).map((t) => t.id)),
-      healthy: r.healthy,
-    }));
-    const { plan, items } = await this.#step("plan", () => {
-      this.#letGo = this.#timedOutMoves(runtimes, now);
-      const held = handover(reports, planned, known, this.#splitLabels.byJob(schedule.parts.keys(), known));
-      const items = held.items.size === 0 ? planned : new Map([...planned, ...held.items]);
-      // Over every shard that reports: a shard past the new count may still hold a part.
-      const desired = Array.from({ length: Math.max(schedule.assignment.length, reports.length) }, (_, i) => [
-        ...(schedule.assignment[i] ?? []),
-        ...(held.keep.get(i) ?? []),
-      ]);
-      const plan = planMoves(desired, reports, new Set(items.keys()), this.#letGo);
-      this.#trackMoves(plan.overlapping, items, series);
-      return { plan, items };
+    const reports: ShardReport[] = runtimes.map((r, id) => {
+      let scraped: Set<string> | undefined;
+      return {
+        assigned: r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned,
+        // Made when a plan needs it: a steady round does not.
+        get scraped() {
+          if (!scraped) {
+            scraped = new Set();
+            for (const t of r.targets) if (t.up) scraped.add(t.id);
+          }
+          return scraped;
+        },
+        healthy: r.healthy,
+      };
     });
+    const { plan, items, handedOver } = steady
+      ? last
+      : await this.#step("plan", () => {
+          this.#letGo = this.#timedOutMoves(runtimes, now);
+          const held = handover(reports, planned, known, this.#splitLabels.byJob(schedule.parts.keys(), known));
+          const items = held.items.size === 0 ? planned : new Map([...planned, ...held.items]);
+          // Over every shard that reports: a shard past the new count may still hold a part.
+          const desired = Array.from({ length: Math.max(schedule.assignment.length, reports.length) }, (_, i) => [
+            ...(schedule.assignment[i] ?? []),
+            ...(held.keep.get(i) ?? []),
+          ]);
+          const plan = planMoves(desired, reports, items, this.#letGo);
+          this.#trackMoves(plan.overlapping, items, series);
+          return { plan, items, handedOver: held.items.size };
+        });
     o.metrics?.overlapping.set(plan.overlapping.length);
 
     const pushed = await this.#step("push", async () => {
@@ -325,10 +381,44 @@ export class Coordinator {
       if (schedule.desiredShards > shardCount) await this.#scale(schedule.desiredShards, shardCount);
       return this.#push(plan.push, runtimes, items);
     });
-    const shards = this.#status(plan.push, runtimes, items, series, scrapes);
+    const shards = this.#status(plan.push, runtimes, items, series);
     await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
-    this.#record(live.size, schedule.desiredShards, shards);
+    this.#record(known.size, schedule.desiredShards, shards);
+    this.#round = {
+      inputs,
+      schedule,
+      items,
+      plan,
+      handedOver,
+      settled: pushed.length === 0 && plan.overlapping.length === 0 && handedOver === 0 && this.#letGo.size === 0,
+    };
     return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
+  }
+
+  /** What a round decides on, in a form the next round compares with its own. */
+  #inputs(
+    known: ReadonlyMap<string, KnownTarget>,
+    runtimes: readonly ShardRuntime[],
+    series: (id: string) => number,
+    now: number,
+  ): RoundInputs {
+    const perTarget = new Float64Array(known.size);
+    let i = 0;
+    for (const id of known.keys()) perTarget[i++] = series(id);
+    const grace = this.#o.downGraceMs ?? DEFAULT_GRACE_MS;
+    return {
+      known,
+      series: perTarget,
+      shards: runtimes.map((r, id) => {
+        const mem = this.#memoryOf(id);
+        return {
+          healthy: r.healthy,
+          gone: mem.downSince !== undefined && now - mem.downSince >= grace,
+          budget: mem.effectiveBudget,
+          assigned: r.healthy ? r.assigned : mem.lastAssigned,
+        };
+      }),
+    };
   }
 
   /**
@@ -339,7 +429,7 @@ export class Coordinator {
    */
   #schedule(
     runtimes: readonly ShardRuntime[],
-    live: ReadonlySet<string>,
+    live: ReadonlyMap<string, KnownTarget>,
     series: (id: string) => number,
     now: number,
   ): SplitResult {
@@ -374,7 +464,7 @@ export class Coordinator {
       ...(gone(id) ? { unavailable: true } : {}),
     }));
     return scheduleWithSplits(o.strategy, {
-      targets: [...live].map((id) => ({ id, series: series(id) })),
+      targets: Array.from(live.keys(), (id) => ({ id, series: series(id) })),
       shards,
       budget: o.budget,
       minShards: o.minShards,
@@ -521,19 +611,32 @@ export class Coordinator {
     );
   }
 
-  /** What each shard holds after this round, for the API and the status page. */
+  /**
+   * What each shard holds after this round, for the API and the status page. Each shard's
+   * target list is made when something reads it (an API call), not every round (issue 16).
+   */
   #status(
     push: readonly (readonly string[])[],
     runtimes: readonly ShardRuntime[],
     known: ReadonlyMap<string, KnownTarget>,
     series: (id: string) => number,
-    scrapes: ReadonlyMap<string, TargetRuntime>,
   ): ShardStatus[] {
     const o = this.#o;
+    let scrapes: Map<string, TargetRuntime> | undefined;
+    // A target listed by two shards (a move in flight) shows the copy that has a health.
+    const scrapeOf = (id: string) => {
+      if (!scrapes) {
+        scrapes = new Map();
+        for (const r of runtimes) for (const t of r.targets) if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
+      }
+      return scrapes.get(id);
+    };
     return push.map((ids, id) => {
       const mem = this.#memoryOf(id);
-      const total = ids.reduce((n, t) => n + series(t), 0);
+      let total = 0;
+      for (const t of ids) total += series(t);
       if (runtimes[id]?.healthy) mem.heldSeries = total;
+      let targets: TargetStatus[] | undefined;
       return {
         id,
         healthy: runtimes[id]?.healthy ?? false,
@@ -543,10 +646,13 @@ export class Coordinator {
         downSince: mem.downSince ?? null,
         reloadError: runtimes[id]?.reloadError ?? null,
         series: total,
-        targets: ids.map((t) => {
-          const k = known.get(t)!;
-          return { id: t, job: k.job.jobName, target: k.target, series: series(t), shard: id, runtime: scrapes.get(t) };
-        }),
+        get targets(): readonly TargetStatus[] {
+          targets ??= ids.map((t) => {
+            const k = known.get(t)!;
+            return { id: t, job: k.job.jobName, target: k.target, series: series(t), shard: id, runtime: scrapeOf(t) };
+          });
+          return targets;
+        },
       };
     });
   }

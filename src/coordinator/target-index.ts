@@ -68,7 +68,7 @@ interface Built {
 }
 
 export interface TargetSet {
-  readonly known: Map<string, KnownTarget>;
+  readonly known: ReadonlyMap<string, KnownTarget>;
   readonly dropped: DroppedTarget[];
   readonly failures: TargetFailure[];
 }
@@ -80,24 +80,37 @@ export interface TargetSet {
  */
 export class TargetIndex {
   #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
+  /** The last result and the group objects it was built from, in order. */
+  #last: { config: PromConfig; groups: TargetGroup[]; set: TargetSet } | undefined;
 
   /** Forgets every cached result (the config changed). */
   reset(): void {
     this.#built = new WeakMap();
+    this.#last = undefined;
   }
 
-  /** Every target discovery and relabeling produce now, by id; relabeling runs only for changed groups. */
+  /**
+   * Every target discovery and relabeling produce now, by id; relabeling runs only for changed
+   * groups. While no group changed it is the same object as the last time, so that a round can
+   * tell unchanged targets by identity and skip what depends only on them (issue 16).
+   */
   build(config: PromConfig, discovery: Pick<DiscoveryManager, "groupsBySd">): TargetSet {
+    const groups: TargetGroup[] = [];
+    const sds = config.scrapeConfigs.map((job) => discovery.groupsBySd(job.jobName));
+    for (const bySd of sds) for (const { groups: gs } of bySd) for (const g of gs) groups.push(g);
+    const last = this.#last;
+    if (last?.config === config && last.groups.length === groups.length && last.groups.every((g, i) => g === groups[i]))
+      return last.set;
     const known = new Map<string, KnownTarget>();
     const dropped: DroppedTarget[] = [];
     const failures: TargetFailure[] = [];
-    for (const job of config.scrapeConfigs) {
+    for (const [j, job] of config.scrapeConfigs.entries()) {
       let byGroup = this.#built.get(job);
       if (!byGroup) {
         byGroup = new WeakMap();
         this.#built.set(job, byGroup);
       }
-      for (const { sdIndex, groups } of discovery.groupsBySd(job.jobName)) {
+      for (const { sdIndex, groups } of sds[j]!) {
         for (const g of groups) {
           let built = byGroup.get(g);
           if (!built) {
@@ -122,6 +135,8 @@ export class TargetIndex {
         }
       }
     }
-    return { known, dropped, failures };
+    const set = { known, dropped, failures };
+    this.#last = { config, groups, set };
+    return set;
   }
 }

@@ -359,3 +359,31 @@ describe("delta pushes", () => {
     assert.equal(s.assigned.length, 5);
   });
 });
+
+describe("a steady round", () => {
+  it("does not run the scheduler again while nothing it decides on changed, and does when something does", async () => {
+    const base = getStrategy("series-balanced")!;
+    let runs = 0;
+    const strategy = {
+      ...base,
+      schedule: (input: Parameters<typeof base.schedule>[0]) => (runs++, base.schedule(input)),
+    };
+    const addrs = Array.from({ length: 6 }, (_, i) => `st-${i}:1`);
+    const { shards, tick } = setup(addrs, () => 10_000, { strategy });
+    for (let i = 0; i < 4; i++) await tick();
+    const settled = runs;
+    const r = await tick();
+    await tick();
+    assert.equal(runs, settled, "steady: the last decision stands");
+    assert.deepEqual(
+      r.shards.map((s) => s.targets.length),
+      shards.map((s) => s.assigned.length),
+      "the status still lists every target",
+    );
+    shards[0]!.series.set(shards[0]!.assigned[0]!, 25_000);
+    await tick();
+    assert.equal(runs, settled + 1, "a target's series changed: scheduled again");
+    for (let i = 0; i < 6; i++) await tick();
+    for (const s of shards) assert.ok(s.assigned.reduce((n, id) => n + s.seriesOf(id) + 5, 0) <= 30_000);
+  });
+});
