@@ -366,7 +366,10 @@ describe("a steady round", () => {
     let runs = 0;
     const strategy = {
       ...base,
-      schedule: (input: Parameters<typeof base.schedule>[0]) => (runs++, base.schedule(input)),
+      schedule: (input: Parameters<typeof base.schedule>[0]) => {
+        runs++;
+        return base.schedule(input);
+      },
     };
     const addrs = Array.from({ length: 6 }, (_, i) => `st-${i}:1`);
     const { shards, tick } = setup(addrs, () => 10_000, { strategy });
