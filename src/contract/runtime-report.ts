@@ -129,6 +129,8 @@ export interface ShardReport {
   /** Every assigned target Prometheus shows with an identity, as the sidecar maps it. */
   readonly targets: readonly {
     readonly id: string;
+    /** Its last scrape succeeded (health "up"). */
+    readonly up: boolean;
     readonly health: string | null;
     readonly series: number | null;
     readonly lastError: string | null;
@@ -153,6 +155,7 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
     if (isObject(t) && typeof t.id === "string")
       targets.push({
         id: t.id,
+        up: t.health === "up",
         health: strOrNull(t.health),
         series: typeof t.series === "number" ? t.series : null,
         lastError: strOrNull(t.lastError),

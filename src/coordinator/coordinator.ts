@@ -271,12 +271,15 @@ export class Coordinator {
 
   async #explore(known: ReadonlyMap<string, KnownTarget>, measured: Map<string, number>, now: number): Promise<void> {
     const o = this.#o;
-    for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
-    const due = [...known.values()].filter(({ target }) => {
-      if (measured.has(target.id)) return false;
-      const e = this.#explored.get(target.id);
-      return !e || (!e.ok && now >= e.retryAt);
-    });
+    // The same target set as the last round's has no target that left.
+    if (known !== this.#round?.inputs.known)
+      for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
+    const due: KnownTarget[] = [];
+    for (const k of known.values()) {
+      if (measured.has(k.target.id)) continue;
+      const e = this.#explored.get(k.target.id);
+      if (!e || (!e.ok && now >= e.retryAt)) due.push(k);
+    }
     await growingParallel(due, o.exploreConcurrency ?? EXPLORE_CONCURRENCY, async ({ target, job }) => {
       const prev = this.#explored.get(target.id);
       try {

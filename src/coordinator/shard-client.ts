@@ -75,12 +75,11 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
   return {
     async runtime(): Promise<ShardRuntime> {
       const r = parseRuntimeReport(await call("GET", RUNTIME_PATH), baseUrl);
-      const targets = r.targets.map((t) => ({ ...t, up: t.health === "up" }));
       return {
         healthy: r.ready,
         version: r.version,
-        assigned: targets.map((t) => t.id),
-        targets,
+        assigned: r.targets.map((t) => t.id),
+        targets: r.targets,
         headSeries: r.headSeries,
         reloadError: r.reloadError,
         deltas: r.deltas,
