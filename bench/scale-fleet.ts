@@ -22,6 +22,7 @@ import {
   applyAssignmentDelta,
   parseAssignmentDelta,
 } from "../src/contract/assignment.ts";
+import { RUNTIME_SINCE_FEATURE } from "../src/contract/runtime-report.ts";
 import { PromshardError } from "../src/errors.ts";
 import { parseConfig } from "../src/prom/config.ts";
 import type { Labels } from "../src/prom/labels.ts";
@@ -104,7 +105,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
    * Each shard's report, built once per change: many sidecars build theirs in parallel on
    * their own machines, and this one process must not be what a round waits for.
    */
-  const reports = new Map<number, string>();
+  const reports = new Map<number, { token: string; full: string; partial: string }>();
+  /** Growths so far: a report's token names it, so one from before a growth is answered whole. */
+  let growth = 0;
   const latencyMs = Number(process.env.SCALE_EXPORTER_LATENCY_MS ?? 30);
   let bytesIn = 0;
   let pushes = 0;
@@ -128,7 +131,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       }, latencyMs);
       return;
     }
-    const shard = /^\/s\/(\d+)\/api\/v1\/(runtime|assignment)$/.exec(url);
+    const shard = /^\/s\/(\d+)\/api\/v1\/(runtime|assignment)(?:\?since=(.*))?$/.exec(url);
     if (shard) {
       const k = Number(shard[1]);
       if (shard[2] === "assignment" && req.method === "PUT") {
@@ -165,17 +168,26 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         const s = shards.get(k);
         const parts: string[] = [];
         for (const t of s?.targets ?? []) parts.push(entry(t));
-        report = `{"features":["${ASSIGNMENT_DELTA_FEATURE}"],"prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
+        // As a sidecar's report answers `?since=` (contract: RuntimeChanges): nothing changes
+        // here between pushes and growth, so asked with the current token it lists no target.
+        const token = `fleet.${s?.version ?? -1}-${growth}.0`;
+        const head = `{"features":["${ASSIGNMENT_DELTA_FEATURE}","${RUNTIME_SINCE_FEATURE}"],"token":"${token}","prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
           s ? JSON.stringify({ version: s.version, targets: s.targets.length }) : "null"
-        },"targets":[${parts.join(",")}],"unmappedTargets":[]}`;
+        }`;
+        report = {
+          token,
+          full: `${head},"targets":[${parts.join(",")}],"unmappedTargets":[]}`,
+          partial: `${head},"partial":true,"targets":[],"unmappedTargets":[]}`,
+        };
         reports.set(k, report);
       }
-      json(200, report);
+      json(200, shard[3] !== undefined && decodeURIComponent(shard[3]) === report.token ? report.partial : report.full);
       return;
     }
     if (url === "/control/grow" && req.method === "POST") {
       const { ids, factor } = JSON.parse((await read(req)).toString()) as { ids: number[]; factor: number };
       for (const i of ids) grown.set(i, factor);
+      growth++;
       reports.clear();
       json(200, "{}");
       return;

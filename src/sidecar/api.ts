@@ -12,7 +12,8 @@ import { createHttpApp, HttpError, type Readiness } from "../observability/http.
 
 /** What the API needs from the sidecar. */
 export interface SidecarControl {
-  runtime(): Promise<unknown>;
+  /** The runtime report; with `since` (a report's token) only the targets changed after it. */
+  runtime(since?: string): Promise<unknown>;
   /** Validates and applies a decoded body; throws HttpError (400, 409, 503) when it does not. */
   applyAssignment(body: unknown): Promise<unknown>;
   /** The same for a delta (contract/assignment.ts, AssignmentDelta); 409 when it was not made from the held set. */
@@ -127,8 +128,9 @@ export function createSidecarApi(opts: SidecarApiOptions): Express {
     readiness: () => opts.control.readiness(),
     bodyLimit: opts.bodyLimit ?? "64mb",
     routes: (app, { json }) => {
-      app.get(RUNTIME_PATH, auth, async (_req, res) => {
-        res.json(await opts.control.runtime());
+      app.get(RUNTIME_PATH, auth, async (req, res) => {
+        const since = req.query.since;
+        res.json(await opts.control.runtime(typeof since === "string" ? since : undefined));
       });
       app.put(ASSIGNMENT_PATH, auth, json, async (req, res) => {
         if (!req.is(["application/json", "application/*+json"])) {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { type FSWatcher, statSync, watch } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -14,7 +15,12 @@ import {
   parseAssignmentDelta,
   type RejectedTarget,
 } from "../contract/assignment.ts";
-import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
+import {
+  type ConfigProblem,
+  RUNTIME_SINCE_FEATURE,
+  RuntimeChanges,
+  type RuntimeReport,
+} from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
@@ -147,6 +153,8 @@ export class Sidecar implements SidecarControl {
   #ready = false;
   #stopped = false;
   readonly #m: ReturnType<typeof sidecarMetrics>;
+  /** What each report told, for `?since=` (a new process: every token from before answers whole). */
+  readonly #changes = new RuntimeChanges(randomBytes(6).toString("hex"));
 
   constructor(opts: SidecarOptions) {
     this.#opts = opts;
@@ -609,8 +617,11 @@ export class Sidecar implements SidecarControl {
     };
   }
 
-  /** GET /api/v1/runtime. Concurrent calls share one read of Prometheus. */
-  async runtime(): Promise<RuntimeReport> {
+  /**
+   * GET /api/v1/runtime. Concurrent calls share one read of Prometheus. With `since` (a
+   * report's token) the targets are only those changed after it (contract: RuntimeChanges).
+   */
+  async runtime(since?: string): Promise<RuntimeReport> {
     this.#view ??= readPrometheus(this.#client).finally(() => {
       this.#view = undefined;
     });
@@ -620,8 +631,13 @@ export class Sidecar implements SidecarControl {
     const { targets, unmapped } = mapTargets(this.#expected, view.active, view.samples);
     const count = (s: string) => targets.filter((t) => t.status === s).length;
     const reload = this.#reloader.status();
+    // Ids follow the assignment, the config and the dialect that relabels it.
+    const basis = `${this.#assignment?.version ?? -1}-${(this.#config?.hash ?? "none").slice(0, 12)}-${this.#dialect.version}`;
+    const { token, changed } = this.#changes.note(basis, targets, since);
     return {
-      features: [ASSIGNMENT_DELTA_FEATURE],
+      features: [ASSIGNMENT_DELTA_FEATURE, RUNTIME_SINCE_FEATURE],
+      token,
+      ...(changed ? { partial: true } : {}),
       shard: {
         shard: this.#settings.shard,
         replica: this.#settings.replica,
@@ -670,7 +686,7 @@ export class Sidecar implements SidecarControl {
         unmapped: unmapped.length,
         series: targets.reduce((n, t) => n + (t.series ?? 0), 0),
       },
-      targets,
+      targets: changed ?? targets,
       unmappedTargets: unmapped,
     };
   }

@@ -5,7 +5,8 @@
  * the whole set being made; a delta from a base the sidecar does not hold is refused (409
  * `assignment_base_mismatch`, nothing changed) and the client sends the whole set instead;
  * after a sidecar restart the held set (ids and a split part included) is the base of the
- * next delta.
+ * next delta. Runtime reports asked `?since=` the last token list only what changed, and the
+ * client's merged view equals the whole report.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -168,7 +169,29 @@ for (const bin of prometheusBinaries()) {
       const v5 = [...v4, live[4]!];
       await client.assign(5, whole(v5), deltaOf(5, 4, v4, v5));
       assert.equal(made, 1, "after the restart the delta applied");
-      await scrapes(5, v5);
+      const r5 = await scrapes(5, v5);
+
+      // Reports since a token: only what changed; the client's merged view is the whole one.
+      const raw5 = await sidecarClient(sidecar.url, TOKEN).call("GET", "/api/v1/runtime");
+      assert.ok((raw5.body.features as string[]).includes("runtime-since"));
+      const since = await sidecarClient(sidecar.url, TOKEN).call(
+        "GET",
+        `/api/v1/runtime?since=${encodeURIComponent(raw5.body.token as string)}`,
+      );
+      assert.equal(since.body.partial, true);
+      assert.ok((since.body.targets as unknown[]).length < r5.targets.length, "not every target again");
+      const steady = await until("two reports in a row with nothing changed", async () => {
+        const a = await client.runtime();
+        const b = await client.runtime();
+        return a.assigned === b.assigned && b;
+      });
+      const full = (await sidecarClient(sidecar.url, TOKEN).runtime()) as RuntimeReport;
+      const state = (ts: readonly { id: string | null; health?: string | null; series: number | null }[]) =>
+        ts
+          .filter((x) => x.id !== null)
+          .map((x) => `${x.id} ${x.health} ${x.series}`)
+          .sort();
+      assert.deepEqual(state(steady.targets), state(full.targets));
     });
   });
 }
