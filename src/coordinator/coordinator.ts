@@ -97,7 +97,7 @@ interface RoundInputs {
 
 function sameInputs(a: RoundInputs, b: RoundInputs): boolean {
   if (a.known !== b.known || a.shards.length !== b.shards.length) return false;
-  for (let i = 0; i < a.series.length; i++) if (a.series[i] !== b.series[i]) return false;
+  if (a.series !== b.series) for (let i = 0; i < a.series.length; i++) if (a.series[i] !== b.series[i]) return false;
   for (const [i, x] of a.shards.entries()) {
     const y = b.shards[i]!;
     if (x.healthy !== y.healthy || x.gone !== y.gone || x.budget !== y.budget) return false;
@@ -140,6 +140,9 @@ export const SCRAPE_SERIES = 5;
 /** Default bound of a move to a target that is down (DESIGN §6 moves; issue 14). */
 const MOVE_TIMEOUT_MS = 120_000;
 
+/** No rejected targets (one object, so that a round can tell it unchanged). */
+const NONE: ReadonlySet<string> = new Set();
+
 /** How long targets a shard left out are not pushed to it again (its config may catch up). */
 const REJECTED_RETRY_MS = 60_000;
 
@@ -170,10 +173,22 @@ export class Coordinator {
    * then the next push is the whole set.
    */
   readonly #sent = new Map<number, { version: number; items: ReadonlyMap<string, KnownTarget> }>();
+  /** Per shard, the lists the last push check found equal: the same lists need no check. */
+  readonly #checked = new Map<
+    number,
+    { assigned: readonly string[]; ids: readonly string[]; fresh: ReadonlySet<string> }
+  >();
+  /** The last measurements and the shards' target lists they were read from. */
+  #lastMeasured: { from: readonly (readonly TargetRuntime[])[]; measured: ReadonlyMap<string, number> } | undefined;
+  /** Set when explore found nothing due and nothing failing, for these targets and measurements. */
+  #exploreIdle: { known: ReadonlyMap<string, KnownTarget>; measured: ReadonlyMap<string, number> } | undefined;
   /** The last round's inputs and what it decided, for a steady round to reuse. */
   #round:
     | {
         inputs: RoundInputs;
+        measured: ReadonlyMap<string, number>;
+        /** Series per shard as pushed. */
+        totals: readonly number[];
         schedule: SplitResult;
         items: ReadonlyMap<string, KnownTarget>;
         plan: MovePlan;
@@ -197,6 +212,9 @@ export class Coordinator {
     this.#desired.clear();
     this.#sent.clear();
     this.#round = undefined;
+    this.#lastMeasured = undefined;
+    this.#exploreIdle = undefined;
+    this.#checked.clear();
   }
 
   setConfig(config: PromConfig): void {
@@ -269,17 +287,29 @@ export class Coordinator {
         this.#event(e.kind, e.text, { shard: id });
   }
 
-  async #explore(known: ReadonlyMap<string, KnownTarget>, measured: Map<string, number>, now: number): Promise<void> {
+  /** Explores the targets no shard measured that are due; returns how many it explored. */
+  async #explore(
+    known: ReadonlyMap<string, KnownTarget>,
+    measured: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<number> {
     const o = this.#o;
+    // Nothing was due last round, none was failing, and neither the targets nor the
+    // measurements changed: nothing is due now (a steady round does not look at every target).
+    const idle = this.#exploreIdle;
+    if (idle?.known === known && idle.measured === measured) return 0;
     // The same target set as the last round's has no target that left.
     if (known !== this.#round?.inputs.known)
       for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
     const due: KnownTarget[] = [];
+    let failing = false;
     for (const k of known.values()) {
       if (measured.has(k.target.id)) continue;
       const e = this.#explored.get(k.target.id);
+      if (e && !e.ok) failing = true;
       if (!e || (!e.ok && now >= e.retryAt)) due.push(k);
     }
+    this.#exploreIdle = due.length === 0 && !failing ? { known, measured } : undefined;
     await growingParallel(due, o.exploreConcurrency ?? EXPLORE_CONCURRENCY, async ({ target, job }) => {
       const prev = this.#explored.get(target.id);
       try {
@@ -302,6 +332,7 @@ export class Coordinator {
         );
       }
     });
+    return due.length;
   }
 
   async tick(): Promise<TickResult> {
@@ -318,15 +349,15 @@ export class Coordinator {
     this.#observe(runtimes, now);
     this.#noteReloads(runtimes);
 
-    const measured = new Map<string, number>();
-    for (const r of runtimes) for (const t of r.targets) if (t.up && t.series !== null) measured.set(t.id, t.series);
-    for (const [id, n] of wholeFromParts(measured)) if (!measured.has(id)) measured.set(id, n);
-    await this.#step("explore", () => this.#explore(known, measured, now));
+    const measured = this.#measured(runtimes);
+    const explored = await this.#step("explore", () => this.#explore(known, measured, now));
     const whole = (id: string) =>
       (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
-    const inputs = this.#inputs(known, runtimes, whole, now);
     const last = this.#round;
+    // The same targets, measurements and explores give the same series.
+    const sameSeries = last?.inputs.known === known && last.measured === measured && explored === 0;
+    const inputs = this.#inputs(known, runtimes, sameSeries ? last.inputs.series : whole, now);
     // A steady round (the last one moved and pushed nothing, and nothing it decided on changed)
     // decides the same again: its schedule and plan are reused, not recomputed over every target.
     const steady = last?.settled === true && this.#moving.size === 0 && sameInputs(last.inputs, inputs);
@@ -384,11 +415,14 @@ export class Coordinator {
       if (schedule.desiredShards > shardCount) await this.#scale(schedule.desiredShards, shardCount);
       return this.#push(plan.push, runtimes, items);
     });
-    const shards = this.#status(plan.push, runtimes, items, series);
+    const totals = steady && sameSeries ? last.totals : plan.push.map((ids) => ids.reduce((n, t) => n + series(t), 0));
+    const shards = this.#status(plan.push, totals, runtimes, items, series);
     await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
     this.#record(known.size, schedule.desiredShards, shards);
     this.#round = {
       inputs,
+      measured,
+      totals,
       schedule,
       items,
       plan,
@@ -398,16 +432,36 @@ export class Coordinator {
     return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
   }
 
+  /**
+   * Each target's series as its shard measured it, and a split target's whole from its parts.
+   * With partial reports a shard whose targets did not change hands over the same list: then
+   * the last round's map is the answer.
+   */
+  #measured(runtimes: readonly ShardRuntime[]): ReadonlyMap<string, number> {
+    const last = this.#lastMeasured;
+    if (last?.from.length === runtimes.length && runtimes.every((r, i) => r.targets === last.from[i]))
+      return last.measured;
+    const measured = new Map<string, number>();
+    for (const r of runtimes) for (const t of r.targets) if (t.up && t.series !== null) measured.set(t.id, t.series);
+    for (const [id, n] of wholeFromParts(measured)) if (!measured.has(id)) measured.set(id, n);
+    this.#lastMeasured = { from: runtimes.map((r) => r.targets), measured };
+    return measured;
+  }
+
   /** What a round decides on, in a form the next round compares with its own. */
   #inputs(
     known: ReadonlyMap<string, KnownTarget>,
     runtimes: readonly ShardRuntime[],
-    series: (id: string) => number,
+    series: ((id: string) => number) | Float64Array,
     now: number,
   ): RoundInputs {
-    const perTarget = new Float64Array(known.size);
-    let i = 0;
-    for (const id of known.keys()) perTarget[i++] = series(id);
+    let perTarget: Float64Array;
+    if (series instanceof Float64Array) perTarget = series;
+    else {
+      perTarget = new Float64Array(known.size);
+      let i = 0;
+      for (const id of known.keys()) perTarget[i++] = series(id);
+    }
     const grace = this.#o.downGraceMs ?? DEFAULT_GRACE_MS;
     return {
       known,
@@ -526,11 +580,25 @@ export class Coordinator {
       // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
       if (i < runtimes.length && !before?.healthy) continue;
       const left = this.#rejected.get(i);
-      const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : new Set<string>();
+      const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : NONE;
+      // The same lists as the last round found equal (a steady round's) are equal still.
+      const checked = this.#checked.get(i);
+      if (
+        before &&
+        !before.diverged &&
+        checked?.assigned === before.assigned &&
+        checked.ids === ids &&
+        checked.fresh === fresh
+      )
+        continue;
       const expect = ids.filter((id) => !fresh.has(id));
       // A Set: thousands of targets per shard make a list's includes() quadratic (issue 16).
       const has = new Set(before?.assigned);
-      if (before && !before.diverged && has.size === expect.length && expect.every((id) => has.has(id))) continue;
+      if (before && !before.diverged && has.size === expect.length && expect.every((id) => has.has(id))) {
+        this.#checked.set(i, { assigned: before.assigned, ids, fresh });
+        continue;
+      }
+      this.#checked.delete(i);
       this.#version++;
       const next = new Map<string, KnownTarget>();
       for (const id of ids) next.set(id, known.get(id)!);
@@ -620,6 +688,7 @@ export class Coordinator {
    */
   #status(
     push: readonly (readonly string[])[],
+    totals: readonly number[],
     runtimes: readonly ShardRuntime[],
     known: ReadonlyMap<string, KnownTarget>,
     series: (id: string) => number,
@@ -636,8 +705,7 @@ export class Coordinator {
     };
     return push.map((ids, id) => {
       const mem = this.#memoryOf(id);
-      let total = 0;
-      for (const t of ids) total += series(t);
+      const total = totals[id]!;
       if (runtimes[id]?.healthy) mem.heldSeries = total;
       let targets: TargetStatus[] | undefined;
       return {
