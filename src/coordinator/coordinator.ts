@@ -197,6 +197,8 @@ export class Coordinator {
         settled: boolean;
       }
     | undefined;
+  /** A split target's label names could not be learned this round. */
+  #learning = false;
   /** Parts per split target in the last round (for the events when that changes). */
   #parts: ReadonlyMap<string, number> = new Map();
 
@@ -427,7 +429,12 @@ export class Coordinator {
       items,
       plan,
       handedOver,
-      settled: pushed.length === 0 && plan.overlapping.length === 0 && handedOver === 0 && this.#letGo.size === 0,
+      settled:
+        pushed.length === 0 &&
+        plan.overlapping.length === 0 &&
+        handedOver === 0 &&
+        this.#letGo.size === 0 &&
+        !this.#learning,
     };
     return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
   }
@@ -540,12 +547,16 @@ export class Coordinator {
     series: (id: string) => number,
   ): Promise<ReadonlyMap<string, KnownTarget>> {
     const o = this.#o;
+    this.#learning = false;
     await this.#splitLabels.learn(
       parts.keys(),
       known,
       (target, job, names) => o.explore(target, job, names),
-      (id, err) =>
-        o.log?.warn({ target: id, err }, "cannot learn a split target's label names; its parts hash over __name__"),
+      (id, err) => {
+        // Tried again next round: that round is not a steady one.
+        this.#learning = true;
+        o.log?.warn({ target: id, err }, "cannot learn a split target's label names; its parts hash over __name__");
+      },
     );
     for (const [id, n] of parts)
       if (this.#parts.get(id) !== n) {

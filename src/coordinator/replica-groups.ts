@@ -66,12 +66,16 @@ export function mergeReplicaRuntimes(answers: readonly (ShardRuntime | undefined
  * goes to every copy; each that does not hold its base gets the whole set instead.
  */
 export function replicatedShardClient(copies: readonly ShardClient[]): ShardClient {
+  /** The last answers and their merge: the same answers (lists by identity) merge the same (issue 16). */
+  let last: { answers: (ShardRuntime | undefined)[]; merged: ShardRuntime } | undefined;
   return {
     async runtime(): Promise<ShardRuntime> {
       const settled = await Promise.allSettled(copies.map((c) => c.runtime()));
       const answers = settled.map((s) => (s.status === "fulfilled" ? s.value : undefined));
       if (answers.every((a) => a === undefined)) throw (settled[0] as PromiseRejectedResult).reason;
-      return mergeReplicaRuntimes(answers);
+      if (last?.answers.every((a, i) => sameRuntime(a, answers[i]))) return last.merged;
+      last = { answers, merged: mergeReplicaRuntimes(answers) };
+      return last.merged;
     },
     async assign(version, targets, delta): Promise<readonly RejectedTarget[] | undefined> {
       const settled = await Promise.allSettled(copies.map((c) => c.assign(version, targets, delta)));
@@ -85,4 +89,17 @@ export function replicatedShardClient(copies: readonly ShardClient[]): ShardClie
       return [...rejected.values()];
     },
   };
+}
+
+function sameRuntime(a: ShardRuntime | undefined, b: ShardRuntime | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    a.targets === b.targets &&
+    a.assigned === b.assigned &&
+    a.healthy === b.healthy &&
+    a.version === b.version &&
+    a.headSeries === b.headSeries &&
+    a.reloadError === b.reloadError &&
+    a.deltas === b.deltas
+  );
 }
