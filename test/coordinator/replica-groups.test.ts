@@ -76,7 +76,7 @@ describe("replica groups: one shard index over its copies", () => {
   it("takes deltas only when every copy does, and merges the same answers into the same lists", async () => {
     const a = { ...rt(), deltas: true };
     const b = { ...rt(), deltas: true };
-    let second = b;
+    let second: ShardRuntime = b;
     const c = replicatedShardClient([
       { runtime: async () => a, assign: async () => [] },
       { runtime: async () => second, assign: async () => [] },
