@@ -7,7 +7,9 @@
  * relabeled by the 15-rule kubernetes-pods job to one loopback exporter (bench/scale-fleet.ts,
  * its own process) that serves each target on its own path with a skewed series count.
  * Shards: sidecar-like endpoints of that same process WITHOUT a Prometheus behind them (they
- * report every assigned target scraped, with the exporter's series); only this benchmark uses them.
+ * report every assigned target scraped, with the exporter's series, apply delta pushes with the
+ * sidecar's contract code and answer `?since=` a token as a sidecar does); only this benchmark
+ * uses them.
  *
  * Rounds: the first (explore included) from a cold start, rounds until nothing is pushed, steady
  * rounds, 1% of the targets growing ×3 (rounds until the moves are done), 1% new targets.

@@ -877,7 +877,11 @@ export class Coordinator {
       keep = id;
     }
     if (keep === count) return;
-    for (let id = keep; id < count; id++) this.#memory.delete(id);
+    for (let id = keep; id < count; id++) {
+      this.#memory.delete(id);
+      this.#sent.delete(id);
+      this.#checked.delete(id);
+    }
     await this.#scale(keep, count);
   }
 }
