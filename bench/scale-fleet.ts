@@ -11,7 +11,7 @@
  *
  * Each exporter answer waits SCALE_EXPORTER_LATENCY_MS (default 30), a scrape's latency on a
  * cluster network. `POST /control/grow` ({ids, factor}) multiplies some targets' series; `GET /control/stats`
- * answers the bytes and pushes received since the last call.
+ * answers the bytes and pushes (whole, delta, refused delta) received since the last call.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
@@ -110,7 +110,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   let growth = 0;
   const latencyMs = Number(process.env.SCALE_EXPORTER_LATENCY_MS ?? 30);
   let bytesIn = 0;
-  let pushes = 0;
+  /** Pushes by kind: whole sets, deltas applied, deltas refused (then the whole set follows). */
+  let pushes = { whole: 0, delta: 0, refused: 0 };
 
   const read = async (req: IncomingMessage) => {
     const chunks: Buffer[] = [];
@@ -137,7 +138,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       if (shard[2] === "assignment" && req.method === "PUT") {
         const raw = await read(req);
         bytesIn += raw.length;
-        pushes++;
+        pushes.whole++;
         const a = JSON.parse(raw.toString()) as { version: number; targets: AssignedTarget[] };
         shards.set(k, a);
         reports.delete(k);
@@ -148,7 +149,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         // A delta, checked and applied as the sidecar does (src/contract/assignment.ts).
         const raw = await read(req);
         bytesIn += raw.length;
-        pushes++;
         const held = shards.get(k);
         try {
           const delta = parseAssignmentDelta(JSON.parse(raw.toString()), config);
@@ -156,9 +156,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
             throw new PromshardError("assignment_base_mismatch", "another base", { path: "delta.base" });
           const targets = applyAssignmentDelta(held.targets, delta);
           shards.set(k, { version: delta.version, targets });
+          pushes.delta++;
           reports.delete(k);
           json(200, JSON.stringify({ version: delta.version, targets: targets.length, rejected: delta.rejected }));
         } catch (err) {
+          pushes.refused++;
           json(409, JSON.stringify({ error: (err as Error).message, code: (err as PromshardError).code }));
         }
         return;
@@ -195,7 +197,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     if (url === "/control/stats") {
       json(200, JSON.stringify({ bytesIn, pushes, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) }));
       bytesIn = 0;
-      pushes = 0;
+      pushes = { whole: 0, delta: 0, refused: 0 };
       return;
     }
     json(404, "{}");

@@ -34,6 +34,7 @@ import { coordinatorMetrics } from "../src/coordinator/metrics.ts";
 import { httpShardClient } from "../src/coordinator/shard-client.ts";
 import type { Scaler, ShardClient } from "../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../src/discovery/manager.ts";
+import { createLogger } from "../src/observability/log.ts";
 import { parseConfig, type ScrapeJob } from "../src/prom/config.ts";
 import { dialectFor } from "../src/prom/version.ts";
 import { getStrategy } from "../src/scheduler/index.ts";
@@ -164,6 +165,8 @@ const coordinator = new Coordinator(config, {
   maxShards: S * 4,
   scaleDownDelayMs: 3_600_000,
   metrics,
+  // Its warnings (a push or report that failed) explain a round that took long.
+  log: createLogger({ component: "coordinator", level: "warn" }),
   ...(CONCURRENCY === undefined ? {} : { exploreConcurrency: CONCURRENCY }),
 });
 
@@ -184,6 +187,8 @@ interface Round {
   rssMiB: number;
   pushedShards: number;
   bytesPushed: number;
+  /** As the fleet received them: whole sets, deltas applied, deltas refused. */
+  pushes: { whole: number; delta: number; refused: number };
   targetsMoved: number;
   seriesMoved: number;
   overlapping: number;
@@ -202,7 +207,10 @@ async function round(name: string): Promise<Round> {
   last = r;
   const totalMs = performance.now() - t;
   const after = await stepSums();
-  const stats = (await control("/control/stats")) as { bytesIn: number };
+  const stats = (await control("/control/stats")) as {
+    bytesIn: number;
+    pushes: { whole: number; delta: number; refused: number };
+  };
   const stages: Record<string, number> = {};
   let timed = 0;
   for (const s of STEPS) {
@@ -217,6 +225,7 @@ async function round(name: string): Promise<Round> {
     rssMiB: rss(),
     pushedShards: r.pushed.length,
     bytesPushed: stats.bytesIn,
+    pushes: stats.pushes,
     targetsMoved: (await counter(metrics.moves)) - moves0,
     seriesMoved: (await counter(metrics.movedSeries)) - series0,
     overlapping: r.overlapping,
@@ -308,6 +317,7 @@ console.table(
     other: f(r.stages.other!),
     "RSS MiB": r.rssMiB,
     "pushed KiB": Math.round(r.bytesPushed / 1024),
+    "whole/delta/refused": `${r.pushes.whole}/${r.pushes.delta}/${r.pushes.refused}`,
     shards: `${r.pushedShards}/${r.shards}`,
     "targets moved": r.targetsMoved,
     "series moved": r.seriesMoved,
