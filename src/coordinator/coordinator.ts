@@ -642,8 +642,10 @@ export class Coordinator {
         out.push(i);
         o.metrics?.pushes.inc({ result: rejected.length > 0 ? "partial" : "ok" });
       } catch (err) {
-        // What it holds now is not known: the next push is the whole set.
-        this.#sent.delete(i);
+        // The push may have been applied with its answer lost (a kept-alive connection the
+        // sidecar closed, a timeout): the next report's version tells, and only when it is
+        // this one (with every target reported) is it the next delta's base, else the whole set.
+        this.#sent.set(i, { version: this.#version, items: next });
         o.metrics?.pushes.inc({ result: "error" });
         o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
       }

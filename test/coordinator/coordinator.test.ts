@@ -390,3 +390,41 @@ describe("a steady round", () => {
     for (const s of shards) assert.ok(s.assigned.reduce((n, id) => n + s.seriesOf(id) + 5, 0) <= 30_000);
   });
 });
+
+describe("a push whose answer is lost", () => {
+  it("is the next delta's base when the shard reports its version, else the whole set follows", async () => {
+    const addrs = Array.from({ length: 3 }, (_, i) => `lost-${i}:1`);
+    const { shards, tick, discovery, config } = setup(addrs, () => 1_000);
+    for (let i = 0; i < 3; i++) await tick();
+    const s = shards[0]!;
+    const add = async (extra: string[], lose: "after" | "before") => {
+      const assign = s.assign.bind(s);
+      s.assign = async (...args) => {
+        s.assign = assign;
+        if (lose === "after") await assign(...args);
+        throw new Error("other side closed");
+      };
+      discovery.apply(
+        parseConfig(
+          `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify([...addrs, ...extra])}}]\n`,
+          {
+            dialect: config.dialect,
+          },
+        ),
+      );
+      await tick();
+    };
+    await add(["lost-7:1"], "after");
+    assert.equal(s.assigned.length, 4, "applied, though the coordinator heard nothing");
+    const deltas = s.deltaPushes;
+    await add(["lost-7:1", "lost-8:1"], "after");
+    assert.equal(s.deltaPushes, deltas + 1, "the lost push was the base of the next delta");
+    await add(["lost-7:1", "lost-8:1", "lost-9:1"], "before");
+    assert.equal(s.assigned.length, 5, "not applied");
+    const pushes = s.pushes;
+    await tick();
+    assert.equal(s.pushes, pushes + 1);
+    assert.equal(s.deltaPushes, deltas + 1, "the shard does not hold what was sent: the whole set");
+    assert.equal(s.assigned.length, 6);
+  });
+});
