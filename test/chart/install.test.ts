@@ -132,12 +132,15 @@ function watchCount(): { stop(): Promise<{ wrong: string[]; errors: string[] }> 
   let running = true;
   const loop = (async () => {
     while (running) {
+      // Each answer is stamped with the moment its query was sent: what Query did with a query
+      // depends on what it knew then (a query sent to a pod just killed may fail only seconds
+      // later, when its dial times out).
+      const sent = new Date().toISOString();
       try {
         const [c] = await release.query(`count({job="${JOB}",pod=~"exporter-[0-5]"})`);
-        if (Number(c?.value[1]) !== FIRST.length * SERIES)
-          wrong.push(`${new Date().toISOString()} ${c?.value[1] ?? "no series"}`);
+        if (Number(c?.value[1]) !== FIRST.length * SERIES) wrong.push(`${sent} ${c?.value[1] ?? "no series"}`);
       } catch (err) {
-        errors.push(`${new Date().toISOString()} ${(err as Error).message}`);
+        errors.push(`${sent} (failed ${new Date().toISOString()}) ${(err as Error).message}`);
       }
       await sleep(500);
     }
@@ -229,6 +232,8 @@ describe("helm install on a one-node cluster", () => {
   });
 
   let twelve: Map<string, string>;
+  /** The moment `twelve` held (Unix seconds): each exporter's last scrape then was by its shard there. */
+  let twelveAt: number;
   it("six more exporters: more shards, the first six's global count never wrong", async () => {
     const watch = watchCount();
     await createExporters(cluster, APPS, MORE);
@@ -238,13 +243,14 @@ describe("helm install on a one-node cluster", () => {
       await sharded("twelve exporters", all, n);
       // Until the scheduler has finished moving: every shard at its budget's PER_SHARD targets
       // (the count above is exact while moves are still in flight).
-      twelve = await eventually(
+      [twelve, twelveAt] = await eventually(
         `${PER_SHARD} exporters on each of the ${n} shards`,
         async () => {
-          const p = await release.placement(JOB, all);
+          const at = Date.now() / 1000;
+          const p = await release.placement(JOB, all, at);
           const per = new Map<string, number>();
           for (const shard of p.values()) per.set(shard, (per.get(shard) ?? 0) + 1);
-          return per.size === n && [...per.values()].every((k) => k === PER_SHARD) ? p : undefined;
+          return per.size === n && [...per.values()].every((k) => k === PER_SHARD) ? ([p, at] as const) : undefined;
         },
         SLOW,
       );
@@ -261,20 +267,25 @@ describe("helm install on a one-node cluster", () => {
     for (const shard of twelve.values())
       if (Number(shard) >= after_) drained.set(Number(shard), (drained.get(Number(shard)) ?? 0) + SERIES);
     assert.equal(drained.size, before_ - after_, `the shards above ${after_ - 1} hold exporters: ${[...twelve]}`);
-    const watch = watchCount();
-    // A moment every drained shard's series were live: only the heads hold it (no 2 h block
-    // was cut in this test), so the bucket can have it only from the drain's flush.
-    const live = Math.floor(Date.now() / 1000) - 2;
-    for (const name of MORE) await cluster.api("DELETE", `/api/v1/namespaces/${APPS}/pods/${name}${deleteNow}`);
-    const deleted = Date.now();
-    const fromBucket = async () => {
-      const r = await release.query(`count by (shard) ({job="${JOB}"})`, {
-        dedup: false,
-        time: live,
-        storeMatch: `{__address__=~"${release.object("store")}.*"}`,
-      });
+    // A moment every drained shard's series were live, as `twelve` places them: the moment it
+    // was read (a moment before, a target moved last may still have been its old shard's: the
+    // new one scrapes it first, and the old one drops it seconds later). Only the heads hold it
+    // (no 2 h block was cut in this test), so the bucket can have it only from the drain's flush.
+    const live = twelveAt;
+    const heldAt = async (storeMatch?: string) => {
+      const r = await release.query(`count by (shard) ({job="${JOB}"})`, { dedup: false, time: live, storeMatch });
       return new Map(r.map((x) => [Number(x.metric.shard), Number(x.value[1])]));
     };
+    const held = await heldAt();
+    assert.deepEqual(
+      [...drained].filter(([s, n]) => held.get(s) !== n),
+      [],
+      `what the drained shards served at ${live}: ${JSON.stringify([...held])}`,
+    );
+    const watch = watchCount();
+    for (const name of MORE) await cluster.api("DELETE", `/api/v1/namespaces/${APPS}/pods/${name}${deleteNow}`);
+    const deleted = Date.now();
+    const fromBucket = () => heldAt(`{__address__=~"${release.object("store")}.*"}`);
     // Each round reads the replica count first, then the bucket through the Store Gateway
     // alone: a shard index at or above the count, whose series the bucket lacks after that
     // read, was stopped before its data was safe (a scale-down on --scale-down.wait alone,
@@ -433,7 +444,7 @@ describe("helm install on a one-node cluster", () => {
     const deleting = w.errors.filter((e) => at(e) < killed);
     const afterKill = w.errors.filter((e) => at(e) >= killed);
     console.log(
-      `group 1's shard 0 killed: ${afterKill.length} failed queries while group 0's new shard 0 had not scraped (${warm - killed} ms)`,
+      `group 1's shard 0 killed: ${afterKill.length} failed queries while group 0's new shard 0 had not scraped (${warm - killed} ms), sent at ${afterKill.map((e) => `+${at(e) - killed} ms`).join(", ")}`,
     );
     holesAndFailures("group 0's shard 0 deleted, group 1's killed", { wrong: w.wrong, errors: deleting });
     // Failing, never wrong, and only until the new pod had scraped: Query follows within seconds

@@ -153,8 +153,8 @@ export class Release {
   }
 
   /** The shard index that scrapes each pod of `job` (up == 1), or a throw when one is scraped by two or none. */
-  async placement(job: string, pods: readonly string[]): Promise<Map<string, string>> {
-    const up = await this.query(`up{job="${job}"} == 1`, { dedup: false });
+  async placement(job: string, pods: readonly string[], time?: number): Promise<Map<string, string>> {
+    const up = await this.query(`up{job="${job}"} == 1`, { dedup: false, time });
     const shards = new Map<string, Set<string>>();
     for (const r of up) {
       const pod = r.metric.pod ?? "";
