@@ -158,10 +158,11 @@ async function runSetting(setting: Setting): Promise<Rep[]> {
     let lastPush = now();
     const shardClient: ShardClient = {
       runtime: () => client.runtime(),
-      assign: async (version, targets) => {
-        await client.assign(version, targets);
+      assign: async (version, targets, delta) => {
+        await client.assign(version, targets, delta);
         lastPush = now();
-        if (watching && targets.some((t) => t.labels.__address__ === watching!.address)) mark("pushed");
+        const sent = delta ? Object.values(delta.set).flat() : typeof targets === "function" ? targets() : targets;
+        if (watching && sent.some((t) => t.labels.__address__ === watching!.address)) mark("pushed");
       },
     };
     const scrapeClient = scrapeClientFor(config.scrapeConfigs[0]!, config.directory);

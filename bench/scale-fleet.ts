@@ -3,19 +3,27 @@
  * coordinator's: one loopback HTTP server that is
  *
  * - an exporter serving every target (`/t/<i>`, `seriesOf(i)` series, text format), and
- * - sidecar-like shard endpoints (`/s/<k>/api/v1/runtime`, `PUT /s/<k>/api/v1/assignment`)
- *   with no Prometheus behind them: a shard reports every target it was assigned as scraped
+ * - sidecar-like shard endpoints (`/s/<k>/api/v1/runtime`, `PUT /s/<k>/api/v1/assignment`, and
+ *   `PATCH` for a delta, applied with the sidecar's own contract code) with no Prometheus behind them: a shard reports every target it was assigned as scraped
  *   and up, with the series the exporter serves for it. Only this benchmark uses such shards.
  *
  *   node bench/scale-fleet.ts <config.yml>   prints {"port": N} once listening on 127.0.0.1
  *
  * Each exporter answer waits SCALE_EXPORTER_LATENCY_MS (default 30), a scrape's latency on a
  * cluster network. `POST /control/grow` ({ids, factor}) multiplies some targets' series; `GET /control/stats`
- * answers the bytes and pushes received since the last call.
+ * answers the bytes and pushes (whole, delta, refused delta) received since the last call.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import { fileURLToPath } from "node:url";
+import {
+  ASSIGNMENT_DELTA_FEATURE,
+  type AssignedTarget,
+  applyAssignmentDelta,
+  parseAssignmentDelta,
+} from "../src/contract/assignment.ts";
+import { RUNTIME_SINCE_FEATURE } from "../src/contract/runtime-report.ts";
+import { PromshardError } from "../src/errors.ts";
 import { parseConfig } from "../src/prom/config.ts";
 import type { Labels } from "../src/prom/labels.ts";
 import { targetsFromGroup } from "../src/prom/targets.ts";
@@ -92,15 +100,18 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     }
     return `${e},"series":${series(i)}}`;
   };
-  const shards = new Map<number, { version: number; targets: { job: string; labels: Labels; sdIndex?: number }[] }>();
+  const shards = new Map<number, { version: number; targets: AssignedTarget[] }>();
   /**
    * Each shard's report, built once per change: many sidecars build theirs in parallel on
    * their own machines, and this one process must not be what a round waits for.
    */
-  const reports = new Map<number, string>();
+  const reports = new Map<number, { token: string; full: string; partial: string }>();
+  /** Growths so far: a report's token names it, so one from before a growth is answered whole. */
+  let growth = 0;
   const latencyMs = Number(process.env.SCALE_EXPORTER_LATENCY_MS ?? 30);
   let bytesIn = 0;
-  let pushes = 0;
+  /** Pushes by kind: whole sets, deltas applied, deltas refused (then the whole set follows). */
+  let pushes = { whole: 0, delta: 0, refused: 0 };
 
   const read = async (req: IncomingMessage) => {
     const chunks: Buffer[] = [];
@@ -121,17 +132,37 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       }, latencyMs);
       return;
     }
-    const shard = /^\/s\/(\d+)\/api\/v1\/(runtime|assignment)$/.exec(url);
+    const shard = /^\/s\/(\d+)\/api\/v1\/(runtime|assignment)(?:\?since=(.*))?$/.exec(url);
     if (shard) {
       const k = Number(shard[1]);
       if (shard[2] === "assignment" && req.method === "PUT") {
         const raw = await read(req);
         bytesIn += raw.length;
-        pushes++;
-        const a = JSON.parse(raw.toString()) as { version: number; targets: [] };
+        pushes.whole++;
+        const a = JSON.parse(raw.toString()) as { version: number; targets: AssignedTarget[] };
         shards.set(k, a);
         reports.delete(k);
         json(200, JSON.stringify({ version: a.version, targets: a.targets.length, rejected: [] }));
+        return;
+      }
+      if (shard[2] === "assignment" && req.method === "PATCH") {
+        // A delta, checked and applied as the sidecar does (src/contract/assignment.ts).
+        const raw = await read(req);
+        bytesIn += raw.length;
+        const held = shards.get(k);
+        try {
+          const delta = parseAssignmentDelta(JSON.parse(raw.toString()), config);
+          if (held?.version !== delta.base)
+            throw new PromshardError("assignment_base_mismatch", "another base", { path: "delta.base" });
+          const targets = applyAssignmentDelta(held.targets, delta);
+          shards.set(k, { version: delta.version, targets });
+          pushes.delta++;
+          reports.delete(k);
+          json(200, JSON.stringify({ version: delta.version, targets: targets.length, rejected: delta.rejected }));
+        } catch (err) {
+          pushes.refused++;
+          json(409, JSON.stringify({ error: (err as Error).message, code: (err as PromshardError).code }));
+        }
         return;
       }
       let report = reports.get(k);
@@ -139,17 +170,26 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         const s = shards.get(k);
         const parts: string[] = [];
         for (const t of s?.targets ?? []) parts.push(entry(t));
-        report = `{"prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
+        // As a sidecar's report answers `?since=` (contract: RuntimeChanges): nothing changes
+        // here between pushes and growth, so asked with the current token it lists no target.
+        const token = `fleet.${s?.version ?? -1}-${growth}.0`;
+        const head = `{"features":["${ASSIGNMENT_DELTA_FEATURE}","${RUNTIME_SINCE_FEATURE}"],"token":"${token}","prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
           s ? JSON.stringify({ version: s.version, targets: s.targets.length }) : "null"
-        },"targets":[${parts.join(",")}],"unmappedTargets":[]}`;
+        }`;
+        report = {
+          token,
+          full: `${head},"targets":[${parts.join(",")}],"unmappedTargets":[]}`,
+          partial: `${head},"partial":true,"targets":[],"unmappedTargets":[]}`,
+        };
         reports.set(k, report);
       }
-      json(200, report);
+      json(200, shard[3] !== undefined && decodeURIComponent(shard[3]) === report.token ? report.partial : report.full);
       return;
     }
     if (url === "/control/grow" && req.method === "POST") {
       const { ids, factor } = JSON.parse((await read(req)).toString()) as { ids: number[]; factor: number };
       for (const i of ids) grown.set(i, factor);
+      growth++;
       reports.clear();
       json(200, "{}");
       return;
@@ -157,7 +197,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     if (url === "/control/stats") {
       json(200, JSON.stringify({ bytesIn, pushes, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) }));
       bytesIn = 0;
-      pushes = 0;
+      pushes = { whole: 0, delta: 0, refused: 0 };
       return;
     }
     json(404, "{}");

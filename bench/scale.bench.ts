@@ -7,7 +7,9 @@
  * relabeled by the 15-rule kubernetes-pods job to one loopback exporter (bench/scale-fleet.ts,
  * its own process) that serves each target on its own path with a skewed series count.
  * Shards: sidecar-like endpoints of that same process WITHOUT a Prometheus behind them (they
- * report every assigned target scraped, with the exporter's series); only this benchmark uses them.
+ * report every assigned target scraped, with the exporter's series, apply delta pushes with the
+ * sidecar's contract code and answer `?since=` a token as a sidecar does); only this benchmark
+ * uses them.
  *
  * Rounds: the first (explore included) from a cold start, rounds until nothing is pushed, steady
  * rounds, 1% of the targets growing ×3 (rounds until the moves are done), 1% new targets.
@@ -31,6 +33,7 @@ import { coordinatorMetrics } from "../src/coordinator/metrics.ts";
 import { httpShardClient } from "../src/coordinator/shard-client.ts";
 import type { Scaler, ShardClient } from "../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../src/discovery/manager.ts";
+import { createLogger } from "../src/observability/log.ts";
 import { Registry } from "../src/observability/metrics.ts";
 import { parseConfig, type ScrapeJob } from "../src/prom/config.ts";
 import { dialectFor } from "../src/prom/version.ts";
@@ -162,6 +165,8 @@ const coordinator = new Coordinator(config, {
   maxShards: S * 4,
   scaleDownDelayMs: 3_600_000,
   metrics,
+  // Its warnings (a push or report that failed) explain a round that took long.
+  log: createLogger({ component: "coordinator", level: "warn" }),
   ...(CONCURRENCY === undefined ? {} : { exploreConcurrency: CONCURRENCY }),
 });
 
@@ -182,6 +187,8 @@ interface Round {
   rssMiB: number;
   pushedShards: number;
   bytesPushed: number;
+  /** As the fleet received them: whole sets, deltas applied, deltas refused. */
+  pushes: { whole: number; delta: number; refused: number };
   targetsMoved: number;
   seriesMoved: number;
   overlapping: number;
@@ -200,7 +207,10 @@ async function round(name: string): Promise<Round> {
   last = r;
   const totalMs = performance.now() - t;
   const after = await stepSums();
-  const stats = (await control("/control/stats")) as { bytesIn: number };
+  const stats = (await control("/control/stats")) as {
+    bytesIn: number;
+    pushes: { whole: number; delta: number; refused: number };
+  };
   const stages: Record<string, number> = {};
   let timed = 0;
   for (const s of STEPS) {
@@ -215,6 +225,7 @@ async function round(name: string): Promise<Round> {
     rssMiB: rss(),
     pushedShards: r.pushed.length,
     bytesPushed: stats.bytesIn,
+    pushes: stats.pushes,
     targetsMoved: (await counter(metrics.moves)) - moves0,
     seriesMoved: (await counter(metrics.movedSeries)) - series0,
     overlapping: r.overlapping,
@@ -265,6 +276,11 @@ await control("/control/grow", { ids: grown, factor: 3 });
 const growth = await settle("growth");
 const movedTargets = growth.reduce((n, r) => n + r.targetsMoved, 0);
 const movedSeries = growth.reduce((n, r) => n + r.seriesMoved, 0);
+// A move adds the target to one shard and later removes it from another: a delta carries each
+// moved target about twice; whole sets carried every target of every shard pushed to.
+const grownBytes = growth.reduce((n, r) => n + r.bytesPushed, 0);
+const perTarget = first.bytesPushed / N;
+const deltaBound = 2 * movedTargets * perTarget;
 
 // Churn: 1% new targets in a new file; discovery picks it up, the loop explores only them.
 const added = Math.ceil(N * GROW);
@@ -301,6 +317,7 @@ console.table(
     other: f(r.stages.other!),
     "RSS MiB": r.rssMiB,
     "pushed KiB": Math.round(r.bytesPushed / 1024),
+    "whole/delta/refused": `${r.pushes.whole}/${r.pushes.delta}/${r.pushes.refused}`,
     shards: `${r.pushedShards}/${r.shards}`,
     "targets moved": r.targetsMoved,
     "series moved": r.seriesMoved,
@@ -337,6 +354,12 @@ const goals = [
     figure: `${movedSeries} series (${(movedSeries / Math.max(1, lowerBound)).toFixed(2)}× the bound), ${movedTargets} targets`,
     target: `<= 1.1× the lower bound ${lowerBound} (Σ over budget; the exact minimum is at least that)`,
     ok: movedSeries <= 1.1 * Math.max(lowerBound, 1),
+  },
+  {
+    goal: "a push carries what changed (growth rounds, deltas)",
+    figure: `${Math.round(grownBytes / 1024)} KiB pushed for ${movedTargets} moved targets`,
+    target: `<= ${Math.round(deltaBound / 1024)} KiB (each moved target twice at ${Math.round(perTarget)} B, the first round's bytes per target)`,
+    ok: grownBytes <= deltaBound,
   },
   {
     goal: "1% new targets: discovered, explored, assigned",

@@ -16,6 +16,8 @@ export type ErrorCode =
   | "certificate_invalid"
   | "kube_request_failed"
   | "assignment_invalid"
+  /** A delta push made from another set than the one the sidecar holds: the whole set is sent instead. */
+  | "assignment_base_mismatch"
   | "runtime_report_invalid"
   | "sidecar_request_failed"
   | "coordinator_request_failed"

@@ -97,7 +97,7 @@ export const sidecarCommand: Command = {
     "api.auth": {
       type: "string",
       description:
-        "token: the static --api.token-file; kubernetes: the caller's token for the audience promshard.io/sidecar checked by TokenReview, and SubjectAccessReview for update (PUT assignment) or get (runtime) on shards/assignment|runtime.promshard.io named after the pod in its namespace",
+        "token: the static --api.token-file; kubernetes: the caller's token for the audience promshard.io/sidecar checked by TokenReview, and SubjectAccessReview for update (PUT or PATCH assignment) or get (runtime) on shards/assignment|runtime.promshard.io named after the pod in its namespace",
       default: "token",
       placeholder: "MODE",
     },

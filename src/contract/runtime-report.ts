@@ -1,5 +1,6 @@
 import { PromshardError } from "../errors.ts";
 import type { Labels } from "../prom/labels.ts";
+import { ASSIGNMENT_DELTA_FEATURE } from "./assignment.ts";
 
 /**
  * The coordinator <-> sidecar contract, the other side: what a sidecar reports about its
@@ -82,6 +83,12 @@ export interface ConfigProblem {
 
 /** `GET /api/v1/runtime`. */
 export type RuntimeReport = {
+  /** What this sidecar takes beyond the first contract (ASSIGNMENT_DELTA_FEATURE, …); absent before there was any. */
+  features?: string[];
+  /** Ask with `?since=<token>` for the targets changed after this report (RuntimeChanges). */
+  token?: string;
+  /** `targets` lists only what changed since the token asked with (RuntimeChanges); the rest is as it was. */
+  partial?: boolean;
   shard: { shard: number; replica: string; podName: string | null; shardLabel: string; replicaLabel: string };
   prometheus: {
     url: string;
@@ -117,6 +124,12 @@ export interface ShardReport {
   readonly headSeries: number | null;
   /** The applied assignment's version; -1 before the first. */
   readonly version: number;
+  /** The sidecar applies deltas (PATCH /api/v1/assignment); an older one takes whole sets only. */
+  readonly deltas: boolean;
+  /** The token to ask the next report with (`?since=`); null from a sidecar before them. */
+  readonly token: string | null;
+  /** `targets` are only the ones changed since the token asked with. */
+  readonly partial: boolean;
   /**
    * Why Prometheus does not run the generated config (it rejected it; the sidecar put the
    * previous one back), or null while it runs it: disk, Prometheus and the coordinator agree.
@@ -125,6 +138,8 @@ export interface ShardReport {
   /** Every assigned target Prometheus shows with an identity, as the sidecar maps it. */
   readonly targets: readonly {
     readonly id: string;
+    /** Its last scrape succeeded (health "up"). */
+    readonly up: boolean;
     readonly health: string | null;
     readonly series: number | null;
     readonly lastError: string | null;
@@ -149,6 +164,7 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
     if (isObject(t) && typeof t.id === "string")
       targets.push({
         id: t.id,
+        up: t.health === "up",
         health: strOrNull(t.health),
         series: typeof t.series === "number" ? t.series : null,
         lastError: strOrNull(t.lastError),
@@ -159,6 +175,68 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
     ready: prometheus.ready === true,
     headSeries: typeof prometheus.headSeries === "number" ? prometheus.headSeries : null,
     version: typeof assignment.version === "number" ? assignment.version : -1,
+    deltas: Array.isArray(body.features) && body.features.includes(ASSIGNMENT_DELTA_FEATURE),
+    token: strOrNull(body.token),
+    partial: body.partial === true,
     targets,
   };
+}
+
+/** What a sidecar that answers `?since=` lists in its report's `features`. */
+export const RUNTIME_SINCE_FEATURE = "runtime-since";
+
+/**
+ * The sidecar's side of `GET /api/v1/runtime?since=<token>` (issue 16: a million targets' full
+ * reports were 450 MB and 65 s of every round): each report carries a `token`; asked with the
+ * last token it lists only the targets whose state (status, health, series, error) changed
+ * since, `partial: true`. The token names this process (a restarted sidecar answers whole),
+ * the applied assignment and config (a new one answers whole: ids may differ), and a
+ * generation. A target's `lastScrape` alone is no change: a client that shows it asks for the
+ * whole report now and then. Pure bookkeeping; any number of clients, none remembered.
+ */
+export class RuntimeChanges {
+  readonly #epoch: string;
+  #basis = "";
+  #generation = 0;
+  readonly #seen = new Map<string, { state: string; generation: number }>();
+
+  constructor(epoch: string) {
+    this.#epoch = epoch;
+  }
+
+  /**
+   * Records this report's targets (those with an id) under `basis` (the assignment version
+   * and config hash); returns the new token and, when `since` is a token of the same basis,
+   * the targets changed after it.
+   */
+  note<T extends Pick<RuntimeTarget, "id" | "status" | "health" | "series" | "lastError">>(
+    basis: string,
+    targets: readonly T[],
+    since: string | undefined,
+  ): { token: string; changed: T[] | undefined } {
+    if (basis !== this.#basis) {
+      this.#basis = basis;
+      this.#seen.clear();
+    }
+    const next = this.#generation + 1;
+    const changed: { t: T; generation: number }[] = [];
+    let any = false;
+    for (const t of targets) {
+      if (t.id === null) continue;
+      const state = `${t.status}\u0000${t.health}\u0000${t.series}\u0000${t.lastError}`;
+      const had = this.#seen.get(t.id);
+      if (had?.state !== state) {
+        this.#seen.set(t.id, { state, generation: next });
+        any = true;
+        changed.push({ t, generation: next });
+      } else changed.push({ t, generation: had.generation });
+    }
+    if (any) this.#generation = next;
+    const prefix = `${this.#epoch}.${this.#basis}.`;
+    const token = `${prefix}${this.#generation}`;
+    if (since === undefined || !since.startsWith(prefix)) return { token, changed: undefined };
+    const from = Number(since.slice(prefix.length));
+    if (!Number.isSafeInteger(from) || from > this.#generation) return { token, changed: undefined };
+    return { token, changed: changed.filter((c) => c.generation > from).map((c) => c.t) };
+  }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { RejectedTarget } from "../contract/assignment.ts";
+import { type AssignedTarget, diffAssignment, type RejectedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
@@ -8,11 +8,11 @@ import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
 import { EXPLORE_CONCURRENCY, growingParallel } from "./explore.ts";
 import type { CoordinatorMetrics, LoopStep } from "./metrics.ts";
-import { planMoves, type ShardReport } from "./moves.ts";
+import { type MovePlan, planMoves, type ShardReport } from "./moves.ts";
 import { newShardMemory, observeShard, type ShardMemory } from "./shard-health.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, TargetRuntime } from "./shards.ts";
 import { handover, itemsOf, SplitLabels, wholeFromParts } from "./split-targets.ts";
-import { type KnownTarget, TargetIndex } from "./target-index.ts";
+import { type KnownTarget, samePayload, TargetIndex } from "./target-index.ts";
 
 export interface CoordinatorOptions {
   readonly discovery: DiscoveryManager;
@@ -82,6 +82,33 @@ export interface TickResult {
   readonly failures: readonly TargetFailure[];
 }
 
+/** What a round decides on: the targets (by identity), their series, each shard's state. */
+interface RoundInputs {
+  readonly known: ReadonlyMap<string, KnownTarget>;
+  /** Each target's series, in the order of `known`. */
+  readonly series: Float64Array;
+  readonly shards: readonly {
+    readonly healthy: boolean;
+    readonly gone: boolean;
+    readonly budget: number;
+    readonly assigned: readonly string[];
+  }[];
+}
+
+function sameInputs(a: RoundInputs, b: RoundInputs): boolean {
+  if (a.known !== b.known || a.shards.length !== b.shards.length) return false;
+  if (a.series !== b.series) for (let i = 0; i < a.series.length; i++) if (a.series[i] !== b.series[i]) return false;
+  for (const [i, x] of a.shards.entries()) {
+    const y = b.shards[i]!;
+    if (x.healthy !== y.healthy || x.gone !== y.gone || x.budget !== y.budget) return false;
+    if (x.assigned !== y.assigned) {
+      if (x.assigned.length !== y.assigned.length) return false;
+      for (let k = 0; k < x.assigned.length; k++) if (x.assigned[k] !== y.assigned[k]) return false;
+    }
+  }
+  return true;
+}
+
 interface Explored {
   series: number;
   ok: boolean;
@@ -113,6 +140,9 @@ export const SCRAPE_SERIES = 5;
 /** Default bound of a move to a target that is down (DESIGN §6 moves; issue 14). */
 const MOVE_TIMEOUT_MS = 120_000;
 
+/** No rejected targets (one object, so that a round can tell it unchanged). */
+const NONE: ReadonlySet<string> = new Set();
+
 /** How long targets a shard left out are not pushed to it again (its config may catch up). */
 const REJECTED_RETRY_MS = 60_000;
 
@@ -137,6 +167,38 @@ export class Coordinator {
   /** The last reload error each shard reported (null: none). */
   readonly #reloadErrors = new Map<number, string | null>();
   readonly #splitLabels = new SplitLabels();
+  /**
+   * Per shard, what it holds as this coordinator last sent it (without what it left out), at
+   * which version: the base of the next delta. Unknown after a failed push or a restart, and
+   * then the next push is the whole set.
+   */
+  readonly #sent = new Map<number, { version: number; items: ReadonlyMap<string, KnownTarget> }>();
+  /** Per shard, the lists the last push check found equal: the same lists need no check. */
+  readonly #checked = new Map<
+    number,
+    { assigned: readonly string[]; ids: readonly string[]; fresh: ReadonlySet<string> }
+  >();
+  /** The last measurements and the shards' target lists they were read from. */
+  #lastMeasured: { from: readonly (readonly TargetRuntime[])[]; measured: ReadonlyMap<string, number> } | undefined;
+  /** Set when explore found nothing due and nothing failing, for these targets and measurements. */
+  #exploreIdle: { known: ReadonlyMap<string, KnownTarget>; measured: ReadonlyMap<string, number> } | undefined;
+  /** The last round's inputs and what it decided, for a steady round to reuse. */
+  #round:
+    | {
+        inputs: RoundInputs;
+        measured: ReadonlyMap<string, number>;
+        /** Series per shard as pushed. */
+        totals: readonly number[];
+        schedule: SplitResult;
+        items: ReadonlyMap<string, KnownTarget>;
+        plan: MovePlan;
+        handedOver: number;
+        /** It pushed nothing and moved nothing: the same inputs give the same decisions. */
+        settled: boolean;
+      }
+    | undefined;
+  /** A split target's label names could not be learned this round. */
+  #learning = false;
   /** Parts per split target in the last round (for the events when that changes). */
   #parts: ReadonlyMap<string, number> = new Map();
 
@@ -150,11 +212,17 @@ export class Coordinator {
     this.#memory.clear();
     this.#moving.clear();
     this.#desired.clear();
+    this.#sent.clear();
+    this.#round = undefined;
+    this.#lastMeasured = undefined;
+    this.#exploreIdle = undefined;
+    this.#checked.clear();
   }
 
   setConfig(config: PromConfig): void {
     this.#config = config;
     this.#index.reset();
+    this.#round = undefined;
   }
 
   #now(): number {
@@ -221,14 +289,29 @@ export class Coordinator {
         this.#event(e.kind, e.text, { shard: id });
   }
 
-  async #explore(known: Map<string, KnownTarget>, measured: Map<string, number>, now: number): Promise<void> {
+  /** Explores the targets no shard measured that are due; returns how many it explored. */
+  async #explore(
+    known: ReadonlyMap<string, KnownTarget>,
+    measured: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<number> {
     const o = this.#o;
-    for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
-    const due = [...known.values()].filter(({ target }) => {
-      if (measured.has(target.id)) return false;
-      const e = this.#explored.get(target.id);
-      return !e || (!e.ok && now >= e.retryAt);
-    });
+    // Nothing was due last round, none was failing, and neither the targets nor the
+    // measurements changed: nothing is due now (a steady round does not look at every target).
+    const idle = this.#exploreIdle;
+    if (idle?.known === known && idle.measured === measured) return 0;
+    // The same target set as the last round's has no target that left.
+    if (known !== this.#round?.inputs.known)
+      for (const id of this.#explored.keys()) if (!known.has(id)) this.#explored.delete(id);
+    const due: KnownTarget[] = [];
+    let failing = false;
+    for (const k of known.values()) {
+      if (measured.has(k.target.id)) continue;
+      const e = this.#explored.get(k.target.id);
+      if (e && !e.ok) failing = true;
+      if (!e || (!e.ok && now >= e.retryAt)) due.push(k);
+    }
+    this.#exploreIdle = due.length === 0 && !failing ? { known, measured } : undefined;
     await growingParallel(due, o.exploreConcurrency ?? EXPLORE_CONCURRENCY, async ({ target, job }) => {
       const prev = this.#explored.get(target.id);
       try {
@@ -251,6 +334,7 @@ export class Coordinator {
         );
       }
     });
+    return due.length;
   }
 
   async tick(): Promise<TickResult> {
@@ -267,22 +351,23 @@ export class Coordinator {
     this.#observe(runtimes, now);
     this.#noteReloads(runtimes);
 
-    const measured = new Map<string, number>();
-    const scrapes = new Map<string, TargetRuntime>();
-    for (const r of runtimes)
-      for (const t of r.targets) {
-        if (t.up && t.series !== null) measured.set(t.id, t.series);
-        if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
-      }
-    for (const [id, n] of wholeFromParts(measured)) if (!measured.has(id)) measured.set(id, n);
-    await this.#step("explore", () => this.#explore(known, measured, now));
+    const measured = this.#measured(runtimes);
+    const explored = await this.#step("explore", () => this.#explore(known, measured, now));
     const whole = (id: string) =>
       (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
-    const live = new Set(known.keys());
-    const schedule = await this.#step("schedule", () => this.#schedule(runtimes, live, whole, now));
-    for (const w of schedule.warnings) this.#event("warning", w);
-    const planned = await this.#step("explore", () => this.#items(known, schedule.parts, whole));
+    const last = this.#round;
+    // The same targets, measurements and explores give the same series.
+    const sameSeries = last?.inputs.known === known && last.measured === measured && explored === 0;
+    const inputs = this.#inputs(known, runtimes, sameSeries ? last.inputs.series : whole, now);
+    // A steady round (the last one moved and pushed nothing, and nothing it decided on changed)
+    // decides the same again: its schedule and plan are reused, not recomputed over every target.
+    const steady = last?.settled === true && this.#moving.size === 0 && sameInputs(last.inputs, inputs);
+    const schedule = steady
+      ? last.schedule
+      : await this.#step("schedule", () => this.#schedule(runtimes, known, whole, now));
+    if (!steady) for (const w of schedule.warnings) this.#event("warning", w);
+    const planned = steady ? last.items : await this.#step("explore", () => this.#items(known, schedule.parts, whole));
     // A part counts what its shard measured, else its share of the whole.
     const series = (id: string) => {
       const p = parsePartId(id);
@@ -290,27 +375,41 @@ export class Coordinator {
       const m = measured.get(id);
       return m === undefined ? Math.ceil(whole(p.target) / p.parts) : m + SCRAPE_SERIES;
     };
-    this.#desired.clear();
-    for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
+    if (!steady) {
+      this.#desired.clear();
+      for (const [id, ids] of schedule.assignment.entries()) for (const t of ids) this.#desired.set(t, id);
+    }
 
-    const reports: ShardReport[] = runtimes.map((r, id) => ({
-      assigned: r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned,
-      scraped: new Set(r.targets.filter((t) => t.up).map((t) => t.id)),
-      healthy: r.healthy,
-    }));
-    const { plan, items } = await this.#step("plan", () => {
-      this.#letGo = this.#timedOutMoves(runtimes, now);
-      const held = handover(reports, planned, known, this.#splitLabels.byJob(schedule.parts.keys(), known));
-      const items = held.items.size === 0 ? planned : new Map([...planned, ...held.items]);
-      // Over every shard that reports: a shard past the new count may still hold a part.
-      const desired = Array.from({ length: Math.max(schedule.assignment.length, reports.length) }, (_, i) => [
-        ...(schedule.assignment[i] ?? []),
-        ...(held.keep.get(i) ?? []),
-      ]);
-      const plan = planMoves(desired, reports, new Set(items.keys()), this.#letGo);
-      this.#trackMoves(plan.overlapping, items, series);
-      return { plan, items };
+    const reports: ShardReport[] = runtimes.map((r, id) => {
+      let scraped: Set<string> | undefined;
+      return {
+        assigned: r.healthy ? r.assigned : this.#memoryOf(id).lastAssigned,
+        // Made when a plan needs it: a steady round does not.
+        get scraped() {
+          if (!scraped) {
+            scraped = new Set();
+            for (const t of r.targets) if (t.up) scraped.add(t.id);
+          }
+          return scraped;
+        },
+        healthy: r.healthy,
+      };
     });
+    const { plan, items, handedOver } = steady
+      ? last
+      : await this.#step("plan", () => {
+          this.#letGo = this.#timedOutMoves(runtimes, now);
+          const held = handover(reports, planned, known, this.#splitLabels.byJob(schedule.parts.keys(), known));
+          const items = held.items.size === 0 ? planned : new Map([...planned, ...held.items]);
+          // Over every shard that reports: a shard past the new count may still hold a part.
+          const desired = Array.from({ length: Math.max(schedule.assignment.length, reports.length) }, (_, i) => [
+            ...(schedule.assignment[i] ?? []),
+            ...(held.keep.get(i) ?? []),
+          ]);
+          const plan = planMoves(desired, reports, items, this.#letGo);
+          this.#trackMoves(plan.overlapping, items, series);
+          return { plan, items, handedOver: held.items.size };
+        });
     o.metrics?.overlapping.set(plan.overlapping.length);
 
     const pushed = await this.#step("push", async () => {
@@ -318,10 +417,72 @@ export class Coordinator {
       if (schedule.desiredShards > shardCount) await this.#scale(schedule.desiredShards, shardCount);
       return this.#push(plan.push, runtimes, items);
     });
-    const shards = this.#status(plan.push, runtimes, items, series, scrapes);
+    const totals = steady && sameSeries ? last.totals : plan.push.map((ids) => ids.reduce((n, t) => n + series(t), 0));
+    const shards = this.#status(plan.push, totals, runtimes, items, series);
     await this.#step("scale", () => this.#scaleDown(plan.push, reports, schedule.desiredShards, now));
-    this.#record(live.size, schedule.desiredShards, shards);
+    this.#record(known.size, schedule.desiredShards, shards);
+    this.#round = {
+      inputs,
+      measured,
+      totals,
+      schedule,
+      items,
+      plan,
+      handedOver,
+      settled:
+        pushed.length === 0 &&
+        plan.overlapping.length === 0 &&
+        handedOver === 0 &&
+        this.#letGo.size === 0 &&
+        !this.#learning,
+    };
     return { schedule, overlapping: plan.overlapping.length, pushed, shards, dropped, failures };
+  }
+
+  /**
+   * Each target's series as its shard measured it, and a split target's whole from its parts.
+   * With partial reports a shard whose targets did not change hands over the same list: then
+   * the last round's map is the answer.
+   */
+  #measured(runtimes: readonly ShardRuntime[]): ReadonlyMap<string, number> {
+    const last = this.#lastMeasured;
+    if (last?.from.length === runtimes.length && runtimes.every((r, i) => r.targets === last.from[i]))
+      return last.measured;
+    const measured = new Map<string, number>();
+    for (const r of runtimes) for (const t of r.targets) if (t.up && t.series !== null) measured.set(t.id, t.series);
+    for (const [id, n] of wholeFromParts(measured)) if (!measured.has(id)) measured.set(id, n);
+    this.#lastMeasured = { from: runtimes.map((r) => r.targets), measured };
+    return measured;
+  }
+
+  /** What a round decides on, in a form the next round compares with its own. */
+  #inputs(
+    known: ReadonlyMap<string, KnownTarget>,
+    runtimes: readonly ShardRuntime[],
+    series: ((id: string) => number) | Float64Array,
+    now: number,
+  ): RoundInputs {
+    let perTarget: Float64Array;
+    if (series instanceof Float64Array) perTarget = series;
+    else {
+      perTarget = new Float64Array(known.size);
+      let i = 0;
+      for (const id of known.keys()) perTarget[i++] = series(id);
+    }
+    const grace = this.#o.downGraceMs ?? DEFAULT_GRACE_MS;
+    return {
+      known,
+      series: perTarget,
+      shards: runtimes.map((r, id) => {
+        const mem = this.#memoryOf(id);
+        return {
+          healthy: r.healthy,
+          gone: mem.downSince !== undefined && now - mem.downSince >= grace,
+          budget: mem.effectiveBudget,
+          assigned: r.healthy ? r.assigned : mem.lastAssigned,
+        };
+      }),
+    };
   }
 
   /**
@@ -332,7 +493,7 @@ export class Coordinator {
    */
   #schedule(
     runtimes: readonly ShardRuntime[],
-    live: ReadonlySet<string>,
+    live: ReadonlyMap<string, KnownTarget>,
     series: (id: string) => number,
     now: number,
   ): SplitResult {
@@ -367,7 +528,7 @@ export class Coordinator {
       ...(gone(id) ? { unavailable: true } : {}),
     }));
     return scheduleWithSplits(o.strategy, {
-      targets: [...live].map((id) => ({ id, series: series(id) })),
+      targets: Array.from(live.keys(), (id) => ({ id, series: series(id) })),
       shards,
       budget: o.budget,
       minShards: o.minShards,
@@ -386,12 +547,16 @@ export class Coordinator {
     series: (id: string) => number,
   ): Promise<ReadonlyMap<string, KnownTarget>> {
     const o = this.#o;
+    this.#learning = false;
     await this.#splitLabels.learn(
       parts.keys(),
       known,
       (target, job, names) => o.explore(target, job, names),
-      (id, err) =>
-        o.log?.warn({ target: id, err }, "cannot learn a split target's label names; its parts hash over __name__"),
+      (id, err) => {
+        // Tried again next round: that round is not a steady one.
+        this.#learning = true;
+        o.log?.warn({ target: id, err }, "cannot learn a split target's label names; its parts hash over __name__");
+      },
     );
     for (const [id, n] of parts)
       if (this.#parts.get(id) !== n) {
@@ -408,7 +573,11 @@ export class Coordinator {
     return itemsOf(known, parts, this.#splitLabels.byJob(parts.keys(), known));
   }
 
-  /** Sends each shard whose set changed its new set, with a growing version; returns the shards pushed to. */
+  /**
+   * Sends each shard whose set changed its new set, with a growing version: what changed since
+   * the set it holds when its sidecar takes deltas and holds what this coordinator last sent
+   * it, else the whole set. Returns the shards pushed to.
+   */
   async #push(
     push: readonly (readonly string[])[],
     runtimes: readonly ShardRuntime[],
@@ -422,24 +591,61 @@ export class Coordinator {
       // A down shard is pushed to once it answers again (it keeps its last assignment on disk).
       if (i < runtimes.length && !before?.healthy) continue;
       const left = this.#rejected.get(i);
-      const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : new Set<string>();
+      const fresh = left && this.#now() - left.at < REJECTED_RETRY_MS ? left.ids : NONE;
+      // The same lists as the last round found equal (a steady round's) are equal still.
+      const checked = this.#checked.get(i);
+      if (
+        before &&
+        !before.diverged &&
+        checked?.assigned === before.assigned &&
+        checked.ids === ids &&
+        checked.fresh === fresh
+      )
+        continue;
       const expect = ids.filter((id) => !fresh.has(id));
-      if (before && !before.diverged && before.assigned.length === expect.length) {
-        // A Set: thousands of targets per shard make a list's includes() quadratic (issue 16).
-        const has = new Set(before.assigned);
-        if (expect.every((id) => has.has(id))) continue;
+      // A Set: thousands of targets per shard make a list's includes() quadratic (issue 16).
+      const has = new Set(before?.assigned);
+      if (before && !before.diverged && has.size === expect.length && expect.every((id) => has.has(id))) {
+        this.#checked.set(i, { assigned: before.assigned, ids, fresh });
+        continue;
       }
+      this.#checked.delete(i);
       this.#version++;
+      const next = new Map<string, KnownTarget>();
+      for (const id of ids) next.set(id, known.get(id)!);
+      const sent = this.#sent.get(i);
+      // A delta only from a base the shard shows it holds: the version this coordinator sent,
+      // and every target of it reported (a job gone from the shard's config hides some).
+      const delta =
+        before?.deltas &&
+        !before.diverged &&
+        sent?.version === before.version &&
+        sent.items.size === has.size &&
+        [...has].every((id) => sent.items.has(id))
+          ? {
+              version: this.#version,
+              base: sent.version,
+              count: next.size,
+              ...diffAssignment(sent.items, next, samePayload, (k) => k.payload),
+            }
+          : undefined;
+      let whole: AssignedTarget[] | undefined;
       try {
         const rejected =
-          (await o.shard(i).assign(
-            this.#version,
-            ids.map((id) => known.get(id)!.payload),
-          )) ?? [];
+          (await o
+            .shard(i)
+            .assign(this.#version, () => (whole ??= ids.map((id) => ({ id, ...known.get(id)!.payload }))), delta)) ??
+          [];
         this.#noteRejected(i, ids, rejected, known);
+        for (const r of rejected) next.delete(r.id ?? ids[r.index] ?? "");
+        this.#sent.set(i, { version: this.#version, items: next });
         out.push(i);
         o.metrics?.pushes.inc({ result: rejected.length > 0 ? "partial" : "ok" });
       } catch (err) {
+        // The push may have been applied with its answer lost (a kept-alive connection the
+        // sidecar closed, a timeout): the next report's version tells, and only when it is
+        // this one (with every target reported) is it the next delta's base, else the whole set.
+        this.#sent.set(i, { version: this.#version, items: next });
         o.metrics?.pushes.inc({ result: "error" });
         o.log?.warn({ shard: i, err }, "assignment push failed; retried next round");
       }
@@ -468,7 +674,10 @@ export class Coordinator {
     rejected: readonly RejectedTarget[],
     known: ReadonlyMap<string, KnownTarget>,
   ): void {
-    const left = rejected.flatMap((r) => (ids[r.index] === undefined ? [] : [ids[r.index]!]));
+    const left = rejected.flatMap((r) => {
+      const id = r.id ?? ids[r.index];
+      return id === undefined ? [] : [id];
+    });
     if (left.length === 0) {
       this.#rejected.delete(i);
       return;
@@ -478,7 +687,7 @@ export class Coordinator {
     this.#rejected.set(i, { ids: new Set(left), key, at: this.#now() });
     if (had?.key === key) return;
     const first = rejected[0]!;
-    const k = known.get(ids[first.index] ?? "");
+    const k = known.get(first.id ?? ids[first.index] ?? "");
     this.#event(
       "warning",
       `shard ${i} left out ${left.length} of ${ids.length} assigned targets (first: ${k ? k.job.jobName : (first.job ?? "?")}: ${first.problems[0] ?? "no reason"}); the rest is applied`,
@@ -486,19 +695,32 @@ export class Coordinator {
     );
   }
 
-  /** What each shard holds after this round, for the API and the status page. */
+  /**
+   * What each shard holds after this round, for the API and the status page. Each shard's
+   * target list is made when something reads it (an API call), not every round (issue 16).
+   */
   #status(
     push: readonly (readonly string[])[],
+    totals: readonly number[],
     runtimes: readonly ShardRuntime[],
     known: ReadonlyMap<string, KnownTarget>,
     series: (id: string) => number,
-    scrapes: ReadonlyMap<string, TargetRuntime>,
   ): ShardStatus[] {
     const o = this.#o;
+    let scrapes: Map<string, TargetRuntime> | undefined;
+    // A target listed by two shards (a move in flight) shows the copy that has a health.
+    const scrapeOf = (id: string) => {
+      if (!scrapes) {
+        scrapes = new Map();
+        for (const r of runtimes) for (const t of r.targets) if (t.health || !scrapes.has(t.id)) scrapes.set(t.id, t);
+      }
+      return scrapes.get(id);
+    };
     return push.map((ids, id) => {
       const mem = this.#memoryOf(id);
-      const total = ids.reduce((n, t) => n + series(t), 0);
+      const total = totals[id]!;
       if (runtimes[id]?.healthy) mem.heldSeries = total;
+      let targets: TargetStatus[] | undefined;
       return {
         id,
         healthy: runtimes[id]?.healthy ?? false,
@@ -508,10 +730,13 @@ export class Coordinator {
         downSince: mem.downSince ?? null,
         reloadError: runtimes[id]?.reloadError ?? null,
         series: total,
-        targets: ids.map((t) => {
-          const k = known.get(t)!;
-          return { id: t, job: k.job.jobName, target: k.target, series: series(t), shard: id, runtime: scrapes.get(t) };
-        }),
+        get targets(): readonly TargetStatus[] {
+          targets ??= ids.map((t) => {
+            const k = known.get(t)!;
+            return { id: t, job: k.job.jobName, target: k.target, series: series(t), shard: id, runtime: scrapeOf(t) };
+          });
+          return targets;
+        },
       };
     });
   }
@@ -654,7 +879,11 @@ export class Coordinator {
       keep = id;
     }
     if (keep === count) return;
-    for (let id = keep; id < count; id++) this.#memory.delete(id);
+    for (let id = keep; id < count; id++) {
+      this.#memory.delete(id);
+      this.#sent.delete(id);
+      this.#checked.delete(id);
+    }
     await this.#scale(keep, count);
   }
 }

@@ -32,7 +32,7 @@ export interface MovePlan {
 export function planMoves(
   desired: readonly (readonly string[])[],
   reports: readonly (ShardReport | undefined)[],
-  live: ReadonlySet<string>,
+  live: { has(id: string): boolean },
   letGo: ReadonlySet<string> = new Set(),
 ): MovePlan {
   const shardCount = Math.max(desired.length, reports.length);

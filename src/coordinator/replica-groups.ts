@@ -30,6 +30,7 @@ export function mergeReplicaRuntimes(answers: readonly (ShardRuntime | undefined
     return b.every((x) => s.has(x));
   };
   const diverged = rest.some((r) => r.version !== first.version || !same(r.assigned, first.assigned));
+  const deltas = healthy.every((r) => r.deltas === true);
   const byId = new Map<string, TargetRuntime[]>();
   for (const r of healthy)
     for (const t of r.targets) {
@@ -54,30 +55,51 @@ export function mergeReplicaRuntimes(answers: readonly (ShardRuntime | undefined
     headSeries: heads.length > 0 ? Math.max(...heads) : null,
     reloadError: healthy.find((r) => r.reloadError)?.reloadError ?? null,
     ...(diverged ? { diverged } : {}),
+    ...(deltas ? { deltas } : {}),
   };
 }
 
 /**
  * Asks every copy at once. runtime() fails only when no copy answered (the coordinator then
  * logs the first error); assign() pushes to every copy and fails only when none took it:
- * a copy that was down gets the set when it answers again (its runtime diverges).
+ * a copy that was down gets the set when it answers again (its runtime diverges). A delta
+ * goes to every copy; each that does not hold its base gets the whole set instead.
  */
 export function replicatedShardClient(copies: readonly ShardClient[]): ShardClient {
+  /** The last answers and their merge: the same answers (lists by identity) merge the same (issue 16). */
+  let last: { answers: (ShardRuntime | undefined)[]; merged: ShardRuntime } | undefined;
   return {
     async runtime(): Promise<ShardRuntime> {
       const settled = await Promise.allSettled(copies.map((c) => c.runtime()));
       const answers = settled.map((s) => (s.status === "fulfilled" ? s.value : undefined));
       if (answers.every((a) => a === undefined)) throw (settled[0] as PromiseRejectedResult).reason;
-      return mergeReplicaRuntimes(answers);
+      if (last?.answers.every((a, i) => sameRuntime(a, answers[i]))) return last.merged;
+      last = { answers, merged: mergeReplicaRuntimes(answers) };
+      return last.merged;
     },
-    async assign(version, targets): Promise<readonly RejectedTarget[] | undefined> {
-      const settled = await Promise.allSettled(copies.map((c) => c.assign(version, targets)));
+    async assign(version, targets, delta): Promise<readonly RejectedTarget[] | undefined> {
+      const settled = await Promise.allSettled(copies.map((c) => c.assign(version, targets, delta)));
       const took = settled.filter((s) => s.status === "fulfilled");
       if (took.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
-      // Every copy runs the same config, so a target one leaves out, all do; said once by index.
-      const rejected = new Map<number, RejectedTarget>();
-      for (const s of took) for (const r of s.value ?? []) if (!rejected.has(r.index)) rejected.set(r.index, r);
+      // Every copy runs the same config, so a target one leaves out, all do; said once, by id
+      // where the push gave one (one copy may have taken the delta, another the whole set).
+      const rejected = new Map<string | number, RejectedTarget>();
+      for (const s of took)
+        for (const r of s.value ?? []) if (!rejected.has(r.id ?? r.index)) rejected.set(r.id ?? r.index, r);
       return [...rejected.values()];
     },
   };
+}
+
+function sameRuntime(a: ShardRuntime | undefined, b: ShardRuntime | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    a.targets === b.targets &&
+    a.assigned === b.assigned &&
+    a.healthy === b.healthy &&
+    a.version === b.version &&
+    a.headSeries === b.headSeries &&
+    a.reloadError === b.reloadError &&
+    a.deltas === b.deltas
+  );
 }

@@ -1,4 +1,4 @@
-import type { AssignedTarget, RejectedTarget } from "../contract/assignment.ts";
+import type { AssignedTarget, AssignmentDelta, RejectedTarget } from "../contract/assignment.ts";
 
 /**
  * What the control loop drives: each shard through a client (its sidecar), and the shards'
@@ -20,6 +20,8 @@ export interface ShardRuntime {
   readonly reloadError?: string | null;
   /** The shard's replica-group copies hold different assignments: push again, even if `assigned` matches. */
   readonly diverged?: boolean;
+  /** Its sidecar applies deltas (every copy's, in a replica group). */
+  readonly deltas?: boolean;
 }
 
 export interface TargetRuntime {
@@ -32,10 +34,16 @@ export interface TargetRuntime {
   readonly lastScrape?: string | null;
 }
 
+/** A shard's whole set, or a function that makes it (only when it is sent). */
+export type WholeSet = readonly AssignedTarget[] | (() => readonly AssignedTarget[]);
+
 export interface ShardClient {
   runtime(): Promise<ShardRuntime>;
-  /** Pushes the whole set; resolves with the targets the sidecar left out (applied the rest). */
-  assign(version: number, targets: readonly AssignedTarget[]): Promise<readonly RejectedTarget[] | undefined>;
+  /**
+   * Pushes `delta` when given, else (or when the sidecar refuses it: it does not hold the
+   * delta's base) the whole set; resolves with the targets the sidecar left out (applied the rest).
+   */
+  assign(version: number, targets: WholeSet, delta?: AssignmentDelta): Promise<readonly RejectedTarget[] | undefined>;
 }
 
 /** Starts and stops shards: Kubernetes (StatefulSet /scale) or local processes. */

@@ -1,7 +1,7 @@
 import type { AssignedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import type { Labels } from "../prom/labels.ts";
+import { type Labels, labelsEqual } from "../prom/labels.ts";
 import {
   type DroppedTarget,
   sdLabels,
@@ -43,6 +43,24 @@ class Known implements KnownTarget {
   }
 }
 
+/**
+ * Whether two known targets send the same payload: the same object (its group did not change),
+ * else compared. A delta push carries only the targets for which this is false.
+ */
+export function samePayload(a: KnownTarget, b: KnownTarget): boolean {
+  if (a === b) return true;
+  const x = a.payload;
+  const y = b.payload;
+  return (
+    x.job === y.job &&
+    x.sdIndex === y.sdIndex &&
+    labelsEqual(x.labels, y.labels) &&
+    x.split?.part === y.split?.part &&
+    x.split?.parts === y.split?.parts &&
+    x.split?.by.join("\u0000") === y.split?.by.join("\u0000")
+  );
+}
+
 interface Built {
   readonly known: readonly KnownTarget[];
   readonly dropped: readonly DroppedTarget[];
@@ -50,7 +68,7 @@ interface Built {
 }
 
 export interface TargetSet {
-  readonly known: Map<string, KnownTarget>;
+  readonly known: ReadonlyMap<string, KnownTarget>;
   readonly dropped: DroppedTarget[];
   readonly failures: TargetFailure[];
 }
@@ -62,24 +80,37 @@ export interface TargetSet {
  */
 export class TargetIndex {
   #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
+  /** The last result and the group objects it was built from, in order. */
+  #last: { config: PromConfig; groups: TargetGroup[]; set: TargetSet } | undefined;
 
   /** Forgets every cached result (the config changed). */
   reset(): void {
     this.#built = new WeakMap();
+    this.#last = undefined;
   }
 
-  /** Every target discovery and relabeling produce now, by id; relabeling runs only for changed groups. */
+  /**
+   * Every target discovery and relabeling produce now, by id; relabeling runs only for changed
+   * groups. While no group changed it is the same object as the last time, so that a round can
+   * tell unchanged targets by identity and skip what depends only on them (issue 16).
+   */
   build(config: PromConfig, discovery: Pick<DiscoveryManager, "groupsBySd">): TargetSet {
+    const groups: TargetGroup[] = [];
+    const sds = config.scrapeConfigs.map((job) => discovery.groupsBySd(job.jobName));
+    for (const bySd of sds) for (const { groups: gs } of bySd) for (const g of gs) groups.push(g);
+    const last = this.#last;
+    if (last?.config === config && last.groups.length === groups.length && last.groups.every((g, i) => g === groups[i]))
+      return last.set;
     const known = new Map<string, KnownTarget>();
     const dropped: DroppedTarget[] = [];
     const failures: TargetFailure[] = [];
-    for (const job of config.scrapeConfigs) {
+    for (const [j, job] of config.scrapeConfigs.entries()) {
       let byGroup = this.#built.get(job);
       if (!byGroup) {
         byGroup = new WeakMap();
         this.#built.set(job, byGroup);
       }
-      for (const { sdIndex, groups } of discovery.groupsBySd(job.jobName)) {
+      for (const { sdIndex, groups } of sds[j]!) {
         for (const g of groups) {
           let built = byGroup.get(g);
           if (!built) {
@@ -104,6 +135,8 @@ export class TargetIndex {
         }
       }
     }
-    return { known, dropped, failures };
+    const set = { known, dropped, failures };
+    this.#last = { config, groups, set };
+    return set;
   }
 }

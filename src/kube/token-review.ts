@@ -10,7 +10,7 @@ import type { KubeApi } from "./api.ts";
  * What a caller must be allowed to do, as a SubjectAccessReview's resourceAttributes. promshard
  * defines its own resources (nothing stores them; RBAC can still grant them):
  * - the sidecar: group `promshard.io`, resource `shards`, subresource `assignment` (verb
- *   `update`, PUT /api/v1/assignment) or `runtime` (verb `get`), in the pod's namespace, named
+ *   `update`, PUT or PATCH /api/v1/assignment) or `runtime` (verb `get`), in the pod's namespace, named
  *   after the pod;
  * - the coordinator: group `promshard.io`, resource `coordinators`, subresource `reload`, verb
  *   `create` (POST /-/reload), in its namespace.

@@ -12,9 +12,12 @@ import type { Registry } from "../observability/metrics.ts";
 
 /** What the API needs from the sidecar. */
 export interface SidecarControl {
-  runtime(): Promise<unknown>;
+  /** The runtime report; with `since` (a report's token) only the targets changed after it. */
+  runtime(since?: string): Promise<unknown>;
   /** Validates and applies a decoded body; throws HttpError (400, 409, 503) when it does not. */
   applyAssignment(body: unknown): Promise<unknown>;
+  /** The same for a delta (contract/assignment.ts, AssignmentDelta); 409 when it was not made from the held set. */
+  applyAssignmentDelta(body: unknown): Promise<unknown>;
   readiness(): Readiness;
   /** A drained shard's head into the bucket; absent when no Thanos sidecar ships this TSDB. */
   readonly flusher?: { flush(release: boolean): Promise<FlushReport> } | undefined;
@@ -109,7 +112,8 @@ export interface SidecarApiOptions {
 }
 
 /**
- * The sidecar's HTTP API (DESIGN §2): `GET /api/v1/runtime`, `PUT /api/v1/assignment`,
+ * The sidecar's HTTP API (DESIGN §2): `GET /api/v1/runtime`, `PUT /api/v1/assignment` (a whole
+ * set), `PATCH /api/v1/assignment` (a delta),
  * `POST /api/v1/flush` (contract/flush.ts), behind the bearer token; `/metrics`, `/healthz`, `/readyz` open.
  */
 export function createSidecarApi(opts: SidecarApiOptions): Express {
@@ -124,14 +128,21 @@ export function createSidecarApi(opts: SidecarApiOptions): Express {
     readiness: () => opts.control.readiness(),
     bodyLimit: opts.bodyLimit ?? "64mb",
     routes: (app, { json }) => {
-      app.get(RUNTIME_PATH, auth, async (_req, res) => {
-        res.json(await opts.control.runtime());
+      app.get(RUNTIME_PATH, auth, async (req, res) => {
+        const since = req.query.since;
+        res.json(await opts.control.runtime(typeof since === "string" ? since : undefined));
       });
       app.put(ASSIGNMENT_PATH, auth, json, async (req, res) => {
         if (!req.is(["application/json", "application/*+json"])) {
           throw new HttpError(400, "send the assignment as a JSON body with Content-Type: application/json");
         }
         res.json(await opts.control.applyAssignment(req.body));
+      });
+      app.patch(ASSIGNMENT_PATH, auth, json, async (req, res) => {
+        if (!req.is(["application/json", "application/*+json"])) {
+          throw new HttpError(400, "send the delta as a JSON body with Content-Type: application/json");
+        }
+        res.json(await opts.control.applyAssignmentDelta(req.body));
       });
       app.post(FLUSH_PATH, auth, json, async (req, res) => {
         const flusher = opts.control.flusher;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { type FSWatcher, statSync, watch } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -5,12 +6,20 @@ import type { Logger } from "pino";
 import { type ConfigFailure, LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
 import {
+  ASSIGNMENT_DELTA_FEATURE,
   type AssignedTarget,
   type AssignmentReply,
-  type ParsedAssignment,
+  applyAssignmentDelta,
   parseAssignment,
+  parseAssignmentDelta,
+  type RejectedTarget,
 } from "../contract/assignment.ts";
-import type { ConfigProblem, RuntimeReport } from "../contract/runtime-report.ts";
+import {
+  type ConfigProblem,
+  RUNTIME_SINCE_FEATURE,
+  RuntimeChanges,
+  type RuntimeReport,
+} from "../contract/runtime-report.ts";
 import { PromshardError, PromshardErrors } from "../errors.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";
 import { HttpError, type Listening, listen, type Readiness } from "../observability/http.ts";
@@ -144,6 +153,8 @@ export class Sidecar implements SidecarControl {
   #ready = false;
   #stopped = false;
   readonly #m: ReturnType<typeof sidecarMetrics>;
+  /** What each report told, for `?since=` (a new process: every token from before answers whole). */
+  readonly #changes = new RuntimeChanges(randomBytes(6).toString("hex"));
 
   constructor(opts: SidecarOptions) {
     this.#opts = opts;
@@ -490,28 +501,9 @@ export class Sidecar implements SidecarControl {
    */
   async applyAssignment(body: unknown): Promise<unknown> {
     return this.#serial(async () => {
-      await this.#loadConfig(false);
-      const current = this.#config;
-      if (!current) {
-        throw new HttpError(503, `no valid config yet: ${this.#source.failure?.message ?? "starting"}`);
-      }
+      const config = await this.#configForPush();
       const end = this.#m.applySeconds.startTimer();
-      let parsed: ParsedAssignment;
-      try {
-        parsed = parseAssignment(body, current.config);
-      } catch (err) {
-        if (!(err instanceof PromshardError)) throw err;
-        this.#m.assignments.inc({ result: "invalid" });
-        const problems = err instanceof PromshardErrors ? err.errors.map((e) => e.message) : [err.message];
-        this.#log.warn({ problems: problems.slice(0, 20), count: problems.length }, "assignment rejected");
-        throw new HttpError(
-          400,
-          `assignment rejected: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}`,
-          {
-            problems,
-          },
-        );
-      }
+      const parsed = this.#parsed(() => parseAssignment(body, config), "assignment");
       const applied = this.#assignment?.version;
       if (applied !== undefined && parsed.version < applied) {
         this.#m.assignments.inc({ result: "conflict" });
@@ -519,47 +511,117 @@ export class Sidecar implements SidecarControl {
           appliedVersion: applied,
         });
       }
-      const before = this.#assignment?.targets ?? [];
-      this.#assignment = await this.#store.save({ version: parsed.version, targets: parsed.targets });
-      this.#keepTargetFiles = false;
-      // A new part's rules are loaded before its target file appears, and a leaving part's stay
-      // until its file is gone: Prometheus never keeps a split target's every series.
-      const splits = before.some((t) => t.split) || parsed.targets.some((t) => t.split);
-      if (splits) await this.#reloader.apply(this.#generated([...before, ...parsed.targets]));
-      const files = await this.#writeTargets();
-      if (splits) await this.#reloader.apply(this.#generated());
-      const seconds = end();
-      this.#m.assignments.inc({ result: parsed.rejected.length > 0 ? "partial" : "applied" });
-      if (parsed.rejected.length > 0) {
-        this.#log.warn(
-          {
-            version: parsed.version,
-            rejected: parsed.rejected.length,
-            problems: parsed.rejected.slice(0, 20).flatMap((r) => r.problems),
-          },
-          "assignment applied without the targets it could not use",
-        );
-      }
-      this.#m.assignmentVersion.set(parsed.version);
-      this.#m.assignedTargets.set(parsed.targets.length);
-      this.#log.info(
-        { version: parsed.version, targets: parsed.targets.length, ...files, ms: Math.round(seconds * 1000) },
-        "assignment applied",
-      );
-      const reply: AssignmentReply & Record<string, unknown> = {
-        version: parsed.version,
-        appliedAt: this.#assignment.appliedAt,
-        targets: parsed.targets.length,
-        rejected: parsed.rejected,
-        files,
-        durationMs: Math.round(seconds * 1e4) / 10,
-      };
-      return reply;
+      return this.#apply(parsed, end, "assignment applied");
     });
   }
 
-  /** GET /api/v1/runtime. Concurrent calls share one read of Prometheus. */
-  async runtime(): Promise<RuntimeReport> {
+  /**
+   * PATCH /api/v1/assignment: a delta from the held set (contract/assignment.ts), applied
+   * whole like a set; refused with 409 `assignment_base_mismatch` when it was not made from
+   * the set this sidecar holds, and the coordinator sends the whole set.
+   */
+  async applyAssignmentDelta(body: unknown): Promise<unknown> {
+    return this.#serial(async () => {
+      const config = await this.#configForPush();
+      const end = this.#m.applySeconds.startTimer();
+      const delta = this.#parsed(() => parseAssignmentDelta(body, config), "delta");
+      const held = this.#assignment;
+      let targets: AssignedTarget[];
+      try {
+        if (held?.version !== delta.base)
+          throw new PromshardError(
+            "assignment_base_mismatch",
+            `this shard holds version ${held?.version ?? "none"}, not ${delta.base}; send the whole set`,
+            { path: "delta.base" },
+          );
+        targets = applyAssignmentDelta(held.targets, delta);
+      } catch (err) {
+        if (!(err instanceof PromshardError) || err.code !== "assignment_base_mismatch") throw err;
+        this.#m.assignments.inc({ result: "conflict" });
+        this.#log.info({ base: delta.base, held: held?.version ?? null }, err.message);
+        throw new HttpError(409, err.message, { code: err.code, appliedVersion: held?.version ?? null });
+      }
+      return this.#apply({ version: delta.version, targets, rejected: delta.rejected }, end, "delta applied", {
+        set: delta.set.length,
+        removed: delta.remove.length,
+      });
+    });
+  }
+
+  /** The current config, after a change the coordinator may already have seen; 503 while there is none. */
+  async #configForPush(): Promise<PromConfig> {
+    await this.#loadConfig(false);
+    const current = this.#config;
+    if (!current) throw new HttpError(503, `no valid config yet: ${this.#source.failure?.message ?? "starting"}`);
+    return current.config;
+  }
+
+  /** A push's body parsed, or 400 with every problem. */
+  #parsed<T>(parse: () => T, what: string): T {
+    try {
+      return parse();
+    } catch (err) {
+      if (!(err instanceof PromshardError)) throw err;
+      this.#m.assignments.inc({ result: "invalid" });
+      const problems = err instanceof PromshardErrors ? err.errors.map((e) => e.message) : [err.message];
+      this.#log.warn({ problems: problems.slice(0, 20), count: problems.length }, `${what} rejected`);
+      throw new HttpError(
+        400,
+        `${what} rejected: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}`,
+        { problems },
+      );
+    }
+  }
+
+  /** Makes `next` the held set: persisted, then its target files, then (for split parts) the config. */
+  async #apply(
+    next: { version: number; targets: readonly AssignedTarget[]; rejected: readonly RejectedTarget[] },
+    end: () => number,
+    message: string,
+    extra: Record<string, number> = {},
+  ): Promise<AssignmentReply & Record<string, unknown>> {
+    const before = this.#assignment?.targets ?? [];
+    this.#assignment = await this.#store.save({ version: next.version, targets: next.targets });
+    this.#keepTargetFiles = false;
+    // A new part's rules are loaded before its target file appears, and a leaving part's stay
+    // until its file is gone: Prometheus never keeps a split target's every series.
+    const splits = before.some((t) => t.split) || next.targets.some((t) => t.split);
+    if (splits) await this.#reloader.apply(this.#generated([...before, ...next.targets]));
+    const files = await this.#writeTargets();
+    if (splits) await this.#reloader.apply(this.#generated());
+    const seconds = end();
+    this.#m.assignments.inc({ result: next.rejected.length > 0 ? "partial" : "applied" });
+    if (next.rejected.length > 0) {
+      this.#log.warn(
+        {
+          version: next.version,
+          rejected: next.rejected.length,
+          problems: next.rejected.slice(0, 20).flatMap((r) => r.problems),
+        },
+        "assignment applied without the targets it could not use",
+      );
+    }
+    this.#m.assignmentVersion.set(next.version);
+    this.#m.assignedTargets.set(next.targets.length);
+    this.#log.info(
+      { version: next.version, targets: next.targets.length, ...extra, ...files, ms: Math.round(seconds * 1000) },
+      message,
+    );
+    return {
+      version: next.version,
+      appliedAt: this.#assignment.appliedAt,
+      targets: next.targets.length,
+      rejected: next.rejected,
+      files,
+      durationMs: Math.round(seconds * 1e4) / 10,
+    };
+  }
+
+  /**
+   * GET /api/v1/runtime. Concurrent calls share one read of Prometheus. With `since` (a
+   * report's token) the targets are only those changed after it (contract: RuntimeChanges).
+   */
+  async runtime(since?: string): Promise<RuntimeReport> {
     this.#view ??= readPrometheus(this.#client).finally(() => {
       this.#view = undefined;
     });
@@ -569,7 +631,13 @@ export class Sidecar implements SidecarControl {
     const { targets, unmapped } = mapTargets(this.#expected, view.active, view.samples);
     const count = (s: string) => targets.filter((t) => t.status === s).length;
     const reload = this.#reloader.status();
+    // Ids follow the assignment, the config and the dialect that relabels it.
+    const basis = `${this.#assignment?.version ?? -1}-${(this.#config?.hash ?? "none").slice(0, 12)}-${this.#dialect.version}`;
+    const { token, changed } = this.#changes.note(basis, targets, since);
     return {
+      features: [ASSIGNMENT_DELTA_FEATURE, RUNTIME_SINCE_FEATURE],
+      token,
+      ...(changed ? { partial: true } : {}),
       shard: {
         shard: this.#settings.shard,
         replica: this.#settings.replica,
@@ -618,7 +686,7 @@ export class Sidecar implements SidecarControl {
         unmapped: unmapped.length,
         series: targets.reduce((n, t) => n + (t.series ?? 0), 0),
       },
-      targets,
+      targets: changed ?? targets,
       unmappedTargets: unmapped,
     };
   }

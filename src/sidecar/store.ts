@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import type { AssignedTarget, Assignment } from "../contract/assignment.ts";
+import type { AssignedTarget, Assignment, TargetSplit } from "../contract/assignment.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 
 /** The applied assignment as kept on disk, with when it was applied. */
@@ -64,6 +64,16 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
+function isSplit(v: unknown): v is TargetSplit {
+  return (
+    isObj(v) &&
+    Number.isInteger(v.part) &&
+    Number.isInteger(v.parts) &&
+    Array.isArray(v.by) &&
+    v.by.every((n) => typeof n === "string")
+  );
+}
+
 /** The stored assignment, or what is wrong with the file. */
 function checkStored(text: string): StoredAssignment | string {
   let doc: unknown;
@@ -84,10 +94,15 @@ function checkStored(text: string): StoredAssignment | string {
     if (!isObj(t) || typeof t.job !== "string" || !isObj(t.labels)) return `targets[${i}] is not {job, labels}`;
     if (!Object.values(t.labels).every((v) => typeof v === "string")) return `targets[${i}].labels has a non-string`;
     if (t.sdIndex !== undefined && !Number.isInteger(t.sdIndex)) return `targets[${i}].sdIndex is not an integer`;
+    if (t.id !== undefined && typeof t.id !== "string") return `targets[${i}].id is not a string`;
+    if (t.split !== undefined && !isSplit(t.split)) return `targets[${i}].split is not {part, parts, by}`;
+    // The id keeps deltas applicable after a restart, the split keeps the part's rules.
     targets.push({
+      ...(t.id !== undefined ? { id: t.id as string } : {}),
       job: t.job,
       labels: t.labels as Record<string, string>,
       ...(t.sdIndex !== undefined ? { sdIndex: t.sdIndex as number } : {}),
+      ...(t.split !== undefined ? { split: t.split as TargetSplit } : {}),
     });
   }
   return { version: doc.version, appliedAt: doc.appliedAt, targets };

@@ -293,3 +293,138 @@ describe("a target that outgrows a shard and shrinks again", () => {
     }
   });
 });
+
+describe("delta pushes", () => {
+  /** Nine targets on three shards, then one grows: moves follow; returns the pushes per kind. */
+  const grow = async (deltas: boolean) => {
+    const addrs = Array.from({ length: 9 }, (_, i) => `dp-${deltas}-${i}:1`);
+    const { shards, tick, scaler } = setup(addrs, () => 9_000);
+    const old = scaler.scaleTo.bind(scaler);
+    // Every shard is of one kind, including the ones scaled up later.
+    scaler.scaleTo = async (n) => {
+      await old(n);
+      for (const s of shards) s.deltas = deltas;
+    };
+    for (let i = 0; i < 4; i++) await tick();
+    const whole = shards.map((s) => s.pushes - s.deltaPushes);
+    const grown = shards[0]!.assigned[0]!;
+    shards[0]!.series.set(grown, 25_000);
+    let r = await tick();
+    for (let i = 0; i < 6; i++) r = await tick();
+    // What each shard holds is what the round planned, with every payload the target's own.
+    for (const s of r.shards) {
+      const shard = shards[s.id]!;
+      assert.deepEqual([...shard.assigned].sort(), s.targets.map((t) => t.id).sort(), `shard ${s.id}`);
+      for (const t of shard.held) assert.equal(idOf.get(t.labels.__address__!), t.id);
+    }
+    return {
+      deltas: shards.reduce((n, s) => n + s.deltaPushes, 0),
+      // Over the shards that had their first push before the growth (a new shard's first is whole).
+      wholeAfterFirst: whole.reduce((n, w, i) => n + shards[i]!.pushes - shards[i]!.deltaPushes - w, 0),
+    };
+  };
+
+  it("a move reaches sidecars that take deltas as deltas, the first push of each shard whole", async () => {
+    const r = await grow(true);
+    assert.ok(r.deltas >= 1, `the old shard lets go by a delta: ${JSON.stringify(r)}`);
+    assert.equal(r.wholeAfterFirst, 0, JSON.stringify(r));
+  });
+
+  it("a sidecar from before deltas gets whole sets, with the same outcome", async () => {
+    const r = await grow(false);
+    assert.equal(r.deltas, 0);
+    assert.ok(r.wholeAfterFirst >= 1, JSON.stringify(r));
+  });
+
+  it("a shard that went back to an older set (restarted from an older file) gets the whole set", async () => {
+    const addrs = Array.from({ length: 4 }, (_, i) => `dr-${i}:1`);
+    const { shards, tick, discovery, config } = setup(addrs, () => 1_000);
+    for (let i = 0; i < 3; i++) await tick();
+    const s = shards[0]!;
+    const old = { version: s.version, held: [...s.held] };
+    discovery.apply(
+      parseConfig(
+        `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify([...addrs, "dr-9:1"])}}]\n`,
+        { dialect: config.dialect },
+      ),
+    );
+    await tick();
+    assert.equal(s.deltaPushes, 1, "the new target came as a delta");
+    // The shard comes back holding what it had before that push.
+    Object.assign(s, { version: old.version, held: old.held, assigned: old.held.map((t) => t.id!) });
+    const pushes = s.pushes;
+    await tick();
+    assert.equal(s.pushes, pushes + 1);
+    assert.equal(s.deltaPushes, 1, "whole, not a delta from a base it does not hold");
+    assert.equal(s.assigned.length, 5);
+  });
+});
+
+describe("a steady round", () => {
+  it("does not run the scheduler again while nothing it decides on changed, and does when something does", async () => {
+    const base = getStrategy("series-balanced")!;
+    let runs = 0;
+    const strategy = {
+      ...base,
+      schedule: (input: Parameters<typeof base.schedule>[0]) => {
+        runs++;
+        return base.schedule(input);
+      },
+    };
+    const addrs = Array.from({ length: 6 }, (_, i) => `st-${i}:1`);
+    const { shards, tick } = setup(addrs, () => 10_000, { strategy });
+    for (let i = 0; i < 4; i++) await tick();
+    const settled = runs;
+    const r = await tick();
+    await tick();
+    assert.equal(runs, settled, "steady: the last decision stands");
+    assert.deepEqual(
+      r.shards.map((s) => s.targets.length),
+      shards.map((s) => s.assigned.length),
+      "the status still lists every target",
+    );
+    shards[0]!.series.set(shards[0]!.assigned[0]!, 25_000);
+    await tick();
+    assert.equal(runs, settled + 1, "a target's series changed: scheduled again");
+    for (let i = 0; i < 6; i++) await tick();
+    for (const s of shards) assert.ok(s.assigned.reduce((n, id) => n + s.seriesOf(id) + 5, 0) <= 30_000);
+  });
+});
+
+describe("a push whose answer is lost", () => {
+  it("is the next delta's base when the shard reports its version, else the whole set follows", async () => {
+    const addrs = Array.from({ length: 3 }, (_, i) => `lost-${i}:1`);
+    const { shards, tick, discovery, config } = setup(addrs, () => 1_000);
+    for (let i = 0; i < 3; i++) await tick();
+    const s = shards[0]!;
+    const add = async (extra: string[], lose: "after" | "before") => {
+      const assign = s.assign.bind(s);
+      s.assign = async (...args) => {
+        s.assign = assign;
+        if (lose === "after") await assign(...args);
+        throw new Error("other side closed");
+      };
+      discovery.apply(
+        parseConfig(
+          `scrape_configs:\n- job_name: demo\n  static_configs: [{targets: ${JSON.stringify([...addrs, ...extra])}}]\n`,
+          {
+            dialect: config.dialect,
+          },
+        ),
+      );
+      await tick();
+    };
+    await add(["lost-7:1"], "after");
+    assert.equal(s.assigned.length, 4, "applied, though the coordinator heard nothing");
+    const deltas = s.deltaPushes;
+    await add(["lost-7:1", "lost-8:1"], "after");
+    assert.equal(s.deltaPushes, deltas + 1, "the lost push was the base of the next delta");
+    await add(["lost-7:1", "lost-8:1", "lost-9:1"], "before");
+    assert.equal(s.assigned.length, 5, "not applied");
+    const pushes = s.pushes;
+    await tick();
+    assert.equal(s.pushes, pushes + 1);
+    assert.equal(s.deltaPushes, deltas + 1, "the shard does not hold what was sent: the whole set");
+    assert.equal(s.assigned.length, 6);
+  });
+});

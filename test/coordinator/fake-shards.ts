@@ -4,9 +4,15 @@
  * out round by round.
  */
 import assert from "node:assert/strict";
-import { type AssignedTarget, parsePartId, partId, type RejectedTarget } from "../../src/contract/assignment.ts";
+import {
+  type AssignedTarget,
+  type AssignmentDelta,
+  applyAssignmentDelta,
+  parsePartId,
+  type RejectedTarget,
+} from "../../src/contract/assignment.ts";
 import { Coordinator, type CoordinatorOptions } from "../../src/coordinator/coordinator.ts";
-import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime } from "../../src/coordinator/shards.ts";
+import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, WholeSet } from "../../src/coordinator/shards.ts";
 import { DiscoveryManager } from "../../src/discovery/manager.ts";
 import { parseConfig } from "../../src/prom/config.ts";
 import { dialectFor } from "../../src/prom/version.ts";
@@ -40,6 +46,7 @@ export class FakeShard implements ShardClient {
       })),
       headSeries: null,
       reloadError: this.reloadError,
+      deltas: this.deltas,
     };
   }
   /** What the sidecar says when Prometheus rejected the generated config. */
@@ -47,21 +54,41 @@ export class FakeShard implements ShardClient {
   /** Addresses this shard's sidecar leaves out of a push (as for a job its config lacks). */
   refuse = new Set<string>();
   pushes = 0;
-  async assign(version: number, targets: readonly AssignedTarget[]): Promise<RejectedTarget[]> {
+  /** Pushes that came as deltas (the rest were whole sets). */
+  deltaPushes = 0;
+  /** Whether it takes deltas (false: a sidecar from before them). */
+  deltas = true;
+  /** The held set, as a sidecar keeps it. */
+  held: AssignedTarget[] = [];
+  async assign(version: number, targets: WholeSet, delta?: AssignmentDelta): Promise<RejectedTarget[]> {
     if (this.down) throw new Error("connect ECONNREFUSED");
     assert.ok(version > this.version, "versions only grow");
+    const refused = (t: AssignedTarget) => this.refuse.has(t.labels.__address__!);
+    const reject = (t: AssignedTarget, index: number): RejectedTarget => ({
+      index,
+      ...(t.id === undefined ? {} : { id: t.id }),
+      job: "demo",
+      address: t.labels.__address__!,
+      problems: ["not a job of this shard"],
+    });
+    let rejected: RejectedTarget[];
+    if (delta && this.deltas && delta.base === this.version) {
+      const set = Object.entries(delta.set).flatMap(([job, list]) => list.map((t) => ({ ...t, job })));
+      rejected = set.flatMap((t, i) => (refused(t) ? [reject(t, i)] : []));
+      this.held = applyAssignmentDelta(this.held, {
+        ...delta,
+        set: set.filter((t) => !refused(t)),
+        rejected,
+      });
+      this.deltaPushes++;
+    } else {
+      const whole = typeof targets === "function" ? targets() : targets;
+      rejected = whole.flatMap((t, i) => (refused(t) ? [reject(t, i)] : []));
+      this.held = whole.filter((t) => !refused(t));
+    }
     this.version = version;
     this.pushes++;
-    const rejected: RejectedTarget[] = [];
-    for (const [index, t] of targets.entries())
-      if (this.refuse.has(t.labels.__address__!))
-        rejected.push({ index, job: "demo", address: t.labels.__address__!, problems: ["not a job of this shard"] });
-    this.assigned = targets
-      .filter((t) => !this.refuse.has(t.labels.__address__!))
-      .map((t) => {
-        const id = idOf.get(t.labels.__address__!)!;
-        return t.split ? partId(id, t.split.part, t.split.parts) : id;
-      });
+    this.assigned = this.held.map((t) => t.id!);
     this.scraped = new Set([...this.scraped].filter((id) => this.assigned.includes(id)));
     return rejected;
   }

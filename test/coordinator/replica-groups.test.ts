@@ -72,4 +72,21 @@ describe("replica groups: one shard index over its copies", () => {
     await assert.rejects(none.runtime(), /x unreachable/);
     await assert.rejects(none.assign(1, []), /x unreachable/);
   });
+
+  it("takes deltas only when every copy does, and merges the same answers into the same lists", async () => {
+    const a = { ...rt(), deltas: true };
+    const b = { ...rt(), deltas: true };
+    let second: ShardRuntime = b;
+    const c = replicatedShardClient([
+      { runtime: async () => a, assign: async () => [] },
+      { runtime: async () => second, assign: async () => [] },
+    ]);
+    const first = await c.runtime();
+    assert.equal(first.deltas, true);
+    assert.equal(await c.runtime(), first, "the same answers: the same merge");
+    second = rt();
+    const mixed = await c.runtime();
+    assert.notEqual(mixed, first);
+    assert.equal(mixed.deltas, undefined, "a copy from before deltas: whole sets for the group");
+  });
 });
