@@ -60,6 +60,8 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
   const replicasRunning: ChildProcess[] = [];
   let output = "";
   let kubelet: NodeJS.Timeout | undefined;
+  /** The kubelet loop's tick in flight: `after` waits for it, or a shard it was starting outlives the file. */
+  let tick: Promise<void> | undefined;
   let ports: { sidecar: number; prometheus: number; api: number };
 
   before(async () => {
@@ -68,6 +70,7 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
   });
   after(async () => {
     clearInterval(kubelet);
+    await tick;
     for (const c of replicasRunning) await stop(c);
     for (const sim of sims) for (const s of sim.shards.values()) for (const p of s.processes) await stop(p);
     for (const e of exporters) await e.close();
@@ -149,22 +152,21 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
 
   /** The kubelet's part: each set's shard processes follow its spec.replicas. */
   function startKubelet(): void {
-    let busy = false;
-    kubelet = setInterval(async () => {
-      if (busy) return;
-      busy = true;
-      try {
+    kubelet = setInterval(() => {
+      tick ??= (async () => {
         for (const sim of sims) {
           const want = await replicasOf(sim.ns, sim.sts);
           for (let i = 0; i < want; i++)
             if (!sim.shards.has(i) && !crashed.has(`${sim.sts}-${i}`)) await startShard(sim, i);
           for (const i of [...sim.shards.keys()]) if (i >= want) await stopShard(sim, i);
         }
-      } catch (err) {
-        output += `[kubelet] ${(err as Error).message}\n`;
-      } finally {
-        busy = false;
-      }
+      })()
+        .catch((err: Error) => {
+          output += `[kubelet] ${err.message}\n`;
+        })
+        .finally(() => {
+          tick = undefined;
+        });
     }, 200);
   }
 
