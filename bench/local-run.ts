@@ -140,6 +140,8 @@ export function sampleTree(root: number): { rows: Map<number, Row>; steady: () =
       row.lastRssMiB = r.rssMiB;
       rows.set(pid, row);
     }
+    // A process that is gone holds no memory: the rows' last RSS sum to the tree's now.
+    for (const [pid, row] of rows) if (!inTree.has(pid)) row.lastRssMiB = 0;
   };
   tick();
   const timer = setInterval(tick, 1000);
