@@ -20,15 +20,15 @@
  *
  * FOOTPRINT_SECONDS=300 node bench/run.ts footprint (the default); 60 for a quick look.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { type DemoExporter, startDemoExporter } from "../src/demo/exporter.ts";
 import { freePort } from "../src/util/ports.ts";
 import { writeResults } from "./lib.ts";
+import { instantValue, LAUNCHER, type Row, sampleTree, startLocal, stopLocal } from "./local-run.ts";
 
 const SECONDS = Number(process.env.FOOTPRINT_SECONDS ?? 300);
 const TARGETS = 6;
@@ -40,7 +40,6 @@ const MAX_SERIES = 30_000;
  * cost when nothing changes, per minute.
  */
 const STEADY_AFTER_SECONDS = 30;
-const LAUNCHER = fileURLToPath(new URL("../promshard", import.meta.url));
 
 /** Kvass v0.3.1 in the same case, 300 s, measured earlier on this machine (issue 16); not run here. */
 const KVASS_REFERENCE = {
@@ -49,117 +48,6 @@ const KVASS_REFERENCE = {
   all: { cpuSeconds: 3.85, rssMiB: 498 },
   everyTargetScrapedSeconds: 35,
 };
-
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-
-interface ProcRead {
-  readonly ppid: number;
-  readonly cpuSeconds: number;
-  readonly rssMiB: number;
-}
-
-function readProc(pid: number): ProcRead | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after "pid (comm) " start at field 3 (state): ppid is 4, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return {
-      ppid: Number(f[1]),
-      cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK,
-      rssMiB: rss ? Number(rss[1]) / 1024 : 0,
-    };
-  } catch {
-    return undefined; // gone between the listing and the read
-  }
-}
-
-/** What a process of the tree is, from its command line. */
-function roleOf(pid: number, root: number): string {
-  if (pid === root) return "coordinator (promshard local)";
-  let argv: string[];
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-  } catch {
-    return "?";
-  }
-  const exe = argv[0]!.split("/").pop()!;
-  if (exe === "prometheus") {
-    const data = argv.find((a) => a.startsWith("--storage.tsdb.path="));
-    return `prometheus ${/shard-(\d+)/.exec(data ?? "")?.[1] ?? "?"}`;
-  }
-  if (exe === "node" && argv.includes("sidecar")) return `sidecar ${argv[argv.indexOf("--shard") + 1]}`;
-  if (exe === "thanos") {
-    const shard = /shard-(\d+)/.exec(argv.join(" "))?.[1];
-    return `thanos ${argv[1]}${shard === undefined ? "" : ` ${shard}`}`;
-  }
-  // A process caught between fork and exec has no command line yet, or still its parent's:
-  // asked again next second.
-  if (exe === "" || (exe === "node" && argv.includes("local"))) return "";
-  return argv.join(" ").slice(0, 60);
-}
-
-interface Row {
-  role: string;
-  pid: number;
-  cpuSeconds: number;
-  peakRssMiB: number;
-  lastRssMiB: number;
-  /** CPU seconds when the steady state began (see STEADY_AFTER_SECONDS). */
-  cpuAtSteady: number | undefined;
-}
-
-/** Samples the tree under `root` every second until stop(); one row per pid ever seen. */
-function sampleTree(root: number): { rows: Map<number, Row>; steady: () => void; stop: () => void } {
-  const rows = new Map<number, Row>();
-  const tick = () => {
-    const all = new Map<number, ProcRead>();
-    for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      const r = readProc(Number(name));
-      if (r) all.set(Number(name), r);
-    }
-    const inTree = new Set<number>([root]);
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const [pid, r] of all)
-        if (!inTree.has(pid) && inTree.has(r.ppid)) {
-          inTree.add(pid);
-          grew = true;
-        }
-    }
-    for (const pid of inTree) {
-      const r = all.get(pid);
-      if (!r) continue;
-      const row = rows.get(pid) ?? {
-        role: "",
-        pid,
-        cpuSeconds: 0,
-        peakRssMiB: 0,
-        lastRssMiB: 0,
-        cpuAtSteady: undefined,
-      };
-      if (row.role === "") row.role = roleOf(pid, root);
-      row.cpuSeconds = r.cpuSeconds;
-      row.peakRssMiB = Math.max(row.peakRssMiB, r.rssMiB);
-      row.lastRssMiB = r.rssMiB;
-      rows.set(pid, row);
-    }
-  };
-  tick();
-  const timer = setInterval(tick, 1000);
-  return {
-    rows,
-    steady: () => {
-      tick();
-      for (const row of rows.values()) row.cpuAtSteady = row.cpuSeconds;
-    },
-    stop: () => {
-      clearInterval(timer);
-      tick();
-    },
-  };
-}
 
 /**
  * Printed by each Node process at exit when imported through NODE_OPTIONS: its CPU seconds and
@@ -189,20 +77,6 @@ function startCost(mode: string): { cpuSeconds: number; peakRssMiB: number } {
   return { cpuSeconds: u.cpu, peakRssMiB: u.rss };
 }
 
-/** Instances with an `up` sample at the global view, or 0 while it does not answer yet. */
-async function scrapedOnce(globalPort: number): Promise<number> {
-  const q = encodeURIComponent('count(count_over_time(up{job="demo"}[10m]))');
-  try {
-    const res = await fetch(`http://127.0.0.1:${globalPort}/api/v1/query?query=${q}`, {
-      signal: AbortSignal.timeout(2_000),
-    });
-    const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
-    return Number(body.data?.result?.[0]?.value[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
@@ -223,31 +97,25 @@ async function main(): Promise<void> {
     const start = { coordinator: startCost("local"), sidecar: startCost("sidecar") };
     const globalPort = await freePort();
     const started = performance.now();
-    local = spawn(
-      LAUNCHER,
-      [
-        "local",
-        `--config=${join(dir, "prometheus.yml")}`,
-        `--shard.max-series=${MAX_SERIES}`,
-        `--storage.path=${join(dir, "data")}`,
-        `--listen=127.0.0.1:${await freePort()}`,
-        `--global.listen-port=${globalPort}`,
-        "--log.level=warn",
-      ],
-      { stdio: ["ignore", "ignore", "pipe"], detached: true },
-    );
-    let stderr = "";
-    local.stderr!.setEncoding("utf8").on("data", (s: string) => {
-      stderr = (stderr + s).slice(-20_000);
-    });
-    if (local.pid === undefined) throw new Error("promshard local did not start");
-    const sampler = sampleTree(local.pid);
+    const run = startLocal([
+      `--config=${join(dir, "prometheus.yml")}`,
+      `--shard.max-series=${MAX_SERIES}`,
+      `--storage.path=${join(dir, "data")}`,
+      `--listen=127.0.0.1:${await freePort()}`,
+      `--global.listen-port=${globalPort}`,
+      "--log.level=warn",
+    ]);
+    local = run.child;
+    const sampler = sampleTree(local.pid!);
     let everyScrapedSeconds = Number.NaN;
     let steadyAt = Number.NaN;
     const end = started + SECONDS * 1000;
     while (performance.now() < end) {
-      if (local.exitCode !== null) throw new Error(`promshard local exited ${local.exitCode}:\n${stderr}`);
-      if (Number.isNaN(everyScrapedSeconds) && (await scrapedOnce(globalPort)) === TARGETS)
+      if (local.exitCode !== null) throw new Error(`promshard local exited ${local.exitCode}:\n${run.stderr()}`);
+      if (
+        Number.isNaN(everyScrapedSeconds) &&
+        (await instantValue(globalPort, 'count(count_over_time(up{job="demo"}[10m]))')) === TARGETS
+      )
         everyScrapedSeconds = (performance.now() - started) / 1000;
       if (
         Number.isNaN(steadyAt) &&
@@ -357,13 +225,7 @@ async function main(): Promise<void> {
     });
     console.log(`results: ${path}`);
   } finally {
-    if (local?.pid !== undefined && local.exitCode === null) {
-      const exited = new Promise((resolve) => local!.once("exit", resolve));
-      process.kill(local.pid, "SIGTERM");
-      const killer = setTimeout(() => process.kill(-local!.pid!, "SIGKILL"), 30_000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await stopLocal(local);
     await Promise.all(exporters.map((e) => e.close()));
     rmSync(dir, { recursive: true, force: true });
   }

@@ -52,7 +52,21 @@ export function seriesOf(i: number): number {
   return Math.round(n / p) * p;
 }
 
-const indexOfPath = (path: string | undefined) => (path?.startsWith("/t/") ? Number(path.slice(3)) : Number.NaN);
+/** Index of the target an exporter path `/t/<i>` names (NaN for any other path). */
+export const indexOfPath = (path: string | undefined) => (path?.startsWith("/t/") ? Number(path.slice(3)) : Number.NaN);
+
+const bodies = new Map<number, Buffer>();
+/** What a target with `n` series answers (text format), made once per `n`. */
+export function exposition(n: number): Buffer {
+  let b = bodies.get(n);
+  if (!b) {
+    const lines: string[] = ["# TYPE bench_series gauge"];
+    for (let k = 0; k < n; k++) lines.push(`bench_series{k="${k}",pod_role="app"} 1`);
+    b = Buffer.from(`${lines.join("\n")}\n`);
+    bodies.set(n, b);
+  }
+  return b;
+}
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const configFile = process.argv[2];
@@ -64,17 +78,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const jobs = new Map(config.scrapeConfigs.map((j) => [j.jobName, j]));
   const grown = new Map<number, number>();
   const series = (i: number) => Math.round(seriesOf(i) * (grown.get(i) ?? 1));
-  const bodies = new Map<number, Buffer>();
-  const body = (n: number) => {
-    let b = bodies.get(n);
-    if (!b) {
-      const lines: string[] = ["# TYPE bench_series gauge"];
-      for (let k = 0; k < n; k++) lines.push(`bench_series{k="${k}",pod_role="app"} 1`);
-      b = Buffer.from(`${lines.join("\n")}\n`);
-      bodies.set(n, b);
-    }
-    return b;
-  };
   /** Per target index, its runtime-report entry without the series (what a sidecar maps once). */
   const entries = new Map<number, string>();
   const entry = (t: { job: string; labels: Labels; sdIndex?: number }) => {
@@ -128,7 +131,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       // A real exporter answers over a network after collecting: explore waits on latency.
       setTimeout(() => {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        res.end(body(series(indexOfPath(url))));
+        res.end(exposition(series(indexOfPath(url))));
       }, latencyMs);
       return;
     }
