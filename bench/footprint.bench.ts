@@ -114,7 +114,8 @@ async function main(): Promise<void> {
       if (local.exitCode !== null) throw new Error(`promshard local exited ${local.exitCode}:\n${run.stderr()}`);
       if (
         Number.isNaN(everyScrapedSeconds) &&
-        (await instantValue(globalPort, 'count(count_over_time(up{job="demo"}[10m]))')) === TARGETS
+        (await instantValue(`http://127.0.0.1:${globalPort}`, 'count(count_over_time(up{job="demo"}[10m]))')) ===
+          TARGETS
       )
         everyScrapedSeconds = (performance.now() - started) / 1000;
       if (

@@ -32,10 +32,10 @@ export async function stopLocal(child: ChildProcess | undefined): Promise<void> 
   clearTimeout(killer);
 }
 
-/** The first value of an instant query's answer at the global view, or NaN while it does not answer. */
-export async function instantValue(globalPort: number, query: string, timeoutMs = 2_000): Promise<number> {
+/** The first value of an instant query's answer at `base` (the global view, or one shard's Prometheus), or NaN while it does not answer. */
+export async function instantValue(base: string, query: string, timeoutMs = 2_000): Promise<number> {
   try {
-    const res = await fetch(`http://127.0.0.1:${globalPort}/api/v1/query?query=${encodeURIComponent(query)}`, {
+    const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(query)}`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };

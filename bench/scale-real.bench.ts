@@ -127,19 +127,11 @@ async function check(globalPort: number, shards: readonly ShardJson[]): Promise<
   const perShard = await Promise.all(
     onShards.map(async (s) => {
       const url = shards.find((x) => x.id === s.id)!.prometheusUrl;
-      const body = await getJson<{ data: { result: { value: [number, string] }[] } }>(
-        `${url}/api/v1/query?query=${encodeURIComponent(`count({job="${JOB}"})`)}`,
-        60_000,
-      );
-      return {
-        id: s.id,
-        targets: s.instances.length,
-        up: s.up,
-        prometheusSeries: Number(body?.data.result[0]?.value[1] ?? 0),
-      };
+      const count = await instantValue(url, `count({job="${JOB}"})`, 60_000);
+      return { id: s.id, targets: s.instances.length, up: s.up, prometheusSeries: count || 0 };
     }),
   );
-  const globalCount = await instantValue(globalPort, 'count({__name__=~".+"})', 120_000);
+  const globalCount = await instantValue(`http://127.0.0.1:${globalPort}`, 'count({__name__=~".+"})', 120_000);
   return {
     oneShardEach: unscraped === 0 && onSeveral === 0 && notUp === 0 && onShards.every((s) => s.answered),
     unscraped,
@@ -237,7 +229,7 @@ async function main(): Promise<boolean> {
         }
       }
       const q = `count(count by (instance) (count_over_time(up{job="${JOB}"}[1h])))`;
-      if ((await instantValue(globalPort, q, 30_000)) === N) {
+      if ((await instantValue(`http://127.0.0.1:${globalPort}`, q, 30_000)) === N) {
         scrapedSeconds = seconds();
         console.log(`every target scraped once after ${round(scrapedSeconds)} s`);
       }
