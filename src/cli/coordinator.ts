@@ -388,6 +388,12 @@ export const coordinatorCommand: Command = {
         "Store Gateways' HTTP URLs, comma-separated: a drained shard goes only once they serve the blocks of its head (default: once its Thanos sidecar has uploaded them)",
       placeholder: "URL,…",
     },
+    "scale-down.query-url": {
+      type: "string",
+      description:
+        "Thanos Queries' HTTP URLs, comma-separated, with --scale-down.store-url: a drained shard goes only once each of them routes queries to the Store Gateway for its head's blocks; dns+http://host:port stands for every address host resolves to (a headless Service's ready pods)",
+      placeholder: "URL,…",
+    },
     "sidecar.token-file": {
       type: "string",
       description:
@@ -452,7 +458,22 @@ export const coordinatorCommand: Command = {
         ? ctx.values["shards.url-template"]
         : "http://{pod}.{service}.{namespace}.svc:{port}";
     const kubeconfig = typeof ctx.values.kubeconfig === "string" ? ctx.values.kubeconfig : undefined;
-    const storeUrls = storeUrlsFlag(ctx.values);
+    const storeUrls = urlsFlag(
+      ctx.values,
+      "scale-down.store-url",
+      "Store Gateway",
+      "http://thanos-store.monitoring.svc:10902",
+    );
+    const queryUrls = urlsFlag(
+      ctx.values,
+      "scale-down.query-url",
+      "Thanos Query",
+      "dns+http://thanos-query-headless.monitoring.svc:9090",
+    );
+    if (queryUrls.length > 0 && storeUrls.length === 0)
+      throw new UsageError(
+        "--scale-down.query-url needs --scale-down.store-url: Query's routing is checked for the blocks the Store Gateways have loaded",
+      );
     const lease = leaseFlag(ctx.values, home, explicit?.[0]?.name ?? coordinatorName);
     const queryUrl = ctx.values["thanos.query-url"];
     if (typeof queryUrl === "string") {
@@ -535,6 +556,7 @@ export const coordinatorCommand: Command = {
         sidecarUrl: (g, id) => url(g, id, g.sidecarPort ?? sidecarPort),
         token: sidecarToken,
         storeUrls,
+        queryUrls,
       },
     });
     const webAuth = String(ctx.values["web.auth"]);
@@ -601,16 +623,18 @@ export const coordinatorCommand: Command = {
   },
 };
 
-/** --scale-down.store-url: http(s) URLs, checked before anything starts. */
-function storeUrlsFlag(values: RunContext["values"]): string[] {
-  const v = values["scale-down.store-url"];
+/** A comma-separated list of http(s) URLs (`dns+` ones too when the example is one), checked before anything starts. */
+function urlsFlag(values: RunContext["values"], flag: string, what: string, example: string): string[] {
+  const dns = example.startsWith("dns+");
+  const v = values[flag];
   if (typeof v !== "string") return [];
   return v.split(",").map((u, i) => {
     const url = u.trim().replace(/\/+$/, "");
+    const bare = dns ? url.replace(/^dns\+/, "") : url;
     // By position, not value: a URL may carry a password.
-    if (!/^https?:\/\/[^/]+/.test(url) || !URL.canParse(url))
+    if (!/^https?:\/\/[^/]+/.test(bare) || !URL.canParse(bare))
       throw new UsageError(
-        `--scale-down.store-url: its entry ${i + 1} is not an http(s) URL; give each Store Gateway's HTTP address, e.g. http://thanos-store.monitoring.svc:10902`,
+        `--${flag}: its entry ${i + 1} is not an http(s) URL${dns ? " (or one prefixed dns+)" : ""}; give each ${what}'s HTTP address, e.g. ${example}`,
       );
     return url;
   });

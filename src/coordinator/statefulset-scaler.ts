@@ -5,7 +5,7 @@ import type { KubeApi } from "../kube/api.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { recordEvent } from "../kube/events.ts";
 import type { Informer, InformerPool } from "../kube/informers.ts";
-import { storesServe } from "../thanos/store-blocks.ts";
+import { bucketServes } from "../thanos/store-blocks.ts";
 import { parseAnnotations } from "../webhook/annotations.ts";
 import { COORDINATOR_LABEL } from "../webhook/inject.ts";
 import { flushShard } from "./shard-client.ts";
@@ -156,6 +156,8 @@ export interface DrainCheck {
   readonly token: () => string;
   /** Store Gateways' HTTP URLs (--scale-down.store-url): the flushed blocks must be loaded there. */
   readonly storeUrls: readonly string[];
+  /** Thanos Queries' HTTP URLs, `dns+` ones expanded each time (--scale-down.query-url): each must route to a gateway for them. */
+  readonly queryUrls: readonly string[];
 }
 
 /**
@@ -344,8 +346,8 @@ export class StatefulSetScaler implements Scaler {
   /**
    * Whether shard `id`'s data, head included, is in the bucket, in every replica group: each
    * pod's sidecar flushes its head for the Thanos sidecar to ship (src/sidecar/flush.ts); once
-   * every copy is shipped, and the Store Gateways (when given) serve the flushed blocks, each
-   * releases its head's copy. False while any step is pending (the coordinator asks again next
+   * every copy is shipped, and the Store Gateways (when given) serve the flushed blocks to
+   * every Query given (store-blocks.ts), each releases its head's copy. False while any step is pending (the coordinator asks again next
    * round), and while a group uploads nothing: its PVC, kept, is then the only copy, and the
    * coordinator waits --scale-down.wait as before.
    */
@@ -372,8 +374,9 @@ export class StatefulSetScaler implements Scaler {
         false,
         `head flushed (${blocks.join(", ") || "empty"}); waiting for the Thanos sidecar to upload ${unshipped.join(", ")}`,
       );
-    if (drain.storeUrls.length > 0 && !(await storesServe(drain.storeUrls, blocks)))
-      return this.#drainStep(id, false, `uploaded; waiting for the Store Gateway to load ${blocks.join(", ")}`);
+    const awaited =
+      drain.storeUrls.length > 0 ? await bucketServes(drain.storeUrls, drain.queryUrls, blocks) : undefined;
+    if (awaited) return this.#drainStep(id, false, `uploaded; ${awaited}`);
     await Promise.all(urls.map((u) => flushShard(u, token, true)));
     return this.#drainStep(id, true, `its data is in the bucket (head: ${blocks.join(", ") || "empty"}); it can go`);
   }

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
 import { queryArgs, rulerArgs, storeArgs, uploadBlocksArgs } from "../thanos/args.ts";
 import { endpointSdConfig, filesystemObjstoreConfig, remoteWriteConfig } from "../thanos/files.ts";
-import { storesServe } from "../thanos/store-blocks.ts";
+import { bucketServes } from "../thanos/store-blocks.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { untilAnswers } from "../util/http.ts";
 import { freePort } from "../util/ports.ts";
@@ -20,7 +20,7 @@ export interface DataArchive {
    * labels, reads the bucket back, and returns the blocks' ids once every one is there whole.
    */
   upload(dir: string, labels: Readonly<Record<string, string>>): Promise<string[]>;
-  /** Whether the Store Gateway serves every block named (so Query answers from them). */
+  /** Whether Query answers from the Store Gateway for every block named. */
   loaded(blocks: readonly string[]): Promise<boolean>;
 }
 
@@ -213,8 +213,8 @@ export class GlobalView implements DataArchive {
     return blocks;
   }
 
-  loaded(blocks: readonly string[]): Promise<boolean> {
-    return storesServe([`http://127.0.0.1:${this.#ports!.storeHttp}`], blocks);
+  async loaded(blocks: readonly string[]): Promise<boolean> {
+    return (await bucketServes([`http://127.0.0.1:${this.#ports!.storeHttp}`], [this.url], blocks)) === undefined;
   }
 
   async stop(): Promise<void> {

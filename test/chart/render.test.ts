@@ -338,11 +338,30 @@ describe("helm chart rendering", () => {
     const { objects } = template(matrix["Store Gateway, Ruler, upload, PVCs"] ?? []);
     const args = coordinatorArgs(objects);
     assert.ok(args.includes(`--scale-down.store-url=http://t-promshard-store.${RELEASE_NS}.svc:10902`), args.join(" "));
+    assert.ok(
+      args.includes(`--scale-down.query-url=dns+http://t-promshard-query-headless.${RELEASE_NS}.svc:9090`),
+      args.join(" "),
+    );
+    const headless = objects.find((o) => o.kind === "Service" && o.metadata.name === "t-promshard-query-headless");
+    assert.equal(headless?.spec.clusterIP, "None");
+    assert.deepEqual(
+      headless?.spec.selector,
+      objects.find((o) => o.kind === "Service" && o.metadata.name === "t-promshard-query")?.spec.selector,
+    );
     const store = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "t-promshard-store");
     assert.ok(store, "no Store Gateway");
     assert.ok(store.spec.template.spec.containers[0].args.includes("--sync-block-duration=1m"));
     const noQuery = coordinatorArgs(template(["--set", "thanos.query.enabled=false"]).objects);
     assert.ok(!noQuery.some((a) => a.startsWith("--thanos.query-url")), noQuery.join(" "));
+    const storeNoQuery = coordinatorArgs(
+      template([...(matrix["Store Gateway, Ruler, upload, PVCs"] ?? []), "--set", "thanos.query.enabled=false"])
+        .objects,
+    );
+    assert.ok(
+      storeNoQuery.some((a) => a.startsWith("--scale-down.store-url")),
+      storeNoQuery.join(" "),
+    );
+    assert.ok(!storeNoQuery.some((a) => a.startsWith("--scale-down.query-url")), storeNoQuery.join(" "));
   });
 
   it("a FILESYSTEM bucket: the chart's objstore Secret beside the shards and the Store Gateway, the volume in each, mounted into the shards' Thanos sidecars by annotation", () => {

@@ -134,6 +134,30 @@ describe("promshard command line", () => {
     );
   });
 
+  it("coordinator refuses a --scale-down.query-url that is not an http(s) URL, or one without --scale-down.store-url", () => {
+    const run = (...extra: string[]) =>
+      promshard(
+        "coordinator",
+        "--config",
+        "examples/prometheus.yml",
+        "--shards.statefulset",
+        "ns/prom",
+        "--sidecar.token-file",
+        "/nonexistent",
+        ...extra,
+      );
+    const store = ["--scale-down.store-url", "http://thanos-store:10902"];
+    const bad = run(...store, "--scale-down.query-url", "dns+http://query:9090,dns+query:9090");
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /--scale-down\.query-url: its entry 2 is not an http\(s\) URL \(or one prefixed dns\+\); give each Thanos Query's HTTP address/,
+    );
+    const alone = run("--scale-down.query-url", "http://query:9090");
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--scale-down\.query-url needs --scale-down\.store-url/);
+  });
+
   it("coordinator --thanos.query-url: not http(s), or with a password, exits 2 naming the flag and not the password", () => {
     const run = (url: string) =>
       promshard(

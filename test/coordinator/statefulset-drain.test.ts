@@ -4,7 +4,10 @@
  * shard StatefulSet (labelled and annotated as the webhook leaves it, uploading to a bucket),
  * Prometheus 3.x as its pod 1 (admin API, 2h blocks, as the webhook sets them), a Thanos
  * sidecar shipping its TSDB to a FILESYSTEM bucket, a Store Gateway on that bucket, and the
- * promshard sidecar (in process, with --tsdb.path) in front of that Prometheus. There is no
+ * promshard sidecar (in process, with --tsdb.path) in front of that Prometheus, and a Thanos
+ * Query over the gateway, started while the bucket is empty, that must answer from it the
+ * moment the shard is let go (Query learns a store's range only every `--endpoint.info-timeout`,
+ * 5 s by default, and skips it until then: store-blocks.ts waits for that). There is no
  * kubelet: the sidecar's URL is given to the scaler directly (the URL template's job).
  */
 import assert from "node:assert/strict";
@@ -22,7 +25,7 @@ import { InformerPool } from "../../src/kube/informers.ts";
 import { Sidecar } from "../../src/sidecar/sidecar.ts";
 import { type ControlPlane, startControlPlane } from "../support/kube.ts";
 import { prometheusBinaries } from "../support/prometheus.ts";
-import { type Component, ThanosStack } from "../support/thanos.ts";
+import { type Component, type ThanosQuery, ThanosStack } from "../support/thanos.ts";
 import { JOB, type Shard, seriesOf, startExporters, startShard } from "../thanos/fixtures.ts";
 
 const NS = "mon";
@@ -54,6 +57,7 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
   let cp: ControlPlane;
   let shard: Shard;
   let store: Component;
+  let query: ThanosQuery;
   let scaler: StatefulSetScaler;
   let sidecar: Sidecar;
   let plain: Sidecar;
@@ -72,6 +76,7 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
       args: ["--web.enable-admin-api"],
     });
     store = await stack.store({ bucketDir: bucket });
+    query = await stack.query({ endpoints: [{ address: store.grpcAddress, strict: true }] });
     const tokenPath = join(dir, "token");
     writeFileSync(tokenPath, "drain-test-token\n");
     writeFileSync(join(dir, "prometheus.yml"), "scrape_configs: []\n");
@@ -101,7 +106,12 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
       selection: { coordinator: "promshard", namespace: NS },
       log,
       onEvent: (e) => events.push(e.text),
-      drain: { sidecarUrl: () => sidecarUrl, token: () => "drain-test-token", storeUrls: [store.httpUrl] },
+      drain: {
+        sidecarUrl: () => sidecarUrl,
+        token: () => "drain-test-token",
+        storeUrls: [store.httpUrl],
+        queryUrls: [query.httpUrl],
+      },
     });
     await scaler.start();
     await scaler.refresh();
@@ -123,7 +133,7 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
     return r.result;
   };
 
-  it("not while the shard scrapes; then once the Store Gateway serves its head, which the shard then lets go", async (t) => {
+  it("not while the shard scrapes; then once Query answers its head from the Store Gateway, which the shard then lets go", async (t) => {
     await stack.withLogs(async () => {
       // A few scrapes, so that the head holds samples no block has.
       for (let i = 0; i < 100 && (await promQuery(`count({job="${JOB}"})`)).length === 0; i++) await sleep(100);
@@ -152,8 +162,13 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
         [
           "shard 1: waiting for its targets' staleness markers before flushing its head",
           "shard 1: head flushed (<block>); waiting for the Thanos sidecar to upload <block>",
-          ...(events.some((e) => e.includes("Store Gateway"))
+          ...(events.some((e) => e.includes("to load"))
             ? ["shard 1: uploaded; waiting for the Store Gateway to load <block>"]
+            : []),
+          ...(events.some((e) => e.includes("to route"))
+            ? [
+                `shard 1: uploaded; loaded by the Store Gateway; waiting for Thanos Query to route to it for them: ${new URL(query.httpUrl).host} (<block>)`,
+              ]
             : []),
           "shard 1: its data is in the bucket (head: <block>); it can go",
         ],
@@ -177,9 +192,8 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
         Math.max(...metas.map((m) => m.maxTime)) >= lastSample - 5000,
         "the bucket holds the shard's samples up to the drain",
       );
-      // Served: Query over the Store Gateway alone answers every series the shard had.
-      const q = await stack.query({ endpoints: [{ address: store.grpcAddress, strict: true }] });
-      assert.equal(await q.value(scraped), seriesOf(1, SERIES));
+      // Served at once: the Query asked, over the Store Gateway alone, answers every series the shard had.
+      assert.equal(await query.value(scraped), seriesOf(1, SERIES));
 
       // Released: the head's copy of that range is deleted and the moved block gone, so a PVC
       // that comes back with the ordinal cannot make a second, overlapping block of it.
@@ -215,8 +229,7 @@ describe("a drained shard in a cluster goes once its head is in the bucket", { t
       t.diagnostic(`confirmed in the bucket ${((Date.now() - started) / 1000).toFixed(1)} s after the drain`);
       const added = readdirSync(bucket).filter((b) => existsSync(join(bucket, b, "meta.json")) && !before.includes(b));
       assert.equal(added.length, 1, "one new block: the head since the first drain");
-      const q = await stack.query({ endpoints: [{ address: store.grpcAddress, strict: true }] });
-      assert.equal(await q.value(scraped), seriesOf(1, SERIES));
+      assert.equal(await query.value(scraped), seriesOf(1, SERIES));
       assert.deepEqual(await promQuery(scraped), []);
     });
   });
