@@ -113,12 +113,13 @@ export interface TargetSet {
 const NONE: readonly never[] = Object.freeze([]);
 
 /**
- * One group's targets for one job. Its lists are kept per group as long as the group is: a
- * list grown by push holds room for 17, ~150 bytes a group of one target, and most groups
- * drop and refuse nothing (issue 16).
+ * One group's targets for one job, kept as long as the group is: a group of one target that
+ * nothing dropped or refused (a pod, a node) as that target alone, else exact-size lists (a
+ * list grown by push holds room for 17). The lists and their holder were ~250 bytes of a
+ * one-target group (issue 16).
  */
-function buildGroup(g: TargetGroup, job: ScrapeJob, sdIndex: number): Built {
-  const known: KnownTarget[] = [];
+function buildGroup(g: TargetGroup, job: ScrapeJob, sdIndex: number): Built | Known {
+  const known: Known[] = [];
   const dropped: DroppedTarget[] = [];
   const failures: TargetFailure[] = [];
   for (const t of g.targets) {
@@ -129,6 +130,7 @@ function buildGroup(g: TargetGroup, job: ScrapeJob, sdIndex: number): Built {
     dropped.push(...set.dropped);
     failures.push(...set.failures);
   }
+  if (known.length === 1 && dropped.length === 0 && failures.length === 0) return known[0]!;
   const exact = <T>(list: T[]): readonly T[] => (list.length === 0 ? NONE : list.slice());
   return { known: exact(known), dropped: exact(dropped), failures: exact(failures) };
 }
@@ -139,7 +141,7 @@ function buildGroup(g: TargetGroup, job: ScrapeJob, sdIndex: number): Built {
  * seen before is not relabeled again.
  */
 export class TargetIndex {
-  #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
+  #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built | Known>>();
   /** The last result and the group objects it was built from, in order. */
   #last: { config: PromConfig; groups: TargetGroup[]; set: TargetSet } | undefined;
 
@@ -177,12 +179,15 @@ export class TargetIndex {
             built = buildGroup(g, job, sdIndex);
             byGroup.set(g, built);
           }
-          dropped.push(...built.dropped);
-          failures.push(...built.failures);
           // Prometheus scrapes duplicates once, showing the discovered labels of the last one its
           // scrape pool saw (scrapePool.sync calls SetScrapeConfig for each duplicate): the last
           // one is kept and sent, in the first one's place.
-          for (const k of built.known) known.set(k.target.id, k);
+          if (built instanceof Known) known.set(built.target.id, built);
+          else {
+            dropped.push(...built.dropped);
+            failures.push(...built.failures);
+            for (const k of built.known) known.set(k.target.id, k);
+          }
         }
       }
     }
