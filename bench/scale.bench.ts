@@ -21,6 +21,7 @@
  *   SCALE_TARGETS=1000000 SCALE_SHARDS=500 node bench/run.ts scale
  *   SCALE_EXPLORE_CONCURRENCY=16                the explore concurrency (default: the coordinator's)
  *   SCALE_EXPORTER_LATENCY_MS=30                each exploring scrape's wait (the exporter's latency)
+ *   node --expose-gc bench/run.ts scale         also the live heap a target after the steady rounds
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -125,6 +126,13 @@ const budget = Math.ceil(totalSeries / (S * 0.8));
 const MiB = (n: number) => Math.round(n / 2 ** 20);
 const rss = () => MiB(process.memoryUsage().rss);
 const rssBefore = rss();
+/** With `node --expose-gc`: the live heap, which RSS shows only with the GC's slack on top. */
+const gc = (globalThis as { gc?: () => void }).gc;
+const liveHeap = () => {
+  gc?.();
+  return process.memoryUsage().heapUsed;
+};
+const heapBefore = liveHeap();
 const started = performance.now();
 const config = parseConfig(readFileSync(configFile, "utf8"), {
   dialect: dialectFor("3.16"),
@@ -258,13 +266,17 @@ await settle("settle");
 for (let k = 0; k < STEADY_ROUNDS; k++) await round(`steady ${k + 1}`);
 const steady = rounds.filter((r) => r.round.startsWith("steady")).map((r) => r.totalMs);
 const steadyMs = [...steady].sort((a, b) => a - b)[steady.length >> 1]!;
+const heapPerTarget = gc ? Math.round((liveHeap() - heapBefore) / N) : undefined;
+if (heapPerTarget !== undefined) console.log(`live heap after the steady rounds: ${heapPerTarget} B a target`);
 
 // Growth: 1% of the targets (every 100th) grow ×3; the shards report it, the loop rebalances.
 const grown = Array.from({ length: Math.ceil(N * GROW) }, (_, k) => k * Math.floor(1 / GROW));
 const grownSet = new Set(grown);
 // The least series any scheduler must move: what the grown shards hold above their budget.
-const indexOf = (t: TickResult["shards"][number]["targets"][number]) =>
-  Number(String(t.target.internalLabels.__metrics_path__).slice(3));
+const indexOf = (t: TickResult["shards"][number]["targets"][number]) => {
+  const url = t.target.scrapeUrl;
+  return Number(url.slice(url.lastIndexOf("/") + 1));
+};
 const lowerBound = last!.shards.reduce((n, s) => {
   const used = s.targets.reduce((m, t) => {
     const i = indexOf(t);
@@ -379,6 +391,7 @@ const path = writeResults(`scale-${N}`, {
   firstAssignedMs,
   steadyMs,
   peakRssMiB: peakRss,
+  heapPerTarget,
   rounds,
   goals,
 });

@@ -1,7 +1,7 @@
-import type { Target } from "../prom/targets.ts";
 import { parsePartId, scheduleWithSplits } from "../scheduler/split.ts";
 import type { Strategy } from "../scheduler/strategy.ts";
 import { SCRAPE_SERIES } from "./coordinator.ts";
+import type { IndexedTarget } from "./target-index.ts";
 
 /**
  * The answer of `promshard plan` and of the status page's what-if, computed once here: the
@@ -37,7 +37,7 @@ export interface Plan {
 
 /** A target and the series it exposes (after metric relabeling, without the scrape series). */
 export interface MeasuredTarget {
-  readonly target: Target;
+  readonly target: IndexedTarget;
   readonly series: number;
   readonly source: SeriesSource;
 }

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { type AssignedTarget, diffAssignment, type RejectedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import type { DroppedTarget, Target, TargetFailure } from "../prom/targets.ts";
+import type { DroppedTarget, TargetFailure } from "../prom/targets.ts";
 import { parsePartId, type SplitResult, scheduleWithSplits, targetOf } from "../scheduler/split.ts";
 import type { SchedShard, ScheduleResult, Strategy } from "../scheduler/strategy.ts";
 import { type Backoff, backoffDelay } from "../util/backoff.ts";
@@ -12,7 +12,7 @@ import { type MovePlan, planMoves, type ShardReport } from "./moves.ts";
 import { newShardMemory, observeShard, type ShardMemory } from "./shard-health.ts";
 import type { CoordinatorEvent, Scaler, ShardClient, ShardRuntime, TargetRuntime } from "./shards.ts";
 import { handover, itemsOf, SplitLabels, wholeFromParts } from "./split-targets.ts";
-import { type KnownTarget, samePayload, TargetIndex } from "./target-index.ts";
+import { type IndexedTarget, type KnownTarget, samePayload, TargetIndex } from "./target-index.ts";
 
 export interface CoordinatorOptions {
   readonly discovery: DiscoveryManager;
@@ -23,7 +23,7 @@ export interface CoordinatorOptions {
    * Series a target has before anyone measured it; with `labelNames`, also the label names of
    * its series (for a target split over shards).
    */
-  readonly explore: (target: Target, job: ScrapeJob, labelNames?: Set<string>) => Promise<number>;
+  readonly explore: (target: IndexedTarget, job: ScrapeJob, labelNames?: Set<string>) => Promise<number>;
   readonly budget: number;
   readonly minShards: number;
   readonly maxShards: number;
@@ -50,7 +50,7 @@ export interface CoordinatorOptions {
 export interface TargetStatus {
   readonly id: string;
   readonly job: string;
-  readonly target: Target;
+  readonly target: IndexedTarget;
   readonly series: number;
   /** Where the scheduler wants it. */
   readonly shard: number;
@@ -109,11 +109,20 @@ function sameInputs(a: RoundInputs, b: RoundInputs): boolean {
   return true;
 }
 
-interface Explored {
-  series: number;
-  ok: boolean;
-  failures: number;
-  retryAt: number;
+/**
+ * What explore found of a target: its series, or the failures that left it on an estimate. A
+ * success is only its number: an object a target was ~50 bytes of it at a million (issue 16).
+ */
+type Explored = number | ExploreFailure;
+
+interface ExploreFailure {
+  readonly series: number;
+  readonly failures: number;
+  readonly retryAt: number;
+}
+
+function seriesOf(e: Explored | undefined): number | undefined {
+  return typeof e === "object" ? e.series : e;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -308,22 +317,21 @@ export class Coordinator {
     for (const k of known.values()) {
       if (measured.has(k.target.id)) continue;
       const e = this.#explored.get(k.target.id);
-      if (e && !e.ok) failing = true;
-      if (!e || (!e.ok && now >= e.retryAt)) due.push(k);
+      if (typeof e === "object") failing = true;
+      if (e === undefined || (typeof e === "object" && now >= e.retryAt)) due.push(k);
     }
     this.#exploreIdle = due.length === 0 && !failing ? { known, measured } : undefined;
     await growingParallel(due, o.exploreConcurrency ?? EXPLORE_CONCURRENCY, async ({ target, job }) => {
       const prev = this.#explored.get(target.id);
       try {
         const series = await o.explore(target, job);
-        this.#explored.set(target.id, { series, ok: true, failures: 0, retryAt: 0 });
+        this.#explored.set(target.id, series);
         o.metrics?.explores.inc({ result: "ok" });
       } catch (err) {
-        const failures = (prev?.failures ?? 0) + 1;
+        const failures = (typeof prev === "object" ? prev.failures : 0) + 1;
         const backoff = backoffDelay(EXPLORE_RETRY, failures);
         this.#explored.set(target.id, {
-          series: prev?.series ?? o.defaultSeries ?? 1000,
-          ok: false,
+          series: seriesOf(prev) ?? o.defaultSeries ?? 1000,
           failures,
           retryAt: now + backoff,
         });
@@ -354,7 +362,7 @@ export class Coordinator {
     const measured = this.#measured(runtimes);
     const explored = await this.#step("explore", () => this.#explore(known, measured, now));
     const whole = (id: string) =>
-      (measured.get(id) ?? this.#explored.get(id)?.series ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
+      (measured.get(id) ?? seriesOf(this.#explored.get(id)) ?? o.defaultSeries ?? 1000) + SCRAPE_SERIES;
 
     const last = this.#round;
     // The same targets, measurements and explores give the same series.

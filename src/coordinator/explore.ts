@@ -78,7 +78,7 @@ function following(client: ScrapeClient, job: ScrapeJob): Dispatcher {
  * split target's parts hash over); only then are the labels of a job without rules materialised.
  */
 export async function exploreTarget(
-  target: Target,
+  target: Pick<Target, "labels" | "scrapeUrl">,
   job: ScrapeJob,
   client: ScrapeClient,
   labelNames?: Set<string>,

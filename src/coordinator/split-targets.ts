@@ -1,8 +1,7 @@
 import type { ScrapeJob } from "../prom/config.ts";
-import type { Target } from "../prom/targets.ts";
 import { parsePartId, partId } from "../scheduler/split.ts";
 import type { ShardReport } from "./moves.ts";
-import type { KnownTarget } from "./target-index.ts";
+import type { IndexedTarget, KnownTarget } from "./target-index.ts";
 
 const NAME = "__name__";
 
@@ -38,7 +37,7 @@ export function wholeFromParts(measured: ReadonlyMap<string, number>): Map<strin
 }
 
 /** Learns a target's label names with one exploring scrape (the coordinator's explore option). */
-export type LearnNames = (target: Target, job: ScrapeJob, names: Set<string>) => Promise<unknown>;
+export type LearnNames = (target: IndexedTarget, job: ScrapeJob, names: Set<string>) => Promise<unknown>;
 
 /**
  * The label names a split target's parts hash over. Learned once per target by an exploring
@@ -119,7 +118,7 @@ function itemOf(
   byJob: ReadonlyMap<string, readonly string[]>,
 ): KnownTarget {
   const by = byJob.get(k.job.jobName) ?? [NAME];
-  return { ...k, payload: { ...k.payload, split: { part, parts, by } } };
+  return { target: k.target, job: k.job, payload: { ...k.payload, split: { part, parts, by } } };
 }
 
 /**

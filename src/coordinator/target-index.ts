@@ -1,9 +1,10 @@
 import type { AssignedTarget } from "../contract/assignment.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import type { PromConfig, ScrapeJob } from "../prom/config.ts";
-import { type Labels, labelsEqual } from "../prom/labels.ts";
+import { type Labels, labelsEqual, labelsFromMap } from "../prom/labels.ts";
 import {
   type DroppedTarget,
+  discoveredLabels,
   sdLabels,
   type Target,
   type TargetFailure,
@@ -11,35 +12,71 @@ import {
   targetsFromGroup,
 } from "../prom/targets.ts";
 
+/**
+ * A target as the loop schedules and shows it: without the labels after relabeling (Prometheus
+ * shows the public ones; nothing here needs the rest), and with its discovered labels made
+ * when shown. The three label sets stored per target were ~1 KB of the index's 1.5 KB a target
+ * (issue 16).
+ */
+export type IndexedTarget = Omit<Target, "internalLabels">;
+
 /** A target the loop schedules: built from its discovered labels, with what a sidecar is sent. */
 export interface KnownTarget {
-  readonly target: Target;
+  readonly target: IndexedTarget;
   readonly job: ScrapeJob;
   readonly payload: AssignedTarget;
 }
 
 /**
- * A known target whose payload is made when it is pushed, from the discovered labels that
- * discovery keeps anyway: a sorted copy per target, kept for every target, was ~15% of the
- * coordinator's memory at 100,000 targets (issue 16).
+ * A target with what discovery said about it (its own labels and its group's, which discovery
+ * keeps anyway), from which its discovered labels and its payload are made when read.
  */
-class Known implements KnownTarget {
-  readonly target: Target;
+class Indexed implements IndexedTarget {
+  readonly id: string;
+  readonly labels: Labels;
+  readonly scrapeUrl: string;
+  readonly scrapeIntervalMs: number;
+  readonly scrapeTimeoutMs: number;
   readonly job: ScrapeJob;
-  readonly #discovered: Labels;
-  readonly #group: Labels;
+  readonly sd: Labels;
+  readonly group: Labels;
+
+  constructor(t: Target, job: ScrapeJob, sd: Labels, group: Labels) {
+    this.id = t.id;
+    this.labels = t.labels;
+    this.scrapeUrl = t.scrapeUrl;
+    this.scrapeIntervalMs = t.scrapeIntervalMs;
+    this.scrapeTimeoutMs = t.scrapeTimeoutMs;
+    this.job = job;
+    this.sd = sd;
+    this.group = group;
+  }
+
+  get scrapePool(): string {
+    return this.job.jobName;
+  }
+
+  get discoveredLabels(): Labels {
+    return labelsFromMap(discoveredLabels(this.sd, this.group, this.job));
+  }
+}
+
+class Known implements KnownTarget {
+  readonly target: Indexed;
   readonly #sdIndex: number;
 
-  constructor(target: Target, job: ScrapeJob, discovered: Labels, group: Labels, sdIndex: number) {
+  constructor(target: Indexed, sdIndex: number) {
     this.target = target;
-    this.job = job;
-    this.#discovered = discovered;
-    this.#group = group;
     this.#sdIndex = sdIndex;
   }
 
+  get job(): ScrapeJob {
+    return this.target.job;
+  }
+
   get payload(): AssignedTarget {
-    return { job: this.job.jobName, labels: sdLabels(this.#discovered, this.#group), sdIndex: this.#sdIndex };
+    const t = this.target;
+    return { job: t.job.jobName, labels: sdLabels(t.sd, t.group), sdIndex: this.#sdIndex };
   }
 }
 
@@ -73,13 +110,38 @@ export interface TargetSet {
   readonly failures: TargetFailure[];
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
+/**
+ * One group's targets for one job, kept as long as the group is: a group of one target that
+ * nothing dropped or refused (a pod, a node) as that target alone, else exact-size lists (a
+ * list grown by push holds room for 17). The lists and their holder were ~250 bytes of a
+ * one-target group (issue 16).
+ */
+function buildGroup(g: TargetGroup, job: ScrapeJob, sdIndex: number): Built | Known {
+  const known: Known[] = [];
+  const dropped: DroppedTarget[] = [];
+  const failures: TargetFailure[] = [];
+  for (const t of g.targets) {
+    // One target at a time, to pair each built target with its own discovered labels.
+    const set = targetsFromGroup({ source: g.source, targets: [t], labels: g.labels }, job);
+    const active = set.active[0];
+    if (active) known.push(new Known(new Indexed(active, job, t, g.labels), sdIndex));
+    dropped.push(...set.dropped);
+    failures.push(...set.failures);
+  }
+  if (known.length === 1 && dropped.length === 0 && failures.length === 0) return known[0]!;
+  const exact = <T>(list: T[]): readonly T[] => (list.length === 0 ? NONE : list.slice());
+  return { known: exact(known), dropped: exact(dropped), failures: exact(failures) };
+}
+
 /**
  * The targets of every job, from discovery through relabeling, with relabeling cached per
  * discovered group: discovery replaces a group object when the group changes, so a group
  * seen before is not relabeled again.
  */
 export class TargetIndex {
-  #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built>>();
+  #built = new WeakMap<ScrapeJob, WeakMap<TargetGroup, Built | Known>>();
   /** The last result and the group objects it was built from, in order. */
   #last: { config: PromConfig; groups: TargetGroup[]; set: TargetSet } | undefined;
 
@@ -114,24 +176,18 @@ export class TargetIndex {
         for (const g of groups) {
           let built = byGroup.get(g);
           if (!built) {
-            const b = { known: [] as KnownTarget[], dropped: [] as DroppedTarget[], failures: [] as TargetFailure[] };
-            for (const t of g.targets) {
-              // One target at a time, to pair each built target with its own discovered labels.
-              const set = targetsFromGroup({ source: g.source, targets: [t], labels: g.labels }, job);
-              const active = set.active[0];
-              if (active) b.known.push(new Known(active, job, t, g.labels, sdIndex));
-              b.dropped.push(...set.dropped);
-              b.failures.push(...set.failures);
-            }
-            built = b;
-            byGroup.set(g, b);
+            built = buildGroup(g, job, sdIndex);
+            byGroup.set(g, built);
           }
-          dropped.push(...built.dropped);
-          failures.push(...built.failures);
           // Prometheus scrapes duplicates once, showing the discovered labels of the last one its
           // scrape pool saw (scrapePool.sync calls SetScrapeConfig for each duplicate): the last
           // one is kept and sent, in the first one's place.
-          for (const k of built.known) known.set(k.target.id, k);
+          if (built instanceof Known) known.set(built.target.id, built);
+          else {
+            dropped.push(...built.dropped);
+            failures.push(...built.failures);
+            for (const k of built.known) known.set(k.target.id, k);
+          }
         }
       }
     }

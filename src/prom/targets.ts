@@ -287,29 +287,34 @@ export function scrapeUrl(labels: Labels, jobParams: Readonly<Record<string, rea
   const host = labels[ADDRESS] ?? "";
   let path = labels[METRICS_PATH] ?? "";
   path = path === "*" ? "*" : goEscape(path, "path");
-  let url = scheme ? `${scheme}:` : "";
+  // Joined rather than appended: a string built by += is a tree of pieces until read, several
+  // times the bytes of the URL it spells, and the coordinator keeps one per target (issue 16).
+  const url: string[] = scheme ? [`${scheme}:`] : [];
   if (scheme || host) {
-    if (host || path) url += "//";
-    url += goEscape(host, "host");
+    if (host || path) url.push("//");
+    url.push(goEscape(host, "host"));
   }
-  if (path !== "" && path[0] !== "/" && host !== "") url += "/";
-  url += path;
-  if (query !== "") url += `?${query}`;
-  return url;
+  if (path !== "" && path[0] !== "/" && host !== "") url.push("/");
+  url.push(path);
+  if (query !== "") url.push(`?${query}`);
+  return url.join("");
 }
 
 const HOST_SAFE = new Set("!$&'()*+,;=:[]<>\"");
 
 /** net/url's escape for the host, path and query-component modes (non-ASCII bytes always escaped). */
 function goEscape(s: string, mode: "host" | "path" | "query"): string {
-  let out = "";
+  let i = 0;
+  while (i < s.length && !shouldEscape(s.charCodeAt(i), s[i]!, mode)) i++;
+  if (i === s.length) return s;
+  const out: string[] = [];
   for (const byte of Buffer.from(s, "utf8")) {
     const c = String.fromCharCode(byte);
-    if (!shouldEscape(byte, c, mode)) out += c;
-    else if (c === " " && mode === "query") out += "+";
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    if (!shouldEscape(byte, c, mode)) out.push(c);
+    else if (c === " " && mode === "query") out.push("+");
+    else out.push(`%${byte.toString(16).toUpperCase().padStart(2, "0")}`);
   }
-  return out;
+  return out.join("");
 }
 
 function shouldEscape(byte: number, c: string, mode: "host" | "path" | "query"): boolean {

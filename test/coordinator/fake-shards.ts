@@ -136,8 +136,8 @@ export function setup(
     scaler,
     shard: (i) => shards[i]!,
     explore: async (t) => {
-      idOf.set(t.internalLabels.__address__!, t.id);
-      series.set(t.id, seriesOf(t.internalLabels.__address__!));
+      idOf.set(t.labels.instance!, t.id);
+      series.set(t.id, seriesOf(t.labels.instance!));
       return series.get(t.id)!;
     },
     budget: 30_000,

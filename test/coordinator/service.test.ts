@@ -66,7 +66,7 @@ describe("coordinator service", () => {
       scaler,
       shard: (i) => shards[i]!,
       explore: async (t) => {
-        idOf.set(t.internalLabels.__address__!, t.id);
+        idOf.set(t.labels.instance!, t.id);
         series.set(t.id, 20_000);
         return 20_000;
       },

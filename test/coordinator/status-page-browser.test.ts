@@ -34,7 +34,6 @@ const target = (id: string, job: string, instance: string, series: number): Targ
     scrapePool: job,
     discoveredLabels: { __address__: instance },
     labels: { job, instance },
-    internalLabels: { job, instance, __address__: instance },
     scrapeUrl: `http://${instance}/metrics`,
     scrapeIntervalMs: 15_000,
     scrapeTimeoutMs: 10_000,

@@ -41,7 +41,6 @@ const target = (id: string, instance: string, series: number): TargetStatus => (
     scrapePool: "node",
     discoveredLabels: { __address__: instance },
     labels: { job: "node", instance },
-    internalLabels: { job: "node", instance, __address__: instance },
     scrapeUrl: `http://${instance}/metrics`,
     scrapeIntervalMs: 15_000,
     scrapeTimeoutMs: 10_000,
