@@ -159,10 +159,15 @@ function checkShape(
   }
   const b = body as Record<string, unknown>;
   for (const k of Object.keys(b)) if (!allowed.includes(k)) errors.push(fail(`${what}.${k}`, "unknown field"));
-  if (typeof b.version !== "number" || !Number.isSafeInteger(b.version) || b.version < 0) {
-    errors.push(fail(`${what}.version`, "must be a non-negative integer"));
-  }
+  nonNegativeInteger(b, what, "version", errors);
   return b;
+}
+
+/** Field `k` of `b` (a version or a count) is a non-negative integer, else a problem in `errors`. */
+function nonNegativeInteger(b: Record<string, unknown>, what: string, k: string, errors: PromshardError[]): void {
+  const v = b[k];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+    errors.push(fail(`${what}.${k}`, "must be a non-negative integer"));
 }
 
 type TargetCheck = (
@@ -374,12 +379,8 @@ function mismatch(message: string): PromshardError {
 export function parseAssignmentDelta(body: unknown, config: PromConfig): ParsedDelta {
   const errors: PromshardError[] = [];
   const b = checkShape(body, ["version", "base", "count", "set", "remove"], "delta", errors);
-  const int = (k: string) => {
-    if (typeof b[k] !== "number" || !Number.isSafeInteger(b[k]) || (b[k] as number) < 0)
-      errors.push(fail(`delta.${k}`, "must be a non-negative integer"));
-  };
-  int("base");
-  int("count");
+  nonNegativeInteger(b, "delta", "base", errors);
+  nonNegativeInteger(b, "delta", "count", errors);
   if (errors.length === 0 && (b.version as number) <= (b.base as number))
     errors.push(fail("delta.version", "must be greater than base"));
   const set = b.set;

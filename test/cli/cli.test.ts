@@ -22,6 +22,12 @@ function promshard(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The coordinator with the flags it requires, and `extra`: each check fails before anything starts. */
+function coordinator(...extra: string[]) {
+  const base = ["--config", "examples/prometheus.yml", "--shards.statefulset", "ns/prom"];
+  return promshard("coordinator", ...base, "--sidecar.token-file", "/nonexistent", ...extra);
+}
+
 /**
  * Run in a fresh Node with the mode's name as its argument: loads that mode as runCommand
  * does and prints the packages every import resolved to (a hook sees each resolution).
@@ -100,33 +106,13 @@ describe("promshard command line", () => {
       assert.equal(r.code, 2);
       assert.match(r.stderr, /--shards\.statefulset NAMESPACE\/NAME/, r.stderr);
     }
-    const bad = promshard(
-      "coordinator",
-      "--config",
-      "examples/prometheus.yml",
-      "--shards.statefulset",
-      "ns/prom",
-      "--sidecar.token-file",
-      "/nonexistent",
-      "--leader-elect.lease",
-      "no-slash",
-    );
+    const bad = coordinator("--leader-elect.lease", "no-slash");
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--leader-elect\.lease: "no-slash" is not NAMESPACE\/NAME/);
   });
 
   it("coordinator refuses a --scale-down.store-url that is not an http(s) URL, before it starts", () => {
-    const bad = promshard(
-      "coordinator",
-      "--config",
-      "examples/prometheus.yml",
-      "--shards.statefulset",
-      "ns/prom",
-      "--sidecar.token-file",
-      "/nonexistent",
-      "--scale-down.store-url",
-      "http://thanos-store:10902,thanos-store-2:10902",
-    );
+    const bad = coordinator("--scale-down.store-url", "http://thanos-store:10902,thanos-store-2:10902");
     assert.equal(bad.code, 2);
     assert.match(
       bad.stderr,
@@ -135,42 +121,20 @@ describe("promshard command line", () => {
   });
 
   it("coordinator refuses a --scale-down.query-url that is not an http(s) URL, or one without --scale-down.store-url", () => {
-    const run = (...extra: string[]) =>
-      promshard(
-        "coordinator",
-        "--config",
-        "examples/prometheus.yml",
-        "--shards.statefulset",
-        "ns/prom",
-        "--sidecar.token-file",
-        "/nonexistent",
-        ...extra,
-      );
     const store = ["--scale-down.store-url", "http://thanos-store:10902"];
-    const bad = run(...store, "--scale-down.query-url", "dns+http://query:9090,dns+query:9090");
+    const bad = coordinator(...store, "--scale-down.query-url", "dns+http://query:9090,dns+query:9090");
     assert.equal(bad.code, 2);
     assert.match(
       bad.stderr,
       /--scale-down\.query-url: its entry 2 is not an http\(s\) URL \(or one prefixed dns\+\); give each Thanos Query's HTTP address/,
     );
-    const alone = run("--scale-down.query-url", "http://query:9090");
+    const alone = coordinator("--scale-down.query-url", "http://query:9090");
     assert.equal(alone.code, 2);
     assert.match(alone.stderr, /--scale-down\.query-url needs --scale-down\.store-url/);
   });
 
   it("coordinator --thanos.query-url: not http(s), or with a password, exits 2 naming the flag and not the password", () => {
-    const run = (url: string) =>
-      promshard(
-        "coordinator",
-        "--config",
-        "examples/prometheus.yml",
-        "--shards.statefulset",
-        "ns/prom",
-        "--sidecar.token-file",
-        "/nonexistent",
-        "--thanos.query-url",
-        url,
-      );
+    const run = (url: string) => coordinator("--thanos.query-url", url);
     const ftp = run("ftp://127.0.0.1:9090");
     assert.equal(ftp.code, 2);
     assert.match(ftp.stderr, /--thanos\.query-url must be an http:\/\/ or https:\/\/ URL of Thanos Query/);
