@@ -85,6 +85,17 @@ export function dialectFromFlag(values: RunContext["values"]): PromDialect {
   }
 }
 
+export const configFlag: Flags = {
+  config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
+};
+
+/** --config's value, which the commands that read a Prometheus config require. */
+export function configFile(values: RunContext["values"]): string {
+  const file = values.config;
+  if (typeof file !== "string") throw new UsageError("--config FILE is required");
+  return file;
+}
+
 export const outputFlag: Flags = {
   output: {
     type: "string",

@@ -28,6 +28,8 @@ import { lastGoodSecretName } from "../webhook/inject.ts";
 import { budgetFlags } from "./budget-flags.ts";
 import {
   type Command,
+  configFile,
+  configFlag,
   dialectFromFlag,
   type Flags,
   logLevelFlag,
@@ -42,7 +44,7 @@ import { printErrors } from "./targets.ts";
 /** The flags every coordinator has, in a cluster or in local mode; defaults differ where the setting does. */
 export function coordinatorFlags(defaults: { listen: string; scaleDownWait: string }): Flags {
   return {
-    config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
+    ...configFlag,
     ...budgetFlags,
     listen: {
       type: "string",
@@ -121,8 +123,7 @@ export interface CoordinatorSettings {
 
 /** Validates the shared flags; a bad one is a UsageError naming it. */
 export function readCoordinatorFlags(values: RunContext["values"]): CoordinatorSettings {
-  const file = values.config;
-  if (typeof file !== "string") throw new UsageError("--config FILE is required");
+  const file = configFile(values);
   const strategy = getStrategy(String(values.scheduler));
   if (!strategy) throw new UsageError(`--scheduler must be one of ${strategyNames().join(", ")}`);
   const minShards = int(values, "shards.min", 1);

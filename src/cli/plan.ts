@@ -17,6 +17,8 @@ import { getStrategy, strategyNames } from "../scheduler/index.ts";
 import { budgetFlags } from "./budget-flags.ts";
 import {
   type Command,
+  configFile,
+  configFlag,
   dialectFromFlag,
   outputFlag,
   outputFormat,
@@ -188,7 +190,7 @@ export const planCommand: Command = {
   summary:
     "Capacity planning: how many shards a budget needs, the series per shard, where each target would go and the largest targets (nothing is changed)",
   flags: {
-    config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
+    ...configFlag,
     ...budgetFlags,
     kubeconfig: {
       type: "string",
@@ -216,8 +218,7 @@ export const planCommand: Command = {
     ...prometheusVersionFlag,
   },
   async run(ctx) {
-    const file = ctx.values.config;
-    if (typeof file !== "string") throw new UsageError("--config FILE is required");
+    const file = configFile(ctx.values);
     const output = outputFormat(ctx);
     const coordinatorUrl = optional(ctx.values, "coordinator.url");
     if (coordinatorUrl !== undefined && !/^https?:\/\/[^/]+/.test(coordinatorUrl))

@@ -6,6 +6,8 @@ import { compareNames, type Labels } from "../prom/labels.ts";
 import { type DroppedTarget, type Target, type TargetFailure, targetsForJob } from "../prom/targets.ts";
 import {
   type Command,
+  configFile,
+  configFlag,
   dialectFromFlag,
   outputFlag,
   outputFormat,
@@ -113,7 +115,7 @@ export const targetsCommand: Command = {
   summary:
     "Run service discovery and relabeling on a Prometheus config once and print the targets, in the shape of Prometheus's /api/v1/targets",
   flags: {
-    config: { type: "string", description: "Prometheus config file", placeholder: "FILE" },
+    ...configFlag,
     job: { type: "string", multiple: true, description: "Only this job", placeholder: "NAME" },
     kubeconfig: {
       type: "string",
@@ -125,8 +127,7 @@ export const targetsCommand: Command = {
     ...prometheusVersionFlag,
   },
   async run(ctx) {
-    const file = ctx.values.config;
-    if (typeof file !== "string") throw new UsageError("--config FILE is required");
+    const file = configFile(ctx.values);
     const output = outputFormat(ctx);
     const dialect = dialectFromFlag(ctx.values);
     let config: PromConfig;
