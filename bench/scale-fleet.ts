@@ -22,7 +22,7 @@ import {
   applyAssignmentDelta,
   parseAssignmentDelta,
 } from "../src/contract/assignment.ts";
-import { RUNTIME_SINCE_FEATURE } from "../src/contract/runtime-report.ts";
+import { RUNTIME_REMOVALS_PARAM, RUNTIME_SINCE_FEATURE, RuntimeChanges } from "../src/contract/runtime-report.ts";
 import { PromshardError } from "../src/errors.ts";
 import { parseConfig } from "../src/prom/config.ts";
 import type { Labels } from "../src/prom/labels.ts";
@@ -78,39 +78,85 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const jobs = new Map(config.scrapeConfigs.map((j) => [j.jobName, j]));
   const grown = new Map<number, number>();
   const series = (i: number) => Math.round(seriesOf(i) * (grown.get(i) ?? 1));
-  /** Per target index, its runtime-report entry without the series (what a sidecar maps once). */
-  const entries = new Map<number, string>();
+  /** Per target index, its id and runtime-report entry without the series (what a sidecar maps once). */
+  const entries = new Map<number, { id: string | null; json: string }>();
   const entry = (t: { job: string; labels: Labels; sdIndex?: number }) => {
     const i = indexOfPath(t.labels[PATH_LABEL]);
     let e = entries.get(i);
     if (e === undefined) {
       const job = jobs.get(t.job);
       const active = job && targetsFromGroup({ source: "", targets: [t.labels], labels: {} }, job).active[0];
-      e = JSON.stringify({
-        job: t.job,
-        address: t.labels.__address__ ?? "",
-        ...(t.sdIndex === undefined ? {} : { sdIndex: t.sdIndex }),
-        id: active?.id ?? null,
-        status: active ? "scraped" : "dropped",
-        labels: active?.labels ?? null,
-        scrapeUrl: active?.scrapeUrl ?? null,
-        health: active ? "up" : null,
-        lastScrape: "2026-01-01T00:00:00.000Z",
-        lastScrapeDurationSeconds: 0.003,
-        lastError: null,
-      }).slice(0, -1);
+      const id = active?.id ?? null;
+      e = {
+        id,
+        json: JSON.stringify({
+          job: t.job,
+          address: t.labels.__address__ ?? "",
+          ...(t.sdIndex === undefined ? {} : { sdIndex: t.sdIndex }),
+          id,
+          status: active ? "scraped" : "dropped",
+          labels: active?.labels ?? null,
+          scrapeUrl: active?.scrapeUrl ?? null,
+          health: active ? "up" : null,
+          lastScrape: "2026-01-01T00:00:00.000Z",
+          lastScrapeDurationSeconds: 0.003,
+          lastError: null,
+        }).slice(0, -1),
+      };
       entries.set(i, e);
     }
-    return `${e},"series":${series(i)}}`;
+    const n = series(i);
+    return {
+      id: e.id,
+      status: "scraped" as const,
+      health: "up" as const,
+      series: n,
+      lastError: null,
+      text: `${e.json},"series":${n}}`,
+    };
   };
   const shards = new Map<number, { version: number; targets: AssignedTarget[] }>();
   /**
    * Each shard's report, built once per change: many sidecars build theirs in parallel on
-   * their own machines, and this one process must not be what a round waits for.
+   * their own machines, and this one process must not be what a round waits for. As a
+   * sidecar's, it answers `?since=` through the contract's RuntimeChanges: `partial` is what
+   * changed since the token before (`removed` included), the one a coordinator holds.
    */
-  const reports = new Map<number, { token: string; full: string; partial: string }>();
-  /** Growths so far: a report's token names it, so one from before a growth is answered whole. */
-  let growth = 0;
+  const reports = new Map<
+    number,
+    { token: string; before?: string; full: () => string; partial?: string; removals: boolean; none: string }
+  >();
+  const changes = new Map<number, RuntimeChanges>();
+  /** Each shard's last token, kept across changes: the one a coordinator asks with next. */
+  const tokens = new Map<number, string>();
+  const reportOf = (k: number) => {
+    let report = reports.get(k);
+    if (report !== undefined) return report;
+    const s = shards.get(k);
+    const targets = (s?.targets ?? []).map(entry);
+    const c = changes.get(k) ?? new RuntimeChanges(`fleet${k}`);
+    changes.set(k, c);
+    const before = tokens.get(k);
+    const { token, changed, removed } = c.note("fleet", targets, before, true);
+    tokens.set(k, token);
+    const head = `{"features":["${ASSIGNMENT_DELTA_FEATURE}","${RUNTIME_SINCE_FEATURE}"],"token":"${token}","prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
+      s ? JSON.stringify({ version: s.version, targets: s.targets.length }) : "null"
+    }`;
+    const list = (ts: readonly { text: string }[]) =>
+      `"targets":[${ts.map((t) => t.text).join(",")}],"unmappedTargets":[]}`;
+    let full: string | undefined;
+    report = {
+      token,
+      before,
+      // Made only when asked: a coordinator holding the last token never is.
+      full: () => (full ??= `${head},${list(targets)}`),
+      partial: changed && `${head},"partial":true,"removed":${JSON.stringify(removed)},${list(changed)}`,
+      removals: removed.length > 0,
+      none: `${head},"partial":true,"removed":[],${list([])}`,
+    };
+    reports.set(k, report);
+    return report;
+  };
   const latencyMs = Number(process.env.SCALE_EXPORTER_LATENCY_MS ?? 30);
   let bytesIn = 0;
   /** Pushes by kind: whole sets, deltas applied, deltas refused (then the whole set follows). */
@@ -135,7 +181,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       }, latencyMs);
       return;
     }
-    const shard = /^\/s\/(\d+)\/api\/v1\/(runtime|assignment)(?:\?since=(.*))?$/.exec(url);
+    const shard = /^\/s\/(\d+)\/api\/v1\/(runtime|assignment)(?:\?.*)?$/.exec(url);
     if (shard) {
       const k = Number(shard[1]);
       if (shard[2] === "assignment" && req.method === "PUT") {
@@ -168,31 +214,22 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         }
         return;
       }
-      let report = reports.get(k);
-      if (report === undefined) {
-        const s = shards.get(k);
-        const parts: string[] = [];
-        for (const t of s?.targets ?? []) parts.push(entry(t));
-        // As a sidecar's report answers `?since=` (contract: RuntimeChanges): nothing changes
-        // here between pushes and growth, so asked with the current token it lists no target.
-        const token = `fleet.${s?.version ?? -1}-${growth}.0`;
-        const head = `{"features":["${ASSIGNMENT_DELTA_FEATURE}","${RUNTIME_SINCE_FEATURE}"],"token":"${token}","prometheus":{"ready":true,"headSeries":null},"config":{"reload":{"state":"ok"}},"assignment":${
-          s ? JSON.stringify({ version: s.version, targets: s.targets.length }) : "null"
-        }`;
-        report = {
-          token,
-          full: `${head},"targets":[${parts.join(",")}],"unmappedTargets":[]}`,
-          partial: `${head},"partial":true,"targets":[],"unmappedTargets":[]}`,
-        };
-        reports.set(k, report);
-      }
-      json(200, shard[3] !== undefined && decodeURIComponent(shard[3]) === report.token ? report.partial : report.full);
+      const report = reportOf(k);
+      const since = new URL(url, "http://fleet").searchParams;
+      const token = since.get("since");
+      json(
+        200,
+        token === report.token
+          ? report.none
+          : token === report.before && report.partial && (!report.removals || since.get(RUNTIME_REMOVALS_PARAM) === "1")
+            ? report.partial
+            : report.full(),
+      );
       return;
     }
     if (url === "/control/grow" && req.method === "POST") {
       const { ids, factor } = JSON.parse((await read(req)).toString()) as { ids: number[]; factor: number };
       for (const i of ids) grown.set(i, factor);
-      growth++;
       reports.clear();
       json(200, "{}");
       return;

@@ -89,6 +89,8 @@ export type RuntimeReport = {
   token?: string;
   /** `targets` lists only what changed since the token asked with (RuntimeChanges); the rest is as it was. */
   partial?: boolean;
+  /** With `partial`: the ids listed before that this report no longer has (asked with RUNTIME_REMOVALS_PARAM). */
+  removed?: string[];
   shard: { shard: number; replica: string; podName: string | null; shardLabel: string; replicaLabel: string };
   prometheus: {
     url: string;
@@ -130,6 +132,8 @@ export interface ShardReport {
   readonly token: string | null;
   /** `targets` are only the ones changed since the token asked with. */
   readonly partial: boolean;
+  /** With `partial`: the ids gone since the token asked with. */
+  readonly removed: readonly string[];
   /**
    * Why Prometheus does not run the generated config (it rejected it; the sidecar put the
    * previous one back), or null while it runs it: disk, Prometheus and the coordinator agree.
@@ -178,65 +182,136 @@ export function parseRuntimeReport(body: unknown, from: string): ShardReport {
     deltas: Array.isArray(body.features) && body.features.includes(ASSIGNMENT_DELTA_FEATURE),
     token: strOrNull(body.token),
     partial: body.partial === true,
+    removed:
+      body.partial === true && Array.isArray(body.removed)
+        ? body.removed.filter((id): id is string => typeof id === "string")
+        : [],
     targets,
   };
+}
+
+/**
+ * A partial report applied to the list it follows: changed targets replaced in place, new ones
+ * appended, removed ids dropped. The same array back when nothing changed: a round tells an
+ * unchanged shard by identity (issue 16).
+ */
+export function mergeRuntimeTargets<T extends { readonly id: string }>(
+  last: readonly T[],
+  changed: readonly T[],
+  removed: readonly string[],
+): readonly T[] {
+  if (changed.length === 0 && removed.length === 0) return last;
+  const at = new Map<string, number>();
+  for (let i = 0; i < last.length; i++) at.set(last[i]!.id, i);
+  const next = [...last];
+  for (const t of changed) {
+    const i = at.get(t.id);
+    if (i === undefined) at.set(t.id, next.push(t) - 1);
+    else next[i] = t;
+  }
+  if (removed.length === 0) return next;
+  const gone = new Set(removed);
+  return next.filter((t) => !gone.has(t.id));
 }
 
 /** What a sidecar that answers `?since=` lists in its report's `features`. */
 export const RUNTIME_SINCE_FEATURE = "runtime-since";
 
 /**
+ * The query parameter by which a client says it applies a partial report's `removed` list:
+ * then a report after a new assignment is partial too (a push no longer makes the next
+ * report whole); without it, any removal since the token answers whole, as before.
+ */
+export const RUNTIME_REMOVALS_PARAM = "removals";
+
+/**
  * The sidecar's side of `GET /api/v1/runtime?since=<token>` (issue 16: a million targets' full
  * reports were 450 MB and 65 s of every round): each report carries a `token`; asked with the
  * last token it lists only the targets whose state (status, health, series, error) changed
- * since, `partial: true`. The token names this process (a restarted sidecar answers whole),
- * the applied assignment and config (a new one answers whole: ids may differ), and a
- * generation. A target's `lastScrape` alone is no change: a client that shows it asks for the
- * whole report now and then. Pure bookkeeping; any number of clients, none remembered.
+ * since, `partial: true`, and in `removed` the ids it no longer lists. The token names this
+ * process (a restarted sidecar answers whole), the config and dialect the ids follow (a new
+ * one answers whole), and a generation. A target's `lastScrape` alone is no change: a client
+ * that shows it asks for the whole report now and then. Pure bookkeeping; any number of
+ * clients, none remembered.
  */
 export class RuntimeChanges {
   readonly #epoch: string;
   #basis = "";
   #generation = 0;
-  readonly #seen = new Map<string, { state: string; generation: number }>();
+  /** Tokens older than this answer whole: the removals before it are forgotten. */
+  #floor = 0;
+  /** Reports noted, to tell which known ids the current one lacks. */
+  #reports = 0;
+  readonly #seen = new Map<string, { state: string; generation: number; report: number }>();
+  /** Ids no longer listed, by the generation that dropped them (bounded; see #floor). */
+  readonly #removed = new Map<string, number>();
 
   constructor(epoch: string) {
     this.#epoch = epoch;
   }
 
   /**
-   * Records this report's targets (those with an id) under `basis` (the assignment version
-   * and config hash); returns the new token and, when `since` is a token of the same basis,
-   * the targets changed after it.
+   * Records this report's targets (those with an id) under `basis` (the config and dialect
+   * the ids follow); returns the new token and, when `since` is a token of the same basis,
+   * the targets changed after it and the ids removed after it. A client that does not take
+   * removals (`removals` false) gets the whole report when there were any.
    */
   note<T extends Pick<RuntimeTarget, "id" | "status" | "health" | "series" | "lastError">>(
     basis: string,
     targets: readonly T[],
     since: string | undefined,
-  ): { token: string; changed: T[] | undefined } {
+    removals = false,
+  ): { token: string; changed: T[] | undefined; removed: string[] } {
     if (basis !== this.#basis) {
       this.#basis = basis;
       this.#seen.clear();
+      this.#removed.clear();
+      this.#floor = this.#generation + 1;
     }
     const next = this.#generation + 1;
+    const report = ++this.#reports;
     const changed: { t: T; generation: number }[] = [];
     let any = false;
+    let listed = 0;
     for (const t of targets) {
       if (t.id === null) continue;
       const state = `${t.status}\u0000${t.health}\u0000${t.series}\u0000${t.lastError}`;
       const had = this.#seen.get(t.id);
+      if (had === undefined) listed++;
+      else if (had.report !== report) {
+        listed++;
+        had.report = report;
+      }
       if (had?.state !== state) {
-        this.#seen.set(t.id, { state, generation: next });
+        this.#seen.set(t.id, { state, generation: next, report });
+        this.#removed.delete(t.id);
         any = true;
         changed.push({ t, generation: next });
       } else changed.push({ t, generation: had.generation });
     }
+    if (this.#seen.size > listed) {
+      for (const [id, s] of this.#seen)
+        if (s.report !== report) {
+          this.#seen.delete(id);
+          this.#removed.set(id, next);
+        }
+      any = true;
+      // A sidecar's assignments come and go for ever: past this, older tokens answer whole.
+      if (this.#removed.size > Math.max(1024, 2 * this.#seen.size)) {
+        this.#removed.clear();
+        this.#floor = next;
+      }
+    }
     if (any) this.#generation = next;
     const prefix = `${this.#epoch}.${this.#basis}.`;
     const token = `${prefix}${this.#generation}`;
-    if (since === undefined || !since.startsWith(prefix)) return { token, changed: undefined };
+    const whole = { token, changed: undefined, removed: [] };
+    if (since === undefined || !since.startsWith(prefix)) return whole;
     const from = Number(since.slice(prefix.length));
-    if (!Number.isSafeInteger(from) || from > this.#generation) return { token, changed: undefined };
-    return { token, changed: changed.filter((c) => c.generation > from).map((c) => c.t) };
+    if (!Number.isSafeInteger(from) || from > this.#generation || from < this.#floor) return whole;
+    const removed: string[] = [];
+    for (const [id, generation] of this.#removed) if (generation > from) removed.push(id);
+    if (removed.length > 0 && !removals) return whole;
+    return { token, changed: changed.filter((c) => c.generation > from).map((c) => c.t), removed };
   }
 }

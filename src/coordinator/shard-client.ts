@@ -7,7 +7,13 @@ import {
   type RejectedTarget,
 } from "../contract/assignment.ts";
 import { FLUSH_PATH, type FlushReport, parseFlushReport } from "../contract/flush.ts";
-import { parseRuntimeReport, RUNTIME_PATH, type ShardReport } from "../contract/runtime-report.ts";
+import {
+  mergeRuntimeTargets,
+  parseRuntimeReport,
+  RUNTIME_PATH,
+  RUNTIME_REMOVALS_PARAM,
+  type ShardReport,
+} from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { httpCall } from "../util/http.ts";
 import type { ShardClient, ShardRuntime, WholeSet } from "./shards.ts";
@@ -79,37 +85,27 @@ export function httpShardClient(baseUrl: string, token: string, timeoutMs = 5000
   const call = (method: "GET" | "PUT" | "PATCH", path: string, body?: unknown) =>
     callSidecar(baseUrl, token, timeoutMs, method, path, body);
   /**
-   * The last report's targets and token: the next asks only for what changed since (a sidecar
-   * before `?since=` ignores it and answers whole). While nothing changed the round gets the
-   * same lists, which it tells by identity (issue 16).
+   * The last report's targets and token: the next asks only for what changed since, removals
+   * included (a sidecar before `?since=` ignores it and answers whole; one before removals
+   * answers whole after a push). While nothing changed the round gets the same lists, which
+   * it tells by identity (issue 16).
    */
   let last: { token: string; at: number; targets: ShardReport["targets"]; assigned: string[] } | undefined;
   const report = async (): Promise<ShardReport> => {
     const since = last && Date.now() - last.at < FULL_REPORT_MS ? last : undefined;
-    const path = since ? `${RUNTIME_PATH}?since=${encodeURIComponent(since.token)}` : RUNTIME_PATH;
+    const path = since
+      ? `${RUNTIME_PATH}?since=${encodeURIComponent(since.token)}&${RUNTIME_REMOVALS_PARAM}=1`
+      : RUNTIME_PATH;
     const r = parseRuntimeReport(await call("GET", path), baseUrl);
     if (!r.partial || !since) {
       last = r.token === null ? undefined : { token: r.token, at: Date.now(), targets: r.targets, assigned: [] };
       if (last) last.assigned = r.targets.map((t) => t.id);
       return r;
     }
-    let { targets, assigned } = since;
-    if (r.targets.length > 0) {
-      const at = new Map(targets.map((t, i) => [t.id, i]));
-      const next = [...targets];
-      for (const t of r.targets) {
-        const i = at.get(t.id);
-        // A target the last report did not have: the two do not fit; start again whole.
-        if (i === undefined) {
-          last = undefined;
-          return report();
-        }
-        next[i] = t;
-      }
-      targets = next;
-    }
+    const targets = mergeRuntimeTargets(since.targets, r.targets, r.removed);
+    const assigned = targets === since.targets ? since.assigned : targets.map((t) => t.id);
     last = { token: r.token ?? since.token, at: since.at, targets, assigned };
-    return { ...r, targets, partial: false };
+    return { ...r, targets, removed: [], partial: false };
   };
   return {
     async runtime(): Promise<ShardRuntime> {

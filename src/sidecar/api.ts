@@ -4,7 +4,7 @@ import type { Express } from "express";
 import type { Logger } from "pino";
 import { ASSIGNMENT_PATH } from "../contract/assignment.ts";
 import { FLUSH_PATH, type FlushReport } from "../contract/flush.ts";
-import { RUNTIME_PATH } from "../contract/runtime-report.ts";
+import { RUNTIME_PATH, RUNTIME_REMOVALS_PARAM } from "../contract/runtime-report.ts";
 import { PromshardError } from "../errors.ts";
 import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
 import { createHttpApp, HttpError, type Readiness } from "../observability/http.ts";
@@ -12,8 +12,11 @@ import type { Registry } from "../observability/metrics.ts";
 
 /** What the API needs from the sidecar. */
 export interface SidecarControl {
-  /** The runtime report; with `since` (a report's token) only the targets changed after it. */
-  runtime(since?: string): Promise<unknown>;
+  /**
+   * The runtime report; with `since` (a report's token) only the targets changed after it,
+   * and with `removals` the ids gone after it (RUNTIME_REMOVALS_PARAM).
+   */
+  runtime(since?: string, removals?: boolean): Promise<unknown>;
   /** Validates and applies a decoded body; throws HttpError (400, 409, 503) when it does not. */
   applyAssignment(body: unknown): Promise<unknown>;
   /** The same for a delta (contract/assignment.ts, AssignmentDelta); 409 when it was not made from the held set. */
@@ -130,7 +133,8 @@ export function createSidecarApi(opts: SidecarApiOptions): Express {
     routes: (app, { json }) => {
       app.get(RUNTIME_PATH, auth, async (req, res) => {
         const since = req.query.since;
-        res.json(await opts.control.runtime(typeof since === "string" ? since : undefined));
+        const removals = req.query[RUNTIME_REMOVALS_PARAM] === "1";
+        res.json(await opts.control.runtime(typeof since === "string" ? since : undefined, removals));
       });
       app.put(ASSIGNMENT_PATH, auth, json, async (req, res) => {
         if (!req.is(["application/json", "application/*+json"])) {

@@ -619,9 +619,10 @@ export class Sidecar implements SidecarControl {
 
   /**
    * GET /api/v1/runtime. Concurrent calls share one read of Prometheus. With `since` (a
-   * report's token) the targets are only those changed after it (contract: RuntimeChanges).
+   * report's token) the targets are only those changed after it, and with `removals` the ids
+   * gone after it (contract: RuntimeChanges).
    */
-  async runtime(since?: string): Promise<RuntimeReport> {
+  async runtime(since?: string, removals = false): Promise<RuntimeReport> {
     this.#view ??= readPrometheus(this.#client).finally(() => {
       this.#view = undefined;
     });
@@ -631,13 +632,14 @@ export class Sidecar implements SidecarControl {
     const { targets, unmapped } = mapTargets(this.#expected, view.active, view.samples);
     const count = (s: string) => targets.filter((t) => t.status === s).length;
     const reload = this.#reloader.status();
-    // Ids follow the assignment, the config and the dialect that relabels it.
-    const basis = `${this.#assignment?.version ?? -1}-${(this.#config?.hash ?? "none").slice(0, 12)}-${this.#dialect.version}`;
-    const { token, changed } = this.#changes.note(basis, targets, since);
+    // Ids follow the config and the dialect that relabels it; a new assignment adds and
+    // removes ids, which a partial report names.
+    const basis = `${(this.#config?.hash ?? "none").slice(0, 12)}-${this.#dialect.version}`;
+    const { token, changed, removed } = this.#changes.note(basis, targets, since, removals);
     return {
       features: [ASSIGNMENT_DELTA_FEATURE, RUNTIME_SINCE_FEATURE],
       token,
-      ...(changed ? { partial: true } : {}),
+      ...(changed ? { partial: true, removed } : {}),
       shard: {
         shard: this.#settings.shard,
         replica: this.#settings.replica,

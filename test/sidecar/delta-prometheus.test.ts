@@ -5,8 +5,8 @@
  * the whole set being made; a delta from a base the sidecar does not hold is refused (409
  * `assignment_base_mismatch`, nothing changed) and the client sends the whole set instead;
  * after a sidecar restart the held set (ids and a split part included) is the base of the
- * next delta. Runtime reports asked `?since=` the last token list only what changed, and the
- * client's merged view equals the whole report.
+ * next delta. Runtime reports asked `?since=` the last token list only what changed, after a
+ * push too (with the ids removed), and the client's merged view equals the whole report.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -192,6 +192,35 @@ for (const bin of prometheusBinaries()) {
           .map((x) => `${x.id} ${x.health} ${x.series}`)
           .sort();
       assert.deepEqual(state(steady.targets), state(full.targets));
+
+      // A push no longer makes the next report whole: the report after it names the id that
+      // left and lists the one that came; a client that does not apply removals gets it whole.
+      const token5 = (await sidecarClient(sidecar.url, TOKEN).call("GET", "/api/v1/runtime")).body.token as string;
+      const v6 = [v5[0]!, v5[1]!, live[2]!];
+      await client.assign(6, whole(v6), deltaOf(6, 5, v5, v6));
+      const r6 = await scrapes(6, v6);
+      const idOf = (r: RuntimeReport, t: AssignedTarget) =>
+        r.targets.find((x) => x.job === t.job && x.address === t.labels.__address__)?.id;
+      const ask = (query: string) => sidecarClient(sidecar!.url, TOKEN).call("GET", `/api/v1/runtime?${query}`);
+      const after6 = await ask(`since=${encodeURIComponent(token5)}&removals=1`);
+      assert.equal(after6.body.partial, true, "partial after a push");
+      assert.deepEqual(after6.body.removed, [idOf(r5, live[4]!)]);
+      assert.ok(
+        (after6.body.targets as { id: string }[]).some((t) => t.id === idOf(r6, live[2]!)),
+        "the new target is listed",
+      );
+      const old = await ask(`since=${encodeURIComponent(token5)}`);
+      assert.equal(old.body.partial, undefined, "without removals=1: whole");
+      assert.equal((old.body.targets as unknown[]).length, 3);
+      const steady6 = await until("the client's view after the push settles", async () => {
+        const a = await client.runtime();
+        const b = await client.runtime();
+        return a.assigned === b.assigned && b.version === 6 && b;
+      });
+      const full6 = (await sidecarClient(sidecar.url, TOKEN).runtime()) as RuntimeReport;
+      assert.deepEqual(state(steady6.targets), state(full6.targets));
+      assert.equal(steady6.assigned.length, 3);
+      assert.equal(made, 1, "the push was a delta");
     });
   });
 }
