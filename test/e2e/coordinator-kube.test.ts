@@ -62,6 +62,13 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
   let kubelet: NodeJS.Timeout | undefined;
   /** The kubelet loop's tick in flight: `after` waits for it, or a shard it was starting outlives the file. */
   let tick: Promise<void> | undefined;
+  /**
+   * Every shard process this file started, and whether `after` has begun: nothing is started
+   * once it has, and it stops each one, whatever map a shard is (no longer) in. A fresh-clone
+   * run hung after this file passed, a shard's sidecar and Prometheus started during `after`.
+   */
+  const spawned: ChildProcess[] = [];
+  let closing = false;
   let ports: { sidecar: number; prometheus: number; api: number };
 
   before(async () => {
@@ -69,10 +76,11 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
     ports = { sidecar: await freePort(), prometheus: await freePort(), api: await freePort() };
   });
   after(async () => {
+    closing = true;
     clearInterval(kubelet);
     await tick;
     for (const c of replicasRunning) await stop(c);
-    for (const sim of sims) for (const s of sim.shards.values()) for (const p of s.processes) await stop(p);
+    for (const p of spawned) await stop(p);
     for (const e of exporters) await e.close();
     await cp?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -85,6 +93,7 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
 
   /** Starts a shard's sidecar and Prometheus on its host, and its Pod object. */
   async function startShard(sim: SetSim, i: number): Promise<void> {
+    if (closing) return;
     const host = sim.host(i);
     const shardDir = join(dir, `${sim.ns}-${sim.sts}-${i}`);
     for (const d of ["out", "state", "tsdb"]) mkdirSync(join(shardDir, d), { recursive: true });
@@ -114,9 +123,11 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
+    spawned.push(sidecar);
     sidecar.stderr!.on("data", (d) => (output += `[sidecar ${sim.sts}-${i}] ${d}`));
     const config = join(shardDir, "out", "prometheus.yml");
     await eventually(`shard ${sim.sts}-${i}'s generated config`, () => existsSync(config) || undefined);
+    if (closing) return;
     const prom = spawn(
       prometheus.bin,
       [
@@ -128,6 +139,7 @@ describe("promshard coordinator with a real kube-apiserver", { timeout: 300_000 
       ],
       { stdio: "ignore" },
     );
+    spawned.push(prom);
     sim.shards.set(i, { processes: [sidecar, prom] });
     const pod = `/api/v1/namespaces/${sim.ns}/pods`;
     if ((await cp.request("GET", `${pod}/${sim.sts}-${i}`)).status === 404)
