@@ -8,7 +8,7 @@ import { dialectFor } from "../prom/version.ts";
 import { tuneSidecarHeap } from "../sidecar/node-flags.ts";
 import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
-import { asUsage, durationMs, optional, required } from "./flag-values.ts";
+import { asUsage, bytes, durationMs, optional, required } from "./flag-values.ts";
 
 const POD_NAME_ENV = "POD_NAME";
 const REPLICA_ENV = "PROMSHARD_REPLICA";
@@ -202,9 +202,7 @@ export const sidecarCommand: Command = {
     const refresh = required(v, "targets.refresh-interval");
     durationMs(v, "targets.refresh-interval", { positive: true });
     const checkMs = durationMs(v, "config.check-interval", { positive: true });
-    const bodyLimit = required(v, "api.body-limit");
-    if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit))
-      throw new UsageError(`--api.body-limit: "${bodyLimit}" is not a size like 64mb`);
+    const bodyLimit = bytes(v, "api.body-limit");
     try {
       accessSync(configFile, constants.R_OK);
     } catch (err) {

@@ -1,10 +1,9 @@
-import type { Express, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { LastGoodConfig } from "../config/last-good.ts";
 import { parseConfigFile } from "../config/load.ts";
 import type { DiscoveryManager } from "../discovery/manager.ts";
 import { bearerAuth, type TokenVerifier } from "../observability/bearer.ts";
-import { HttpError } from "../observability/http.ts";
+import { type Handler, HttpError, mediaType, type Routes } from "../observability/http.ts";
 import type { PromConfig } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { parsePartId, targetOf } from "../scheduler/split.ts";
@@ -60,15 +59,14 @@ export const RELOAD_HEADER = "x-promshard-reload";
  * Refuses a POST that a page of another site could make a browser send (a form, or a
  * fetch without preflight): it needs a non-simple Content-Type or the X-Promshard-Reload header.
  */
-const notCrossSite: RequestHandler = (req, _res, next) => {
-  const type = req.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if ((type === undefined || SIMPLE_TYPES.has(type)) && req.get(RELOAD_HEADER) === undefined) {
+const notCrossSite: Handler = (req) => {
+  const type = mediaType(req);
+  if ((type === "" || SIMPLE_TYPES.has(type)) && req.header(RELOAD_HEADER) === undefined) {
     throw new HttpError(
       403,
       "POST /-/reload needs the header X-Promshard-Reload: 1 (or a JSON Content-Type), so that no web page of another site can trigger it",
     );
   }
-  next();
 };
 
 const MAX_EVENTS = 200;
@@ -210,14 +208,14 @@ export class CoordinatorService {
   }
 
   /** The plan for `?max-series`, from this round's measurements, with the coordinator's scheduler. */
-  #planFor(raw: unknown): WhatIf | null | undefined {
+  #planFor(raw: string | undefined): WhatIf | null | undefined {
     const planning = this.#o.planning;
     if (!planning) return undefined;
     if (raw === undefined) return null;
-    const budget = typeof raw === "string" && /^[1-9][0-9]{0,14}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+    const budget = /^[1-9][0-9]{0,14}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
     if (!Number.isSafeInteger(budget))
       return {
-        error: `max-series: ${JSON.stringify(String(raw).slice(0, 40))} is not a whole number of series above 0; give a shard's budget, e.g. ?max-series=30000`,
+        error: `max-series: ${JSON.stringify(raw.slice(0, 40))} is not a whole number of series above 0; give a shard's budget, e.g. ?max-series=30000`,
       };
     const last = this.#last;
     if (!last) return { error: "max-series: nothing is measured before the first round; try again in a moment" };
@@ -300,13 +298,13 @@ export class CoordinatorService {
   }
 
   /** GET /api/v1/shards, /api/v1/targets, /api/v1/events, /api/v1/status, the status page, POST /-/reload. */
-  routes(app: Express): void {
+  routes(app: Routes): void {
     const o = this.#o;
     app.get("/api/v1/shards", (_q, res) => {
       res.json({ shards: (this.#last?.shards ?? []).map((s) => this.#shardJson(s)) });
     });
     app.get("/api/v1/targets", (q, res) => {
-      const state = typeof q.query.state === "string" ? q.query.state : "any";
+      const state = q.query.get("state") ?? "any";
       const last = this.#last;
       const active =
         state === "dropped"
@@ -365,7 +363,7 @@ export class CoordinatorService {
         ...(o.shardSets ? { shardSets: o.shardSets() } : {}),
       });
     });
-    const reloadChecks: RequestHandler[] = [notCrossSite];
+    const reloadChecks: Handler[] = [notCrossSite];
     if (o.reloadAuth) reloadChecks.push(bearerAuth(o.reloadAuth, "allowed to reload this coordinator"));
     app.post("/-/reload", ...reloadChecks, (_q, res) => {
       const ok = this.reloadConfig(true);
@@ -377,12 +375,13 @@ export class CoordinatorService {
         );
     });
     app.get("/", (q, res) => {
-      const whatIf = this.#planFor(q.query["max-series"]);
+      const whatIf = this.#planFor(q.query.get("max-series") ?? undefined);
       const now = Date.now();
       this.#viewedAt = now;
       this.#countGlobal();
       res.status(whatIf && "error" in whatIf ? 400 : 200);
-      res.type("html").send(
+      res.send(
+        "text/html; charset=utf-8",
         renderStatusPage({
           shards: (this.#last?.shards ?? []).map((s) => ({
             ...s,

@@ -1,8 +1,7 @@
-import type { Request } from "express";
 import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
 import type { TokenVerdict, TokenVerifier } from "../observability/bearer.ts";
-import { HttpError } from "../observability/http.ts";
+import { HttpError, type Request } from "../observability/http.ts";
 import { sha256 } from "../util/hash.ts";
 import type { KubeApi } from "./api.ts";
 

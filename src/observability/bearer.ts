@@ -1,5 +1,4 @@
-import type { Request, RequestHandler } from "express";
-import { HttpError } from "./http.ts";
+import { type Handler, HttpError, type Request } from "./http.ts";
 
 /** Whether a bearer token may do what the route does; `reason` is safe to return (never the token). */
 export type TokenVerdict =
@@ -16,9 +15,9 @@ const MAX_TOKEN = 16 * 1024;
  * 401 without a well-formed `Authorization: Bearer <token>`, 403 when `verify` refuses it. The
  * token never appears in an answer or a log line.
  */
-export function bearerAuth(verify: TokenVerifier, what: string): RequestHandler {
-  return (req, res, next) => {
-    const header = req.get("authorization");
+export function bearerAuth(verify: TokenVerifier, what: string): Handler {
+  return async (req, res) => {
+    const header = req.header("authorization");
     if (header === undefined) {
       res.set("WWW-Authenticate", 'Bearer realm="promshard"');
       throw new HttpError(401, "authentication required: send Authorization: Bearer <token>");
@@ -28,10 +27,7 @@ export function bearerAuth(verify: TokenVerifier, what: string): RequestHandler 
       res.set("WWW-Authenticate", 'Bearer realm="promshard", error="invalid_request"');
       throw new HttpError(401, "malformed Authorization header: expected Bearer <token>");
     }
-    Promise.resolve(verify(m[1]!, req)).then(
-      (v) =>
-        v.ok ? next() : next(new HttpError(403, `the bearer token is not ${what}${v.reason ? `: ${v.reason}` : ""}`)),
-      (err: unknown) => next(err),
-    );
+    const v = await verify(m[1]!, req);
+    if (!v.ok) throw new HttpError(403, `the bearer token is not ${what}${v.reason ? `: ${v.reason}` : ""}`);
   };
 }

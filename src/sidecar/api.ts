@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import type { Express } from "express";
+import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
 import { ASSIGNMENT_PATH } from "../contract/assignment.ts";
 import { FLUSH_PATH, type FlushReport } from "../contract/flush.ts";
@@ -111,7 +111,8 @@ export interface SidecarApiOptions {
   readonly token: TokenFile | TokenVerifier;
   readonly registry: Registry;
   readonly log: Logger;
-  readonly bodyLimit?: string | number;
+  /** Largest assignment body, in bytes (default 64 MiB). */
+  readonly bodyLimit?: number;
 }
 
 /**
@@ -119,7 +120,7 @@ export interface SidecarApiOptions {
  * set), `PATCH /api/v1/assignment` (a delta),
  * `POST /api/v1/flush` (contract/flush.ts), behind the bearer token; `/metrics`, `/healthz`, `/readyz` open.
  */
-export function createSidecarApi(opts: SidecarApiOptions): Express {
+export function createSidecarApi(opts: SidecarApiOptions): RequestListener {
   const verify = opts.token instanceof TokenFile ? staticToken(opts.token) : opts.token;
   const auth = bearerAuth(
     verify,
@@ -129,26 +130,19 @@ export function createSidecarApi(opts: SidecarApiOptions): Express {
     registry: opts.registry,
     log: opts.log,
     readiness: () => opts.control.readiness(),
-    bodyLimit: opts.bodyLimit ?? "64mb",
+    bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
     routes: (app, { json }) => {
       app.get(RUNTIME_PATH, auth, async (req, res) => {
-        const since = req.query.since;
-        const removals = req.query[RUNTIME_REMOVALS_PARAM] === "1";
-        res.json(await opts.control.runtime(typeof since === "string" ? since : undefined, removals));
+        const since = req.query.get("since") ?? undefined;
+        res.json(await opts.control.runtime(since, req.query.get(RUNTIME_REMOVALS_PARAM) === "1"));
       });
-      app.put(ASSIGNMENT_PATH, auth, json, async (req, res) => {
-        if (!req.is(["application/json", "application/*+json"])) {
-          throw new HttpError(400, "send the assignment as a JSON body with Content-Type: application/json");
-        }
+      app.put(ASSIGNMENT_PATH, auth, json("the assignment"), async (req, res) => {
         res.json(await opts.control.applyAssignment(req.body));
       });
-      app.patch(ASSIGNMENT_PATH, auth, json, async (req, res) => {
-        if (!req.is(["application/json", "application/*+json"])) {
-          throw new HttpError(400, "send the delta as a JSON body with Content-Type: application/json");
-        }
+      app.patch(ASSIGNMENT_PATH, auth, json("the delta"), async (req, res) => {
         res.json(await opts.control.applyAssignmentDelta(req.body));
       });
-      app.post(FLUSH_PATH, auth, json, async (req, res) => {
+      app.post(FLUSH_PATH, auth, json("the flush request", { optional: true }), async (req, res) => {
         const flusher = opts.control.flusher;
         if (!flusher)
           throw new HttpError(

@@ -97,7 +97,8 @@ export interface SidecarOptions {
   /** How often the original config's hash is checked besides file events. Default 10 s. */
   readonly configCheckIntervalMs?: number;
   readonly reloadBackoff?: { readonly initialMs: number; readonly maxMs: number };
-  readonly bodyLimit?: string | number;
+  /** Largest assignment body, in bytes. */
+  readonly bodyLimit?: number;
   readonly log?: Logger;
   readonly registry?: Registry;
 }

@@ -1,5 +1,5 @@
 /**
- * The admission server: express 5 on node:https serving `POST /mutate` (AdmissionReview v1),
+ * The admission server: node:https serving `POST /mutate` (AdmissionReview v1),
  * with the certificate reloaded from its files without a restart, and `/metrics`, `/healthz`,
  * `/readyz` on a separate plain-HTTP port (src/observability/http.ts).
  *
@@ -12,9 +12,20 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import express, { type ErrorRequestHandler, type RequestHandler } from "express";
 import type { Logger } from "pino";
-import { createHttpApp, type Listening, listen, parseListenAddress } from "../observability/http.ts";
+import {
+  BodyError,
+  type BodyRefusal,
+  createHttpApp,
+  type Handler,
+  type Listening,
+  listen,
+  mediaType,
+  parseListenAddress,
+  Routes,
+  readJson,
+  serve,
+} from "../observability/http.ts";
 import type { Registry } from "../observability/metrics.ts";
 import { webhookMetrics } from "./metrics.ts";
 import { type ReviewOutcome, review } from "./review.ts";
@@ -62,26 +73,13 @@ export interface WebhookServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-function bodyParserReason(e: { type?: unknown; status?: unknown; message?: unknown }): {
-  status: number;
-  metric: string;
-  message: string;
-} {
-  switch (e.type) {
-    case "entity.too.large":
-      return { status: 413, metric: "too_large", message: String(e.message) };
-    case "entity.parse.failed":
-      return { status: 400, metric: "malformed", message: `malformed AdmissionReview: not JSON: ${String(e.message)}` };
-    case "charset.unsupported":
-    case "encoding.unsupported":
-      return { status: 415, metric: "unsupported_media_type", message: String(e.message) };
-    default: {
-      const status = Number(e.status);
-      return status >= 400 && status < 500
-        ? { status, metric: "malformed", message: String(e.message) }
-        : { status: 500, metric: "internal", message: "internal error; see the webhook's log" };
-    }
+/** How a failed request is answered and counted: a refused body by its reason, anything else as internal. */
+function failure(err: unknown): { status: number; metric: BodyRefusal | "internal"; message: string } {
+  if (err instanceof BodyError) {
+    const message = err.reason === "malformed" ? `malformed AdmissionReview: ${err.message}` : err.message;
+    return { status: err.status, metric: err.reason, message };
   }
+  return { status: 500, metric: "internal", message: "internal error; see the webhook's log" };
 }
 
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
@@ -96,55 +94,44 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   let draining = false;
   let listening = false;
 
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
   // A connection made with a certificate that has since been replaced answers once more and
   // closes (Connection: close), so the client's next request does a new handshake with the new
   // certificate, without the race of closing a kept-alive connection under a client's feet.
   let generation = 0;
   const connectionGeneration = new WeakMap<object, number>();
-  app.use(((req, res, next) => {
-    if (connectionGeneration.get(req.socket) !== generation) res.setHeader("connection", "close");
-    next();
-  }) satisfies RequestHandler);
-  const json = express.json({ limit: bodyLimit, strict: true, type: () => true });
-  const requireJson: RequestHandler = (req, res, next) => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get("content-type") ?? "")?.[1]?.toLowerCase();
-    if (!req.is("application/json") || (charset !== undefined && charset !== "utf-8" && charset !== "utf8")) {
-      metrics.errors.inc({ reason: "unsupported_media_type" });
-      res.status(415).json({
-        error: `content type ${JSON.stringify(req.get("content-type") ?? "")} is not supported; send application/json (UTF-8)`,
-      });
-      return;
+  const requireJson: Handler = (req) => {
+    // The charset (UTF-8 only) and the encoding are readJson's to check.
+    if (mediaType(req) !== "application/json") {
+      throw new BodyError(
+        415,
+        `content type ${JSON.stringify(req.header("content-type") ?? "")} is not supported; send application/json (UTF-8)`,
+        "unsupported_media_type",
+      );
     }
-    next();
   };
-  app.post(ADMISSION_PATH, requireJson, json, (req, res) => {
+  const routes = new Routes();
+  routes.post(ADMISSION_PATH, requireJson, async (req, res) => {
+    const body = await readJson(req, bodyLimit);
     const start = process.hrtime.bigint();
-    const out = review(req.body, settings);
+    const out = review(body, settings);
     res.status(out.status).json(out.body);
     observe(out, Number(process.hrtime.bigint() - start) / 1e9);
   });
-  app.all(ADMISSION_PATH, (req, res) => {
-    res
-      .status(405)
-      .set("allow", "POST")
-      .json({ error: `${req.method} is not allowed; POST an AdmissionReview` });
+  const app = serve({
+    routes,
+    before: (req, res) => {
+      if (connectionGeneration.get(req.socket) !== generation) res.set("connection", "close");
+    },
+    notFound: (req) =>
+      `no route for ${req.method.slice(0, 20)} ${req.path.slice(0, 200)}; the webhook serves POST ${ADMISSION_PATH}`,
+    onError: (err, req, res) => {
+      const r = failure(err);
+      metrics.errors.inc({ reason: r.metric });
+      if (r.status >= 500) log.error({ err, path: req.path.slice(0, 200) }, "admission request failed");
+      else log.debug({ reason: r.message, status: r.status }, "admission request refused");
+      if (!res.sent) res.status(r.status).json({ error: r.message });
+    },
   });
-  app.use(((req, res) => {
-    res
-      .status(404)
-      .json({ error: `no route for ${req.method} ${req.path}; the webhook serves POST ${ADMISSION_PATH}` });
-  }) satisfies RequestHandler);
-  app.use(((err, req, res, _next) => {
-    const r = bodyParserReason(err as { type?: unknown; status?: unknown; message?: unknown });
-    metrics.errors.inc({ reason: r.metric });
-    if (r.status >= 500) log.error({ err, path: req.path }, "admission request failed");
-    else log.debug({ reason: r.message, status: r.status }, "admission request refused");
-    if (res.headersSent) return;
-    res.status(r.status).json({ error: r.message });
-  }) satisfies ErrorRequestHandler);
 
   const observe = (out: ReviewOutcome, seconds: number) => {
     const operation = operationLabel(out.operation);

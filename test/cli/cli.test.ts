@@ -289,7 +289,7 @@ describe("promshard command line", () => {
       });
       assert.equal(r.status, 0, r.stderr);
       const loaded: string[] = JSON.parse(r.stdout);
-      assert.ok(loaded.includes("express"), `the probe sees packages: ${loaded.join(", ")}`);
+      assert.ok(loaded.includes("pino"), `the probe sees packages: ${loaded.join(", ")}`);
       assert.ok(!loaded.includes("@kubernetes/client-node"), `${mode} loaded @kubernetes/client-node`);
     }
   });

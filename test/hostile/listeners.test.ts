@@ -97,7 +97,7 @@ describe("hostile input", { timeout: 120_000 }, () => {
       tokenFile: join(dir, "token"),
       identity: { shard: 0, replica: "0" },
       prometheusVersion: "3.16",
-      bodyLimit: "1mb",
+      bodyLimit: 1024 * 1024,
       log: createLogger({ component: "sidecar", level: "debug", destination: logs.stream }),
     });
     await sidecar.start();

@@ -27,11 +27,11 @@ describe("observability http", () => {
         a.get("/teapot", () => {
           throw new HttpError(418, "short and stout", { spout: true });
         });
-        a.post("/echo", json, (req, res) => {
+        a.post("/echo", json("the echo"), (req, res) => {
           res.json(req.body);
         });
       },
-      bodyLimit: "1kb",
+      bodyLimit: 1024,
     });
     const srv = await listen(app, "127.0.0.1:0");
     try {
@@ -63,6 +63,60 @@ describe("observability http", () => {
         await (await get("/metrics")).text(),
         /promshard_http_request_duration_seconds_count\{route="\/boom",method="GET",code="500"\} 1/,
       );
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("answers 405 with Allow, HEAD like GET without a body, and refuses bodies it cannot read as JSON", async () => {
+    const app = createHttpApp({
+      registry: createRegistry({ defaultMetrics: false }),
+      log: createLogger({ component: "test", level: "silent" }),
+      readiness: () => ({ ready: true }),
+      routes: (a, { json }) => {
+        a.put("/thing", json("the thing"), (req, res) => res.json({ got: req.body }));
+        a.post("/maybe", json("the request", { optional: true }), (req, res) => res.json({ got: req.body ?? null }));
+      },
+      bodyLimit: 1024,
+    });
+    const srv = await listen(app, "127.0.0.1:0");
+    try {
+      const call = async (method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(`${srv.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+        return { status: res.status, headers: res.headers, text: await res.text() };
+      };
+      const json = { "content-type": "application/json" };
+      const wrong = await call("GET", "/thing");
+      assert.equal(wrong.status, 405);
+      assert.equal(wrong.headers.get("allow"), "PUT");
+      assert.match(JSON.parse(wrong.text).error, /GET is not allowed on \/thing; use PUT/);
+      const head = await call("HEAD", "/healthz");
+      assert.equal(head.status, 200);
+      assert.equal(head.text, "");
+      assert.equal((await call("GET", "/nowhere")).status, 404);
+      assert.deepEqual(JSON.parse((await call("PUT", "/thing", '{"a":[1]}', json)).text), { got: { a: [1] } });
+      assert.deepEqual(
+        JSON.parse((await call("PUT", "/thing?x=1", "[]", { "content-type": "application/merge-patch+json" })).text),
+        { got: [] },
+      );
+      const cases: [string, string | undefined, Record<string, string>, number, RegExp][] = [
+        ["text/plain", "{}", { "content-type": "text/plain" }, 400, /send the thing as a JSON body/],
+        ["no type", "{}", {}, 400, /Content-Type: application\/json/],
+        ["empty", "", json, 400, /the body is empty/],
+        ["a string", '"x"', json, 400, /must be a JSON object or array/],
+        ["broken", '{"a":', json, 400, /not JSON/],
+        ["gzip", "{}", { ...json, "content-encoding": "gzip" }, 415, /content encoding "gzip" is not supported/],
+        ["latin1", "{}", { "content-type": "application/json; charset=latin1" }, 415, /charset "latin1"/],
+        ["too large", JSON.stringify({ a: "x".repeat(2000) }), json, 413, /larger than the limit of 1kb/],
+      ];
+      for (const [name, body, headers, status, reason] of cases) {
+        const r = await call("PUT", "/thing", body, headers);
+        assert.equal(r.status, status, `${name}: ${r.text}`);
+        assert.match(JSON.parse(r.text).error, reason, name);
+      }
+      assert.deepEqual(JSON.parse((await call("POST", "/maybe")).text), { got: null }, "no body: optional");
+      assert.deepEqual(JSON.parse((await call("POST", "/maybe", '{"r":true}', json)).text), { got: { r: true } });
+      assert.equal((await call("POST", "/maybe", "x", { "content-type": "text/plain" })).status, 400);
     } finally {
       await srv.close();
     }

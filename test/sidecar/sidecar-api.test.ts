@@ -61,7 +61,7 @@ describe("sidecar API", () => {
       identity: { shard: 1, replica: "0" },
       prometheusVersion: "3.16",
       configCheckIntervalMs: 200,
-      bodyLimit: "64kb",
+      bodyLimit: 64 * 1024,
       log: createLogger({ component: "sidecar", level: "silent" }),
     });
     await sidecar.start();
