@@ -13,7 +13,8 @@ import type { CoordinatorEvent, Scaler, ShardClient } from "../coordinator/shard
 import type { ShardGroup } from "../coordinator/statefulset-scaler.ts";
 import { DiscoveryManager } from "../discovery/manager.ts";
 import { PromshardError } from "../errors.ts";
-import { kubeClientFor, ownNamespace } from "../kube/client.ts";
+import { ownNamespace } from "../kube/api.ts";
+import { kubeClientFor } from "../kube/client.ts";
 import { InformerPool } from "../kube/informers.ts";
 import type { LeaderElector } from "../kube/leader.ts";
 import type { TokenVerifier } from "../observability/bearer.ts";

@@ -1,4 +1,5 @@
-import { kubeClientFor, ownNamespace } from "../kube/client.ts";
+import { ownNamespace } from "../kube/api.ts";
+import { kubeClientFor } from "../kube/client.ts";
 import { InformerPool } from "../kube/informers.ts";
 import { createHttpApp, listen, parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";

@@ -216,9 +216,11 @@ export const sidecarCommand: Command = {
     });
     let tokenVerifier: TokenVerifier | undefined;
     if (auth === "kubernetes") {
-      // The Kubernetes client (~80 MiB of a process) is loaded only by sidecars that ask the API server.
-      const [{ kubeApi }, { ownNamespace }, { SIDECAR_AUDIENCE, sidecarAccess, tokenReviewVerifier }] =
-        await Promise.all([import("../kube/api.ts"), import("../kube/client.ts"), import("../kube/token-review.ts")]);
+      // In a pod the API is asked with the ServiceAccount's own credentials, without client-node (kube/api.ts).
+      const [{ kubeApi, ownNamespace }, { SIDECAR_AUDIENCE, sidecarAccess, tokenReviewVerifier }] = await Promise.all([
+        import("../kube/api.ts"),
+        import("../kube/token-review.ts"),
+      ]);
       const namespace = process.env.POD_NAMESPACE ?? ownNamespace();
       if (!namespace) throw new UsageError("--api.auth=kubernetes needs $POD_NAMESPACE (the webhook sets it)");
       const pod = identity.podName ?? `shard-${identity.shard}`;

@@ -1,7 +1,8 @@
 /** The factory: the provider for one service-discovery entry of a job (provider.ts holds the interface). */
 import type { Logger } from "pino";
 import { PromshardError } from "../errors.ts";
-import { kubeClientFor, ownNamespace } from "../kube/client.ts";
+import { ownNamespace } from "../kube/api.ts";
+import { kubeClientFor } from "../kube/client.ts";
 import type { InformerPool } from "../kube/informers.ts";
 import type { ScrapeJob, ServiceDiscovery } from "../prom/config.ts";
 import { FileDiscovery } from "./file-watch.ts";

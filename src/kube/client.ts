@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { fetch } from "undici";
 import { PromshardError } from "../errors.ts";
@@ -130,13 +129,4 @@ export function kubeClientFor(
       return JSON.parse(text) as KubeList<T>;
     },
   };
-}
-
-/** The namespace of the in-cluster service account, for own_namespace. */
-export function ownNamespace(): string | undefined {
-  try {
-    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -182,7 +182,11 @@ export function isJsonType(req: Request): boolean {
 
 /** A size as the flags write it: 64mb, 1kb, 1000b. */
 function sizeText(n: number): string {
-  for (const [unit, size] of [["gb", 1024 ** 3], ["mb", 1024 ** 2], ["kb", 1024]] as const) {
+  for (const [unit, size] of [
+    ["gb", 1024 ** 3],
+    ["mb", 1024 ** 2],
+    ["kb", 1024],
+  ] as const) {
     if (n >= size && n % size === 0) return `${n / size}${unit}`;
   }
   return `${n}b`;

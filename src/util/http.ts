@@ -6,8 +6,10 @@ export interface HttpCallOptions {
   readonly body?: string;
   /** Whole call, answer included. Default 10 s. */
   readonly timeoutMs?: number;
-  /** A client with its own TLS or auth (the Kubernetes API's); default undici's global one. */
+  /** A client with its own TLS or auth (the Kubernetes API's through client-node): undici's. */
   readonly dispatcher?: Dispatcher;
+  /** node:http's way to the same: an agent with its own TLS (peerAgent); default one shared agent a protocol. */
+  readonly agent?: import("node:http").Agent;
 }
 
 export interface HttpAnswer {
@@ -44,7 +46,7 @@ export async function httpCall(url: string, opts: HttpCallOptions = {}): Promise
     const res = await request(url, { ...init, dispatcher: opts.dispatcher });
     return { status: res.statusCode, text: await res.body.text() };
   }
-  return nodeCall(url, init.method, opts.headers, opts.body, init.signal);
+  return nodeCall(url, init.method, opts.headers, opts.body, init.signal, opts.agent);
 }
 
 /**
@@ -71,6 +73,13 @@ function peerClient(protocol: Protocol) {
   return c;
 }
 
+/** An agent for httpCall's `agent` that trusts `ca` (PEM) for https peers, connections kept as for every peer. */
+export function peerAgent(protocol: Protocol, ca?: string | Buffer): import("node:http").Agent {
+  if (protocol === "http") return peerClient("http").agent;
+  const { Agent } = process.getBuiltinModule("node:https");
+  return new Agent({ keepAlive: true, timeout: PEER_IDLE_MS, ...(ca !== undefined ? { ca } : {}) });
+}
+
 /**
  * A call through node:http (node:https for https URLs), which every promshard process has
  * loaded already for its own server. Node's fetch would load its bundled undici on the first
@@ -84,8 +93,10 @@ function nodeCall(
   headers: Readonly<Record<string, string>> | undefined,
   body: string | undefined,
   signal: AbortSignal,
+  ownAgent: import("node:http").Agent | undefined,
 ): Promise<HttpAnswer> {
-  const { request, agent } = peerClient(url.startsWith("https:") ? "https" : "http");
+  const { request, agent: shared } = peerClient(url.startsWith("https:") ? "https" : "http");
+  const agent = ownAgent ?? shared;
   const payload = body === undefined ? undefined : Buffer.from(body);
   return new Promise<HttpAnswer>((resolve, reject) => {
     const req = request(url, {

@@ -5,12 +5,13 @@
  * says nothing of the token; the coordinator's reload check works the same way.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { dump } from "js-yaml";
-import { kubeApi } from "../../src/kube/api.ts";
+import { inClusterApi, kubeApi } from "../../src/kube/api.ts";
 import { reloadAccess, sidecarAccess, tokenReviewVerifier } from "../../src/kube/token-review.ts";
 import type { Request } from "../../src/observability/http.ts";
 import { createLogger } from "../../src/observability/log.ts";
@@ -107,6 +108,65 @@ describe("TokenReview authentication against a real kube-apiserver", { timeout: 
       assert.ok(token.length < 60 || !text.includes(token.slice(20, 60)), "the token is not repeated");
     }
     assert.equal((await fetch(`${sidecar.url}/api/v1/runtime`)).status, 401);
+  });
+
+  it("in a pod, the ServiceAccount's own token and CA check tokens without client-node, and a renewed token is read again", async () => {
+    await cp.api("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+      body: {
+        metadata: { name: "promshard-sidecar-auth-delegator" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "system:auth-delegator" },
+        subjects: [{ kind: "ServiceAccount", name: "promshard-sidecar", namespace: NS }],
+      },
+    });
+    const sa = join(dir, "serviceaccount");
+    mkdirSync(sa);
+    const podToken = (await cp.kubeconfigFor(NS, "promshard-sidecar")).token;
+    writeFileSync(join(sa, "token"), podToken);
+    writeFileSync(join(sa, "ca.crt"), cp.caPem);
+    let clock = 0;
+    const env = { KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: String(cp.port) };
+    assert.equal(inClusterApi(sa, {}), undefined, "outside a pod: none");
+    const api = inClusterApi(sa, env, () => clock);
+    assert.ok(api);
+    assert.equal(api.server, `https://127.0.0.1:${cp.port}`);
+    const verify = tokenReviewVerifier({
+      api,
+      access: (req) => sidecarAccess(req.method, NS, "prometheus-0"),
+      cacheMs: 0,
+    });
+    const put = { method: "PUT" } as Request;
+    assert.deepEqual(await verify(coordinatorToken, put), {
+      ok: true,
+      user: "system:serviceaccount:monitoring:promshard-coordinator",
+    });
+    assert.equal((await verify(otherToken, put)).ok, false);
+    // The pod's token renewed as one its account no longer may use: read again after a minute.
+    writeFileSync(join(sa, "token"), "revoked");
+    clock += 30_000;
+    assert.equal((await verify(coordinatorToken, put)).ok, true, "the token read a moment ago still serves");
+    clock += 31_000;
+    await assert.rejects(Promise.resolve(verify(coordinatorToken, put)), /could not check the bearer token/);
+    writeFileSync(join(sa, "token"), podToken);
+    const loaded = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { registerHooks } = await import("node:module");
+         const seen = new Set();
+         registerHooks({ resolve(s, c, n) { const r = n(s, c); if (r.url.includes("/node_modules/")) seen.add(r.url.split("/node_modules/")[1].split("/")[0]); return r; } });
+         const { inClusterApi } = await import(${JSON.stringify(join(import.meta.dirname, "../../src/kube/api.ts"))});
+         await import(${JSON.stringify(join(import.meta.dirname, "../../src/kube/token-review.ts"))});
+         const api = inClusterApi(${JSON.stringify(sa)}, ${JSON.stringify(env)});
+         await api.call("GET", "/version");
+         console.log(JSON.stringify([...seen]));`,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(loaded.status, 0, loaded.stderr);
+    const packages: string[] = JSON.parse(loaded.stdout);
+    for (const heavy of ["@kubernetes", "undici"])
+      assert.ok(!packages.includes(heavy), `loaded ${packages.join(", ")}`);
   });
 
   it("the coordinator's reload check: allowed for its account, refused for another", async () => {
