@@ -39,6 +39,7 @@ import { Registry } from "../src/observability/metrics.ts";
 import { parseConfig, type ScrapeJob } from "../src/prom/config.ts";
 import { dialectFor } from "../src/prom/version.ts";
 import { getStrategy } from "../src/scheduler/index.ts";
+import { limitHeapGrowth } from "../src/util/heap.ts";
 import { KUBERNETES_PODS_RELABEL } from "./kubernetes-pods.ts";
 import { writeResults } from "./lib.ts";
 import { PATH_LABEL, seriesOf } from "./scale-fleet.ts";
@@ -58,6 +59,8 @@ const GOALS = {
   rssMiB: 2048,
 };
 
+// This process is the coordinator: it limits its heap's growth as `promshard coordinator` does.
+limitHeapGrowth();
 const dir = mkdtempSync(join(tmpdir(), "promshard-scale-"));
 const configFile = join(dir, "prometheus.yml");
 writeFileSync(

@@ -25,6 +25,7 @@ import type { PromConfig, ScrapeJob } from "../prom/config.ts";
 import type { PromDialect } from "../prom/version.ts";
 import { getStrategy, type Strategy, strategyNames } from "../scheduler/index.ts";
 import { staticToken, TokenFile } from "../sidecar/api.ts";
+import { limitHeapGrowth } from "../util/heap.ts";
 import { lastGoodSecretName } from "../webhook/inject.ts";
 import { budgetFlags } from "./budget-flags.ts";
 import {
@@ -435,6 +436,7 @@ export const coordinatorCommand: Command = {
     },
   },
   async run(ctx) {
+    limitHeapGrowth();
     const s = readCoordinatorFlags(ctx.values);
     const own = ownNamespace();
     const coordinatorName = String(ctx.values["coordinator.name"]);

@@ -6,6 +6,7 @@ import { GlobalView } from "../local/global-view.ts";
 import { LocalScaler } from "../local/scaler.ts";
 import { createLogger } from "../observability/log.ts";
 import { writeFileAtomicSync } from "../util/atomic-write.ts";
+import { limitHeapGrowth } from "../util/heap.ts";
 import { type Command, UsageError } from "./command.ts";
 import { coordinatorFlags, loadStartConfig, readCoordinatorFlags, runCoordinator } from "./coordinator.ts";
 import { int } from "./flag-values.ts";
@@ -73,6 +74,7 @@ export const localCommand: Command = {
     },
   },
   async run(ctx) {
+    limitHeapGrowth();
     const s = readCoordinatorFlags(ctx.values);
     const globalPort = int(ctx.values, "global.listen-port", 1);
     const config = loadStartConfig(ctx, s);

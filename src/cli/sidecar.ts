@@ -5,8 +5,8 @@ import { parseListenAddress } from "../observability/http.ts";
 import { createLogger, parseLogLevel } from "../observability/log.ts";
 import { isLegacyLabelName, isValidLabelValue } from "../prom/labels.ts";
 import { dialectFor } from "../prom/version.ts";
-import { tuneSidecarHeap } from "../sidecar/node-flags.ts";
 import { type ShardIdentity, Sidecar, shardFromPodName } from "../sidecar/sidecar.ts";
+import { limitHeapGrowth } from "../util/heap.ts";
 import { type Command, logLevelFlag, type RunContext, UsageError, untilSignal } from "./command.ts";
 import { asUsage, bytes, durationMs, optional, required } from "./flag-values.ts";
 
@@ -173,7 +173,7 @@ export const sidecarCommand: Command = {
     ...logLevelFlag,
   },
   async run(ctx) {
-    tuneSidecarHeap();
+    limitHeapGrowth();
     const v = ctx.values;
     const configFile = required(v, "config.file");
     const outputDir = required(v, "output.dir");
